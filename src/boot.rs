@@ -1,0 +1,268 @@
+//! The booted init: start the CMD, reap, route signals, and stop everything in order.
+//!
+//! Everything runs on one current-thread tokio runtime. Every event reaches the loop as a signal
+//! (SIGCHLD for exits), taken from [`AsyncIntake`]; nothing in the loop blocks.
+
+use std::ffi::OsString;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use tokio::sync::oneshot;
+
+use crate::config::Settings;
+use crate::policy::exit::{Exit, StopCause, exit_code};
+use crate::policy::signals::{Action, action};
+use crate::reaper::Reaper;
+use crate::signals::{self, AsyncIntake, Intake};
+use crate::spawn::{self, Grouping};
+use crate::sweep::{Role, signal_all};
+
+/// What to boot.
+pub struct Boot {
+    /// Docker's CMD: run in the foreground once the services are up; its end ends the container.
+    pub cmd: Vec<OsString>,
+    pub settings: Settings,
+    pub role: Role,
+}
+
+/// The running CMD.
+struct Cmd {
+    pid: i32,
+    exit: oneshot::Receiver<Exit>,
+    ended: Option<Exit>,
+}
+
+struct Init {
+    intake: AsyncIntake,
+    reaper: Reaper,
+    role: Role,
+    cmd: Option<Cmd>,
+    /// Set once a stop was asked for: what to forward to the CMD.
+    stop: Option<i32>,
+    /// A second stop signal arrived: skip to the final kill.
+    hurry: bool,
+    /// The last drain said we have no child left.
+    no_children: bool,
+}
+
+/// Boots and runs until the container should end; returns the exit code.
+pub fn run(boot: Boot, intake: Intake) -> Result<i32> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .context("starting the event loop")?;
+    rt.block_on(async move {
+        let mut init = Init {
+            intake: intake.into_async()?,
+            reaper: Reaper::default(),
+            role: boot.role,
+            cmd: None,
+            stop: None,
+            hurry: false,
+            no_children: false,
+        };
+        Ok(init.main(boot).await)
+    })
+}
+
+impl Init {
+    async fn main(&mut self, boot: Boot) -> i32 {
+        // A stop that arrived while we were starting (the signals were blocked, then delivered
+        // when the handlers were in place) is honoured before anything starts.
+        let early = self.intake.take();
+        self.handle(early);
+        if self.stop.is_none() && !boot.cmd.is_empty() {
+            self.start_cmd(&boot.cmd);
+        }
+        if let Ok("boot") = std::env::var("RCINIT_TEST_PANIC").as_deref() {
+            // A test aid: proves that a bug in the running init ends the container cleanly.
+            panic!("RCINIT_TEST_PANIC=boot asked for a panic");
+        }
+        while self.stop.is_none() && !self.cmd_ended() {
+            let sigs = self.intake.next().await;
+            self.handle(sigs);
+        }
+        let cause = match self.stop {
+            Some(_) => StopCause::Requested {
+                forwarded: self.cmd.as_ref().and(self.stop),
+            },
+            None => match self.cmd.as_ref().and_then(|c| c.ended) {
+                Some(e) => StopCause::CmdEnded(e),
+                None => StopCause::Requested { forwarded: None },
+            },
+        };
+        self.shutdown(&boot.settings).await;
+        let cmd_exit = self.cmd.as_ref().and_then(|c| c.ended);
+        let code = exit_code(cause, cmd_exit);
+        match cause {
+            StopCause::CmdEnded(e) => tracing::info!("CMD ended ({e}); exiting {code}"),
+            StopCause::Requested { .. } => match cmd_exit {
+                Some(e) => tracing::info!("stopped on request; CMD: {e}; exiting {code}"),
+                None => tracing::info!("stopped on request; exiting {code}"),
+            },
+        }
+        code
+    }
+
+    fn start_cmd(&mut self, argv: &[OsString]) {
+        let env = spawn::child_env();
+        match spawn::spawn(argv, Grouping::Foreground, &env) {
+            Ok(pid) => {
+                let exit = self.reaper.watch(pid);
+                tracing::debug!("CMD started as pid {pid}");
+                self.cmd = Some(Cmd {
+                    pid,
+                    exit,
+                    ended: None,
+                });
+            }
+            Err(e) => {
+                // The shell's code for "command not found / not executable", so `docker run`
+                // reports it as a shell would.
+                let code = match e.root_cause().downcast_ref::<std::io::Error>() {
+                    Some(io) if io.kind() == std::io::ErrorKind::NotFound => 127,
+                    _ => 126,
+                };
+                tracing::error!("{e:#}");
+                self.cmd = Some(Cmd {
+                    pid: 0,
+                    exit: oneshot::channel().1,
+                    ended: Some(Exit::Code(code)),
+                });
+            }
+        }
+    }
+
+    fn cmd_ended(&self) -> bool {
+        self.cmd.as_ref().is_some_and(|c| c.ended.is_some())
+    }
+
+    fn cmd_running(&self) -> Option<i32> {
+        self.cmd
+            .as_ref()
+            .filter(|c| c.ended.is_none())
+            .map(|c| c.pid)
+    }
+
+    /// Acts on the signals that arrived.
+    fn handle(&mut self, sigs: Vec<i32>) {
+        for sig in sigs {
+            if sig == libc::SIGCHLD {
+                self.reap();
+                continue;
+            }
+            let cmd = self.cmd_running();
+            match action(sig, cmd.is_some(), self.stop.is_some()) {
+                Action::Stop { forward } => {
+                    tracing::info!("{} received: stopping", signals::name(sig));
+                    self.stop = Some(forward);
+                }
+                Action::Hurry => {
+                    tracing::warn!(
+                        "{} received again: killing everything now",
+                        signals::name(sig)
+                    );
+                    self.hurry = true;
+                }
+                Action::Forward => {
+                    if let Some(pid) = cmd {
+                        forward(pid, sig);
+                    }
+                }
+                Action::Ignore => tracing::info!("{} received: ignored", signals::name(sig)),
+            }
+        }
+    }
+
+    fn reap(&mut self) {
+        let drained = self.reaper.reap();
+        self.no_children = drained.no_children;
+        if let Some(cmd) = self.cmd.as_mut()
+            && cmd.ended.is_none()
+            && let Ok(e) = cmd.exit.try_recv()
+        {
+            cmd.ended = Some(e);
+        }
+    }
+
+    /// Waits, handling signals, until `done` holds, the deadline passes or a hurry is asked for.
+    /// Returns whether `done` holds.
+    async fn wait_until(&mut self, deadline: Instant, done: impl Fn(&Self) -> bool) -> bool {
+        loop {
+            if done(self) {
+                return true;
+            }
+            if self.hurry {
+                return false;
+            }
+            let sleep = tokio::time::sleep_until(deadline.into());
+            tokio::select! {
+                sigs = self.intake.next() => self.handle(sigs),
+                _ = sleep => return done(self),
+            }
+        }
+    }
+
+    /// The orderly stop: CMD first (it started last), then the final sweep.
+    async fn shutdown(&mut self, settings: &Settings) {
+        let begin = Instant::now();
+        if let (Some(pid), Some(sig)) = (self.cmd_running(), self.stop) {
+            forward(pid, sig);
+            let deadline = begin + settings.services_grace;
+            if !self
+                .wait_until(deadline, |s| s.cmd_running().is_none())
+                .await
+            {
+                tracing::warn!("CMD (pid {pid}) still running after {}", since(begin));
+            }
+        }
+        self.final_sweep(settings.kill_grace).await;
+        tracing::debug!(
+            "stopped in {}; {} orphans reaped since boot",
+            since(begin),
+            self.reaper.orphans
+        );
+    }
+
+    /// SIGTERM to every process left, a grace, SIGKILL, reap all.
+    async fn final_sweep(&mut self, grace: Duration) {
+        self.reap();
+        if self.no_children && self.role == Role::Subreaper {
+            return;
+        }
+        let begin = Instant::now();
+        if !self.hurry && signal_all(self.role, Signal::SIGTERM) > 0 {
+            self.reap();
+            if self.wait_until(begin + grace, |s| s.no_children).await {
+                return;
+            }
+        }
+        let n = signal_all(self.role, Signal::SIGKILL);
+        if n > 0 {
+            tracing::warn!("sent SIGKILL to what was left after {}", since(begin));
+        }
+        // Killed processes die at once unless stuck in the kernel; do not hang on those.
+        let deadline = Instant::now() + Duration::from_secs(1);
+        self.hurry = false;
+        if !self.wait_until(deadline, |s| s.no_children).await {
+            tracing::warn!("some processes could not be reaped (stuck in the kernel?)");
+        }
+    }
+}
+
+fn forward(pid: i32, sig: i32) {
+    let Ok(signal) = Signal::try_from(sig) else {
+        return;
+    };
+    match kill(Pid::from_raw(pid), signal) {
+        Ok(()) => tracing::debug!("forwarded {} to CMD (pid {pid})", signals::name(sig)),
+        Err(e) => tracing::debug!("forwarding {} to pid {pid}: {e}", signals::name(sig)),
+    }
+}
+
+fn since(t: Instant) -> String {
+    format!("{} ms", t.elapsed().as_millis())
+}

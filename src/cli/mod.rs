@@ -1,0 +1,224 @@
+//! The command line: one rule for booting versus running a subcommand.
+//!
+//! Docker appends CMD to `ENTRYPOINT ["/sbin/rcinit"]` without `--`, so:
+//! - as PID 1, rcinit always boots, and every word after its own options is the CMD;
+//! - not as PID 1, a first word that names a subcommand runs it; anything else boots as a subreaper
+//!   with those words as the CMD;
+//! - called as `init`, the one optional word is a runlevel.
+
+use std::ffi::OsString;
+
+use clap::{Args, CommandFactory, Parser, Subcommand};
+
+/// Options of a boot (as PID 1 or as a subreaper).
+#[derive(Args, Debug, Clone, Default, PartialEq, Eq)]
+pub struct BootArgs {
+    /// More of rcinit's own messages (-v debug, -vv trace); overrides RCINIT_LOG.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// The CMD: run in the foreground once the services are up; its exit code is rcinit's.
+    #[arg(value_name = "CMD", trailing_var_arg = true)]
+    pub cmd: Vec<OsString>,
+}
+
+/// rcinit: the init for containers that run your OpenRC init scripts.
+#[derive(Parser, Debug)]
+#[command(
+    name = "rcinit",
+    version,
+    about,
+    long_about = "rcinit is PID 1 for containers that run several services: it starts the runlevel's \
+OpenRC init scripts in dependency order, supervises them, reaps every zombie, and on SIGTERM stops \
+everything in reverse order and exits 0.\n\nAs PID 1 every word after rcinit's options is the CMD \
+(Docker's CMD after ENTRYPOINT [\"/sbin/rcinit\"]). Run elsewhere, a first word that names a \
+subcommand runs it; anything else boots rcinit as a subreaper with those words as the CMD.",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub boot: BootArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Client commands (they talk to a running rcinit or read an image; they never boot).
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum Command {}
+
+/// The boot-only parser used as PID 1, where no word is a subcommand.
+#[derive(Parser, Debug)]
+#[command(name = "rcinit", version, about)]
+pub struct Pid1Cli {
+    #[command(flatten)]
+    pub boot: BootArgs,
+}
+
+/// `init [RUNLEVEL]`, the drop-in /sbin/init.
+#[derive(Parser, Debug)]
+#[command(
+    name = "init",
+    version,
+    about = "rcinit as /sbin/init: boot RUNLEVEL (default: default)"
+)]
+pub struct InitCli {
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// The runlevel to boot.
+    pub runlevel: Option<String>,
+}
+
+/// What this invocation is.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Invocation {
+    Boot {
+        args: BootArgs,
+        runlevel: Option<String>,
+    },
+    Client(Command),
+}
+
+/// Applies the argument rule. `argv` includes argv[0].
+pub fn parse(argv: Vec<OsString>, is_pid1: bool) -> Result<Invocation, clap::Error> {
+    let called_as = argv
+        .first()
+        .map(std::path::Path::new)
+        .and_then(|p| p.file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("rcinit")
+        .to_owned();
+    if called_as == "init" {
+        let c = InitCli::try_parse_from(argv)?;
+        return Ok(Invocation::Boot {
+            args: BootArgs {
+                verbose: c.verbose,
+                cmd: Vec::new(),
+            },
+            runlevel: c.runlevel,
+        });
+    }
+    if is_pid1 {
+        let c = Pid1Cli::try_parse_from(argv)?;
+        return Ok(Invocation::Boot {
+            args: c.boot,
+            runlevel: None,
+        });
+    }
+    let c = Cli::try_parse_from(argv)?;
+    Ok(match c.command {
+        Some(cmd) => Invocation::Client(cmd),
+        None => Invocation::Boot {
+            args: c.boot,
+            runlevel: None,
+        },
+    })
+}
+
+/// Names of the subcommands, for messages and tests.
+pub fn subcommand_names() -> Vec<String> {
+    Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_owned())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(words: &[&str]) -> Vec<OsString> {
+        words.iter().map(OsString::from).collect()
+    }
+
+    fn boot(cmd: &[&str]) -> Invocation {
+        Invocation::Boot {
+            args: BootArgs {
+                verbose: 0,
+                cmd: argv(cmd),
+            },
+            runlevel: None,
+        }
+    }
+
+    #[test]
+    fn cmd_words_with_or_without_double_dash() {
+        for pid1 in [true, false] {
+            assert_eq!(
+                parse(argv(&["rcinit", "sh", "-c", "x"]), pid1).unwrap(),
+                boot(&["sh", "-c", "x"])
+            );
+            assert_eq!(
+                parse(argv(&["rcinit", "--", "sh", "-c", "x"]), pid1).unwrap(),
+                boot(&["sh", "-c", "x"])
+            );
+            assert_eq!(parse(argv(&["/sbin/rcinit"]), pid1).unwrap(), boot(&[]));
+            // A CMD's own options are the CMD's, even ones rcinit also has.
+            assert_eq!(
+                parse(argv(&["rcinit", "ls", "-v", "--help"]), pid1).unwrap(),
+                boot(&["ls", "-v", "--help"])
+            );
+        }
+    }
+
+    #[test]
+    fn rcinit_options_before_the_cmd() {
+        let got = parse(argv(&["rcinit", "-vv", "sleep", "1"]), true).unwrap();
+        assert_eq!(
+            got,
+            Invocation::Boot {
+                args: BootArgs {
+                    verbose: 2,
+                    cmd: argv(&["sleep", "1"])
+                },
+                runlevel: None
+            }
+        );
+        // An unknown option of rcinit's is an error, not a CMD.
+        assert!(parse(argv(&["rcinit", "--bogus", "sleep"]), true).is_err());
+    }
+
+    #[test]
+    fn as_pid1_a_subcommand_name_is_a_cmd() {
+        for name in subcommand_names() {
+            assert_eq!(
+                parse(argv(&["rcinit", &name]), true).unwrap(),
+                boot(&[&name])
+            );
+        }
+        assert_eq!(
+            parse(argv(&["rcinit", "status"]), true).unwrap(),
+            boot(&["status"])
+        );
+    }
+
+    #[test]
+    fn called_as_init_takes_a_runlevel() {
+        assert_eq!(
+            parse(argv(&["/sbin/init", "nonetwork"]), true).unwrap(),
+            Invocation::Boot {
+                args: BootArgs::default(),
+                runlevel: Some("nonetwork".into())
+            }
+        );
+        assert_eq!(
+            parse(argv(&["init"]), false).unwrap(),
+            Invocation::Boot {
+                args: BootArgs::default(),
+                runlevel: None
+            }
+        );
+        assert!(parse(argv(&["init", "a", "b"]), true).is_err());
+    }
+
+    #[test]
+    fn help_and_version_follow_clap() {
+        let e = parse(argv(&["rcinit", "--version"]), false).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::DisplayVersion);
+        let e = parse(argv(&["rcinit", "--help"]), false).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::DisplayHelp);
+        Cli::command().debug_assert();
+        Pid1Cli::command().debug_assert();
+        InitCli::command().debug_assert();
+    }
+}

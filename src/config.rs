@@ -1,0 +1,76 @@
+//! Container-wide settings from `RCINIT_*` environment variables (durations in milliseconds).
+
+use std::time::Duration;
+
+/// Settings of the boot.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `RCINIT_SERVICES_GRACETIME`: how long the CMD and services get, all together, to stop.
+    pub services_grace: Duration,
+    /// `RCINIT_KILL_GRACETIME`: how long the final SIGTERM sweep waits before SIGKILL.
+    pub kill_grace: Duration,
+    /// Problems found while reading the settings, to log once logging is up.
+    pub warnings: Vec<String>,
+}
+
+pub const DEFAULT_SERVICES_GRACE_MS: u64 = 7000;
+pub const DEFAULT_KILL_GRACE_MS: u64 = 2000;
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Self {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads settings through `get` (pure, for tests). A malformed value is a warning and the
+    /// default applies: PID 1 does not refuse to boot over a typo, but it says so loudly.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
+        let mut warnings = Vec::new();
+        let mut ms = |name: &str, default: u64| -> Duration {
+            match get(name) {
+                None => Duration::from_millis(default),
+                Some(v) => match v.trim().parse::<u64>() {
+                    Ok(n) => Duration::from_millis(n),
+                    Err(_) => {
+                        warnings.push(format!(
+                            "{name}={v:?} is not a whole number of milliseconds; using {default}"
+                        ));
+                        Duration::from_millis(default)
+                    }
+                },
+            }
+        };
+        let services_grace = ms("RCINIT_SERVICES_GRACETIME", DEFAULT_SERVICES_GRACE_MS);
+        let kill_grace = ms("RCINIT_KILL_GRACETIME", DEFAULT_KILL_GRACE_MS);
+        Self {
+            services_grace,
+            kill_grace,
+            warnings,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_defaults_and_warnings() {
+        let s = Settings::from_lookup(|_| None);
+        assert_eq!(s.services_grace, Duration::from_millis(7000));
+        assert_eq!(s.kill_grace, Duration::from_millis(2000));
+        assert!(s.warnings.is_empty());
+
+        let s = Settings::from_lookup(|k| (k == "RCINIT_KILL_GRACETIME").then(|| " 250 ".into()));
+        assert_eq!(s.kill_grace, Duration::from_millis(250));
+
+        let s = Settings::from_lookup(|k| (k == "RCINIT_KILL_GRACETIME").then(|| "2s".into()));
+        assert_eq!(s.kill_grace, Duration::from_millis(2000));
+        assert_eq!(s.warnings.len(), 1);
+        assert!(
+            s.warnings[0].contains("RCINIT_KILL_GRACETIME=\"2s\""),
+            "{:?}",
+            s.warnings
+        );
+    }
+}

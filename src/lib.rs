@@ -1,0 +1,16 @@
+//! rcinit: PID 1 for containers that run OpenRC init scripts.
+//!
+//! A pure core (policies, the process-tree arithmetic, argument rules) inside a thin shell of
+//! syscalls (signals, spawn, reap, sweep). `../shared/docs/design.md` has the picture.
+
+pub mod boot;
+pub mod cli;
+pub mod config;
+pub mod diag;
+pub mod panic;
+pub mod policy;
+pub mod procfs;
+pub mod reaper;
+pub mod signals;
+pub mod spawn;
+pub mod sweep;

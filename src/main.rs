@@ -1,0 +1,62 @@
+use std::process::ExitCode;
+
+use rcinit::cli::{self, Invocation};
+use rcinit::config::Settings;
+use rcinit::sweep::Role;
+use rcinit::{boot, diag, panic, signals, spawn};
+
+fn main() -> ExitCode {
+    // First: a SIGTERM from `docker stop` during startup must stay pending, not be lost.
+    signals::block_early();
+    spawn::cloexec_inherited_fds();
+
+    let role = Role::detect();
+    let invocation = match cli::parse(std::env::args_os().collect(), role == Role::Pid1) {
+        Ok(i) => i,
+        Err(e) => {
+            // --help and --version land here too, with exit code 0.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
+    match invocation {
+        Invocation::Client(cmd) => match cmd {},
+        Invocation::Boot { args, runlevel } => {
+            diag::init(args.verbose);
+            let settings = Settings::from_env();
+            for w in &settings.warnings {
+                tracing::warn!("{w}");
+            }
+            panic::install(role, settings.kill_grace);
+            if role == Role::Subreaper {
+                if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+                    tracing::error!(
+                        "cannot become a child subreaper: {e}; orphans will not be reaped"
+                    );
+                }
+            }
+            if let Some(level) = runlevel {
+                tracing::debug!("runlevel {level} asked for");
+            }
+            let intake = match signals::Intake::install() {
+                Ok(i) => i,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    return ExitCode::from(70);
+                }
+            };
+            let boot = boot::Boot {
+                cmd: args.cmd,
+                settings,
+                role,
+            };
+            match boot::run(boot, intake) {
+                Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    ExitCode::from(70)
+                }
+            }
+        }
+    }
+}

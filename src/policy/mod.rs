@@ -1,0 +1,4 @@
+//! Decisions without syscalls, unit-tested with tables.
+
+pub mod exit;
+pub mod signals;

@@ -1,0 +1,458 @@
+//! Test harness: boot a busybox rootfs under the real static rcinit, in a PID + mount namespace,
+//! either as PID 1 or as a subreaper below a shell that is PID 1 (like `docker run --init`).
+//!
+//! "Boot this rootfs, run this inside, wait for this event with a deadline": [`Rootfs`] makes the
+//! tree, [`Booted`] runs it and turns its output into lines one can wait for. Nothing here sleeps
+//! to synchronise: waits are on output lines, on exit, or on a /proc condition with a deadline.
+//!
+//! The tests need root, `unshare` (util-linux) and busybox-static at /bin/busybox. They fail, never
+//! skip, when those are missing: `./dev.sh test` installs them.
+
+#![allow(dead_code)]
+// each test file uses its own part of the harness
+// The harness waits on the `unshare` process it spawned; it is not PID 1 and has no reaper.
+#![allow(clippy::disallowed_methods)]
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::time::{Duration, Instant};
+
+pub use rcinit::procfs;
+
+/// How rcinit runs in the namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// rcinit is the namespace's PID 1.
+    Pid1,
+    /// A shell is PID 1 and rcinit its child, a subreaper (as under `docker run --init`).
+    Subreaper,
+}
+
+pub const MODES: [Mode; 2] = [Mode::Pid1, Mode::Subreaper];
+
+/// A generous bound that only catches hangs; speed is measured in bench/, not here.
+pub const HANG: Duration = Duration::from_secs(20);
+
+/// The static rcinit under test. The namespace tests chroot into a busybox tree, so the binary must
+/// not need a dynamic loader: build the tests for the musl target (`./dev.sh test` does).
+pub fn rcinit_bin() -> PathBuf {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_rcinit"));
+    let bytes = std::fs::read(&bin).expect("reading the rcinit binary");
+    assert!(
+        !bytes.windows(b"ld-linux".len()).any(|w| w == b"ld-linux"),
+        "{} is dynamically linked; the namespace tests need the static build: \
+         run them with ./dev.sh test (cargo test --target x86_64-unknown-linux-musl)",
+        bin.display()
+    );
+    bin
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let p = std::env::temp_dir().join(format!("rcinit-test-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("creating a temporary directory");
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A busybox-static root filesystem with rcinit at /sbin/rcinit.
+pub struct Rootfs {
+    dir: TempDir,
+}
+
+impl Rootfs {
+    pub fn new(tag: &str) -> Self {
+        let dir = TempDir::new(tag);
+        let r = dir.path();
+        for d in ["bin", "sbin", "proc", "dev", "tmp", "etc", "run", "harness"] {
+            std::fs::create_dir_all(r.join(d)).expect("making the rootfs");
+        }
+        let busybox = Path::new("/bin/busybox");
+        assert!(
+            busybox.exists(),
+            "/bin/busybox is missing: install busybox-static (./dev.sh test does)"
+        );
+        std::fs::copy(busybox, r.join("bin/busybox")).expect("copying busybox");
+        let list = Command::new(busybox)
+            .arg("--list")
+            .stderr(Stdio::inherit())
+            .spawn_and_collect();
+        for applet in list.lines().filter(|a| !a.is_empty() && *a != "busybox") {
+            let _ = std::os::unix::fs::symlink("busybox", r.join("bin").join(applet));
+        }
+        std::fs::copy(rcinit_bin(), r.join("sbin/rcinit")).expect("copying rcinit");
+        // Sends itself a blocked signal when asked, so it is pending when rcinit starts (exec keeps
+        // both the mask and the pending set): a stop that arrives "during startup".
+        write_exec(
+            &r.join("harness/run-rcinit"),
+            "#!/bin/sh\n[ -n \"$HARNESS_PENDING\" ] && kill -\"$HARNESS_PENDING\" $$\nexec /sbin/rcinit \"$@\"\n",
+        );
+        Rootfs { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes an executable file inside the rootfs (`rel` without a leading slash).
+    pub fn write_exec(&self, rel: &str, text: &str) {
+        let p = self.path().join(rel);
+        std::fs::create_dir_all(p.parent().expect("a file has a parent")).expect("mkdir");
+        write_exec(&p, text);
+    }
+
+    /// Boots rcinit with `args` (rcinit's own arguments: options, CMD).
+    pub fn boot(&self, mode: Mode, args: &[&str]) -> Booted {
+        self.boot_with(mode, args, &[], Prep::default())
+    }
+
+    /// Boots with extra environment and process setup.
+    pub fn boot_with(&self, mode: Mode, args: &[&str], env: &[(&str, &str)], prep: Prep) -> Booted {
+        let root = self.path().to_str().expect("utf-8 temp path").to_owned();
+        let enter = "mount -t proc proc \"$R/proc\" && mount -o rbind /dev \"$R/dev\" || exit 99\n";
+        let script = match mode {
+            Mode::Pid1 => format!("{enter}exec chroot \"$R\" /harness/run-rcinit \"$@\""),
+            Mode::Subreaper => format!(
+                "{enter}exec chroot \"$R\" /bin/sh -c '/harness/run-rcinit \"$@\"; exit $?' pid1-shell \"$@\""
+            ),
+        };
+        let mut cmd = Command::new("unshare");
+        cmd.args([
+            "--pid",
+            "--fork",
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+        ])
+        .arg(self.path().join("bin/busybox"))
+        .args(["sh", "-c", &script, "harness"])
+        .args(args)
+        .env("R", &root)
+        .env("PATH", "/bin:/sbin")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        if let Some(sig) = prep.pending {
+            cmd.env("HARNESS_PENDING", sig.to_string());
+        }
+        // SAFETY: only async-signal-safe libc calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                for &s in &prep.blocked {
+                    libc::sigaddset(&mut set, s);
+                }
+                if let Some(s) = prep.pending {
+                    libc::sigaddset(&mut set, s);
+                }
+                libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                for &s in &prep.ignored {
+                    libc::signal(s, libc::SIG_IGN);
+                }
+                for &fd in &prep.leak_fds {
+                    // An fd without close-on-exec, as a careless parent of PID 1 might leave.
+                    libc::dup2(2, fd);
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("running unshare (util-linux)");
+        Booted::new(child, mode)
+    }
+}
+
+fn write_exec(p: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(p, text).expect("writing a file");
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}
+
+/// How the process that becomes rcinit is prepared.
+#[derive(Debug, Clone, Default)]
+pub struct Prep {
+    /// Signals blocked in the inherited mask.
+    pub blocked: Vec<i32>,
+    /// Signals ignored in the inherited dispositions.
+    pub ignored: Vec<i32>,
+    /// A signal already pending (and blocked) when rcinit starts.
+    pub pending: Option<i32>,
+    /// Extra fds left open without close-on-exec.
+    pub leak_fds: Vec<i32>,
+}
+
+trait SpawnCollect {
+    fn spawn_and_collect(&mut self) -> String;
+}
+
+impl SpawnCollect for Command {
+    fn spawn_and_collect(&mut self) -> String {
+        let out = self.output().expect("running a helper");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+/// Which stream a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Out,
+    Err,
+}
+
+enum Event {
+    Line(Stream, String),
+    Exited(ExitStatus),
+}
+
+/// A running namespace with rcinit in it.
+pub struct Booted {
+    unshare_pid: i32,
+    pub mode: Mode,
+    events: Receiver<Event>,
+    lines: Vec<(Stream, String)>,
+    status: Option<ExitStatus>,
+    rcinit: Option<i32>,
+}
+
+impl Booted {
+    fn new(mut child: Child, mode: Mode) -> Self {
+        let (tx, rx) = channel();
+        let unshare_pid = child.id() as i32;
+        let out = child.stdout.take().expect("piped stdout");
+        let err = child.stderr.take().expect("piped stderr");
+        let readers = [
+            spawn_reader(out, Stream::Out, tx.clone()),
+            spawn_reader(err, Stream::Err, tx.clone()),
+        ];
+        std::thread::spawn(move || {
+            let status = child.wait().expect("waiting for unshare");
+            // All output first, then the exit, so a test that saw the exit has seen every line.
+            for r in readers {
+                let _ = r.join();
+            }
+            let _ = tx.send(Event::Exited(status));
+        });
+        Booted {
+            unshare_pid,
+            mode,
+            events: rx,
+            lines: Vec::new(),
+            status: None,
+            rcinit: None,
+        }
+    }
+
+    /// Every line so far, as text for failure messages.
+    pub fn transcript(&self) -> String {
+        self.lines
+            .iter()
+            .map(|(s, l)| format!("{}: {l}\n", if *s == Stream::Out { "out" } else { "err" }))
+            .collect()
+    }
+
+    pub fn lines(&self) -> &[(Stream, String)] {
+        &self.lines
+    }
+
+    pub fn has_line(&self, needle: &str) -> bool {
+        self.lines.iter().any(|(_, l)| l.contains(needle))
+    }
+
+    fn pump(&mut self, deadline: Instant) -> bool {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match self.events.recv_timeout(left) {
+            Ok(Event::Line(s, l)) => {
+                self.lines.push((s, l));
+                true
+            }
+            Ok(Event::Exited(st)) => {
+                self.status = Some(st);
+                true
+            }
+            Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => false,
+        }
+    }
+
+    /// Waits for a line containing `needle`; returns it. Fails the test with the transcript on
+    /// timeout or when rcinit ends first.
+    pub fn wait_line(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + HANG;
+        let mut seen = 0;
+        loop {
+            if let Some((_, l)) = self.lines[seen..].iter().find(|(_, l)| l.contains(needle)) {
+                return l.clone();
+            }
+            seen = self.lines.len();
+            if self.status.is_some() {
+                panic!(
+                    "rcinit ended before printing {needle:?}\n{}",
+                    self.transcript()
+                );
+            }
+            if !self.pump(deadline) {
+                panic!("no line {needle:?} within {HANG:?}\n{}", self.transcript());
+            }
+        }
+    }
+
+    /// Waits for the namespace to end and returns rcinit's exit code (or 128 + signal).
+    pub fn wait_exit(&mut self) -> i32 {
+        let deadline = Instant::now() + HANG;
+        while self.status.is_none() {
+            if !self.pump(deadline) {
+                panic!("rcinit did not exit within {HANG:?}\n{}", self.transcript());
+            }
+        }
+        let st = self.status.expect("just checked");
+        use std::os::unix::process::ExitStatusExt;
+        st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0))
+    }
+
+    /// rcinit's pid as the host sees it.
+    pub fn rcinit_pid(&mut self) -> i32 {
+        if let Some(p) = self.rcinit {
+            return p;
+        }
+        let root = self.unshare_pid;
+        let p = wait_for(&format!("rcinit under pid {root}"), || {
+            procfs::descendants(root)
+                .into_iter()
+                .find(|&p| comm(p).as_deref() == Some("rcinit"))
+        });
+        self.rcinit = Some(p);
+        p
+    }
+
+    /// Sends `sig` to rcinit.
+    pub fn signal(&mut self, sig: i32) {
+        let pid = self.rcinit_pid();
+        // SAFETY: kill(2) on a pid we own.
+        let r = unsafe { libc::kill(pid, sig) };
+        assert_eq!(
+            r,
+            0,
+            "kill({pid}, {sig}): {}",
+            std::io::Error::last_os_error()
+        );
+    }
+
+    /// Host pid of the namespace's PID 1.
+    pub fn namespace_init(&self) -> i32 {
+        let parents = procfs::parents();
+        let me = self.unshare_pid;
+        wait_for("the namespace's init", || {
+            parents.iter().find(|&(_, &pp)| pp == me).map(|(&p, _)| p)
+        })
+    }
+
+    /// Host pids of everything below rcinit right now.
+    pub fn below_rcinit(&mut self) -> Vec<i32> {
+        let p = self.rcinit_pid();
+        procfs::descendants(p)
+    }
+}
+
+impl Drop for Booted {
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            // Killing the namespace's init ends every process in the namespace.
+            let me = self.unshare_pid;
+            for (p, _) in procfs::parents().into_iter().filter(|&(_, pp)| pp == me) {
+                // SAFETY: kill(2) on our own descendant.
+                unsafe { libc::kill(p, libc::SIGKILL) };
+            }
+        }
+    }
+}
+
+fn spawn_reader(
+    r: impl std::io::Read + Send + 'static,
+    s: Stream,
+    tx: Sender<Event>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut r = BufReader::new(r);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match r.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {
+                    let line = String::from_utf8_lossy(&buf)
+                        .trim_end_matches('\n')
+                        .to_owned();
+                    if tx.send(Event::Line(s, line)).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// `/proc/PID/comm`, trimmed.
+pub fn comm(pid: i32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .ok()
+        .map(|s| s.trim().to_owned())
+}
+
+/// `/proc/PID/stat` state letter (R, S, Z, ...).
+pub fn state(pid: i32) -> Option<char> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    s[s.rfind(')')? + 1..]
+        .split_whitespace()
+        .next()?
+        .chars()
+        .next()
+}
+
+/// Polls a /proc condition until it yields a value, failing after [`HANG`]. Only for conditions no
+/// event announces (a process appearing in or leaving /proc).
+pub fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + HANG;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Pids that are zombies among `pids`.
+pub fn zombies(pids: &[i32]) -> Vec<i32> {
+    pids.iter()
+        .copied()
+        .filter(|&p| state(p) == Some('Z'))
+        .collect()
+}
+
+/// The set of pids currently alive among `pids`.
+pub fn alive(pids: &[i32]) -> HashSet<i32> {
+    pids.iter()
+        .copied()
+        .filter(|&p| state(p).is_some_and(|s| s != 'Z'))
+        .collect()
+}
