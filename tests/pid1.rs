@@ -103,6 +103,7 @@ fn children_start_clean() {
             ignored: vec![libc::SIGALRM, libc::SIGURG],
             pending: None,
             leak_fds: vec![7, 9],
+            tty: false,
         };
         let mut b = root.boot_with(mode, &["cat", "/proc/self/status"], &[], prep.clone());
         assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
@@ -319,5 +320,38 @@ fn a_panic_stops_everything_and_exits_70() {
         let mut b = root.boot_with(mode, &["sleep", "100000"], &env, Prep::default());
         assert_eq!(b.wait_exit(), 70, "{mode:?}\n{}", b.transcript());
         assert!(b.has_line("BUG: rcinit panicked"), "{}", b.transcript());
+    }
+}
+
+/// `docker run -it image sh`: the CMD's group owns the terminal, so job control works and Ctrl-C
+/// reaches the CMD, not PID 1.
+#[test]
+fn cmd_owns_the_terminal_and_gets_ctrl_c() {
+    for mode in MODES {
+        let root = Rootfs::new("tty");
+        let prep = Prep {
+            tty: true,
+            ..Prep::default()
+        };
+        // Field 8 of /proc/PID/stat is the terminal's foreground group, field 5 the process group.
+        let cmd = "trap 'echo got-INT; exit 0' INT; \
+                   echo fg=$(cut -d' ' -f8 /proc/$$/stat) pgrp=$(cut -d' ' -f5 /proc/$$/stat); \
+                   while :; do sleep 100000 & wait $!; done";
+        let mut b = root.boot_with(mode, &["sh", "-c", cmd], &[], prep);
+        let l = b.wait_line("fg=");
+        let mut v = l
+            .split_whitespace()
+            .map(|p| p.split('=').nth(1).unwrap_or("?"));
+        let (fg, pgrp) = (v.next(), v.next());
+        assert_eq!(
+            fg, pgrp,
+            "{mode:?}: the CMD's group is the foreground group: {l}"
+        );
+        b.type_keys(b"\x03");
+        b.wait_line("got-INT");
+        assert_eq!(b.wait_exit(), 0, "{mode:?}\n{}", b.transcript());
+        // rcinit saw no SIGINT: the CMD ended by itself.
+        assert!(!b.has_line("SIGINT received"), "{}", b.transcript());
+        assert!(b.has_line("CMD ended (exit code 0)"), "{}", b.transcript());
     }
 }

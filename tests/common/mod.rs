@@ -156,6 +156,14 @@ impl Rootfs {
         if let Some(sig) = prep.pending {
             cmd.env("HARNESS_PENDING", sig.to_string());
         }
+        let mut master = None;
+        if prep.tty {
+            let pty = nix::pty::openpty(None, None).expect("openpty");
+            let slave = std::fs::File::from(pty.slave);
+            cmd.stdin(slave.try_clone().expect("dup pty")).stdout(slave);
+            master = Some(std::fs::File::from(pty.master));
+        }
+        let tty = prep.tty;
         // SAFETY: only async-signal-safe libc calls between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
@@ -175,11 +183,17 @@ impl Rootfs {
                     // An fd without close-on-exec, as a careless parent of PID 1 might leave.
                     libc::dup2(2, fd);
                 }
+                if tty {
+                    libc::setsid();
+                    libc::ioctl(0, libc::TIOCSCTTY, 0);
+                }
                 Ok(())
             });
         }
         let child = cmd.spawn().expect("running unshare (util-linux)");
-        Booted::new(child, mode)
+        // Our copy of the slave must go, or the master never sees the end of the output.
+        drop(cmd);
+        Booted::new(child, mode, master)
     }
 }
 
@@ -200,6 +214,9 @@ pub struct Prep {
     pub pending: Option<i32>,
     /// Extra fds left open without close-on-exec.
     pub leak_fds: Vec<i32>,
+    /// Run on a new pseudo-terminal (stdin and stdout; stderr stays a pipe), which becomes the
+    /// controlling terminal of a new session, as `docker run -it` gives.
+    pub tty: bool,
 }
 
 trait SpawnCollect {
@@ -233,18 +250,22 @@ pub struct Booted {
     lines: Vec<(Stream, String)>,
     status: Option<ExitStatus>,
     rcinit: Option<i32>,
+    master: Option<std::fs::File>,
 }
 
 impl Booted {
-    fn new(mut child: Child, mode: Mode) -> Self {
+    fn new(mut child: Child, mode: Mode, master: Option<std::fs::File>) -> Self {
         let (tx, rx) = channel();
         let unshare_pid = child.id() as i32;
-        let out = child.stdout.take().expect("piped stdout");
         let err = child.stderr.take().expect("piped stderr");
-        let readers = [
-            spawn_reader(out, Stream::Out, tx.clone()),
-            spawn_reader(err, Stream::Err, tx.clone()),
-        ];
+        let out_reader = match (child.stdout.take(), master.as_ref()) {
+            (Some(out), _) => spawn_reader(out, Stream::Out, tx.clone()),
+            (None, Some(m)) => {
+                spawn_reader(m.try_clone().expect("dup master"), Stream::Out, tx.clone())
+            }
+            (None, None) => unreachable!("stdout is a pipe or a terminal"),
+        };
+        let readers = [out_reader, spawn_reader(err, Stream::Err, tx.clone())];
         std::thread::spawn(move || {
             let status = child.wait().expect("waiting for unshare");
             // All output first, then the exit, so a test that saw the exit has seen every line.
@@ -260,7 +281,15 @@ impl Booted {
             lines: Vec::new(),
             status: None,
             rcinit: None,
+            master,
         }
+    }
+
+    /// Types on the terminal (a `tty` boot only).
+    pub fn type_keys(&mut self, keys: &[u8]) {
+        use std::io::Write;
+        let m = self.master.as_mut().expect("a tty boot");
+        m.write_all(keys).expect("writing to the terminal");
     }
 
     /// Every line so far, as text for failure messages.

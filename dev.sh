@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The two commands a newcomer needs (Debian/Ubuntu, as root):
+#   ./dev.sh demo   build rcinit and boot the example stack under it as PID 1 (Ctrl-C stops it)
+#   ./dev.sh test   install what the tests need, then run every test
+set -euo pipefail
+cd "$(dirname "$0")"
+
+MUSL=x86_64-unknown-linux-musl
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'dev.sh: %s\n' "$*" >&2; exit 1; }
+
+need_root() {
+	[ "$(id -u)" = 0 ] || die "the namespace tests and the demo need root (unshare --pid --mount, chroot)"
+}
+
+# Installs what building and testing need; each step only when it is missing.
+deps() {
+	need_root
+	if ! rustup target list --installed 2>/dev/null | grep -qx "$MUSL"; then
+		say "adding the Rust target $MUSL"
+		rustup target add "$MUSL"
+	fi
+	for c in rustfmt clippy; do
+		if ! rustup component list --installed 2>/dev/null | grep -q "^$c"; then
+			say "adding the Rust component $c"
+			rustup component add "$c"
+		fi
+	done
+	local pkgs=()
+	[ -x /bin/busybox ] && /bin/busybox --list | grep -qx httpd || pkgs+=(busybox-static)
+	command -v unshare >/dev/null || pkgs+=(util-linux)
+	command -v ip >/dev/null || pkgs+=(iproute2)
+	if [ ${#pkgs[@]} -gt 0 ]; then
+		say "installing ${pkgs[*]}"
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
+	fi
+}
+
+release() {
+	cargo build --release --target "$MUSL" >&2
+	echo "target/$MUSL/release/rcinit"
+}
+
+# A busybox-static root filesystem with rcinit and the examples, in $1.
+make_rootfs() {
+	local r=$1 bin=$2
+	mkdir -p "$r"/{bin,sbin,proc,dev,tmp,run,etc}
+	cp /bin/busybox "$r/bin/busybox"
+	for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$r/bin/$a"; done
+	cp "$bin" "$r/sbin/rcinit"
+	cp -r examples "$r/examples"
+	cp -r examples/init.d examples/conf.d examples/runlevels "$r/etc/"
+}
+
+cmd_demo() {
+	deps
+	local bin
+	bin=$(release)
+	DEMO_ROOT=$(mktemp -d /tmp/rcinit-demo.XXXXXX)
+	trap 'rm -rf "$DEMO_ROOT"' EXIT
+	make_rootfs "$DEMO_ROOT" "$bin"
+	say "booting the example stack under rcinit as PID 1 (Ctrl-C stops it)"
+	# Own PID, mount and network namespaces: the stack's loopback ports are its own.
+	unshare --pid --fork --mount --net --propagation private -- /bin/sh -c '
+		ip link set lo up
+		mount -t proc proc "$1/proc"
+		mount -o rbind /dev "$1/dev"
+		exec chroot "$1" /sbin/rcinit /examples/placeholder-runlevel
+	' demo "$DEMO_ROOT"
+}
+
+cmd_test() {
+	deps
+	say "unit and namespace tests (static musl build)"
+	cargo test --target "$MUSL" "$@"
+	say "release build: static, stripped, and its size"
+	local bin
+	bin=$(release)
+	if grep -q ld-linux "$bin"; then die "$bin is not statically linked"; fi
+	echo "rcinit release binary: $(stat -c %s "$bin") bytes"
+}
+
+case "${1:-}" in
+demo) shift; cmd_demo "$@" ;;
+test) shift; cmd_test "$@" ;;
+deps) deps ;;
+*) die "usage: ./dev.sh demo | test [cargo test args] | deps" ;;
+esac
