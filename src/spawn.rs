@@ -35,22 +35,100 @@ pub fn child_env() -> Vec<(OsString, OsString)> {
 /// Spawns `argv` with the clean-child setup; returns its pid. The caller must `watch` the pid in
 /// the reaper before the event loop runs again.
 pub fn spawn(argv: &[OsString], grouping: Grouping, env: &[(OsString, OsString)]) -> Result<i32> {
+    let child = spawn_with(argv, Options::new(grouping, env))?;
+    Ok(child.pid)
+}
+
+/// Extra setup for [`spawn_with`].
+pub struct Options<'a> {
+    pub grouping: Grouping,
+    pub env: &'a [(OsString, OsString)],
+    /// chroot(2) into this directory, then chdir("/").
+    pub chroot: Option<&'a std::path::Path>,
+    /// (source, target) fd pairs: `source` is dup'ed onto `target` in the child.
+    pub fds: Vec<(i32, i32)>,
+    pub stdin: Option<std::process::Stdio>,
+    pub stdout: Option<std::process::Stdio>,
+    pub stderr: Option<std::process::Stdio>,
+}
+
+impl<'a> Options<'a> {
+    pub fn new(grouping: Grouping, env: &'a [(OsString, OsString)]) -> Self {
+        Self {
+            grouping,
+            env,
+            chroot: None,
+            fds: Vec::new(),
+            stdin: None,
+            stdout: None,
+            stderr: None,
+        }
+    }
+}
+
+/// A spawned child: its pid only. Waiting is the reaper's job.
+#[derive(Debug, Clone, Copy)]
+pub struct Spawned {
+    pub pid: i32,
+}
+
+/// Spawns with [`Options`].
+pub fn spawn_with(argv: &[OsString], opts: Options<'_>) -> Result<Spawned> {
     let Some((prog, args)) = argv.split_first() else {
         bail!("empty command");
     };
     let mut cmd = Command::new(prog);
     cmd.args(args)
         .env_clear()
-        .envs(env.iter().map(|(k, v)| (k, v)));
+        .envs(opts.env.iter().map(|(k, v)| (k, v)));
+    let chroot = match opts.chroot {
+        Some(p) => Some(
+            std::ffi::CString::new(p.as_os_str().as_encoded_bytes())
+                .with_context(|| format!("chroot path {}", p.display()))?,
+        ),
+        None => None,
+    };
+    if chroot.is_some() {
+        cmd.current_dir("/");
+    }
+    let grouping = opts.grouping;
+    let fds = opts.fds.clone();
     // SAFETY: the closure makes only raw syscalls (setsid, setpgid, ioctl, sigaction, sigprocmask,
-    // close_range), which are async-signal-safe, and allocates nothing.
+    // close_range, chroot, chdir, dup2, fcntl), which are async-signal-safe, and allocates nothing
+    // (its captures were built before the fork).
     unsafe {
-        cmd.pre_exec(move || child_setup(grouping));
+        cmd.pre_exec(move || {
+            if let Some(dir) = &chroot {
+                if libc::chroot(dir.as_ptr()) < 0 || libc::chdir(c"/".as_ptr()) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            child_setup(grouping)?;
+            for &(src, dst) in &fds {
+                if src == dst {
+                    libc::fcntl(dst, libc::F_SETFD, 0);
+                } else if libc::dup2(src, dst) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    if let Some(s) = opts.stdin {
+        cmd.stdin(s);
+    }
+    if let Some(s) = opts.stdout {
+        cmd.stdout(s);
+    }
+    if let Some(s) = opts.stderr {
+        cmd.stderr(s);
     }
     let child = cmd
         .spawn()
         .with_context(|| format!("starting {}", prog.to_string_lossy()))?;
-    Ok(child.id() as i32)
+    Ok(Spawned {
+        pid: child.id() as i32,
+    })
 }
 
 /// Runs in the child between fork and exec.

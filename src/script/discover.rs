@@ -1,0 +1,258 @@
+//! Which files are services, and which services a runlevel holds (openrc-compat.md E-01..E-05,
+//! R-01..R-03). Paths are read below an image root, so `--root` works from outside the image.
+
+use std::collections::BTreeSet;
+use std::path::{Component, Path, PathBuf};
+
+/// Script directories, highest priority first (E-01: the local prefix wins over /etc).
+pub const SCRIPT_DIRS: &[&str] = &["/usr/local/etc/init.d", "/etc/init.d"];
+
+/// A service script found in an init.d directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    /// The file name: the service name (for `net.eth0 -> net`, `net.eth0`).
+    pub name: String,
+    /// The init.d directory it is in (inside the root).
+    pub dir: String,
+    /// Why OpenRC would not treat this file as a service, when it would not.
+    pub skipped: Option<Skip>,
+}
+
+impl Script {
+    /// The script's path inside the root.
+    pub fn path(&self) -> String {
+        format!("{}/{}", self.dir, self.name)
+    }
+}
+
+/// Why a file in init.d is not a service script.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    /// Not an executable regular file (after symlinks).
+    NotExecutable,
+    /// The first line does not name openrc-run (or runscript); `crlf` when only a CR is in the way.
+    Shebang { first_line: String, crlf: bool },
+}
+
+impl std::fmt::Display for Skip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Skip::NotExecutable => write!(f, "not an executable regular file"),
+            Skip::Shebang { crlf: true, .. } => {
+                write!(
+                    f,
+                    "the file has CRLF line endings, so OpenRC does not see its #!/sbin/openrc-run line"
+                )
+            }
+            Skip::Shebang { first_line, .. } => write!(
+                f,
+                "its first line {first_line:?} does not name openrc-run, so OpenRC ignores it"
+            ),
+        }
+    }
+}
+
+/// Names OpenRC never treats as services (E-02), whatever the file is.
+pub fn ignored_name(name: &str) -> bool {
+    name.starts_with('.') || name.ends_with(".sh") || name.contains(".dpkg")
+}
+
+/// The shebang rule of E-03: the first line's words as the shell's `read one two three` splits them.
+pub fn shebang_ok(first_line: &str) -> bool {
+    let mut words = first_line.split([' ', '\t']).filter(|w| !w.is_empty());
+    let one = words.next().unwrap_or("");
+    let two = words.next().unwrap_or("");
+    let names_openrc = |w: &str| w.ends_with("/openrc-run") || w.ends_with("/runscript");
+    (one.starts_with('#') && names_openrc(one)) || (one == "#!" && names_openrc(two))
+}
+
+/// Resolves `path` (absolute, inside `root`) following symlinks as if `root` were `/`.
+pub fn resolve_in_root(root: &Path, path: &str) -> Option<PathBuf> {
+    let mut parts: Vec<String> = Vec::new();
+    let mut todo: Vec<String> = path
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .rev()
+        .map(str::to_owned)
+        .collect();
+    let mut hops = 0;
+    while let Some(c) = todo.pop() {
+        match c.as_str() {
+            "." => continue,
+            ".." => {
+                parts.pop();
+                continue;
+            }
+            _ => {}
+        }
+        parts.push(c);
+        let host = root.join(parts.join("/"));
+        if let Ok(target) = std::fs::read_link(&host) {
+            hops += 1;
+            if hops > 40 {
+                return None;
+            }
+            parts.pop();
+            let t = target.to_string_lossy().into_owned();
+            if t.starts_with('/') {
+                parts.clear();
+            }
+            for comp in Path::new(&t).components().rev() {
+                if let Component::Normal(s) = comp {
+                    todo.push(s.to_string_lossy().into_owned());
+                } else if comp == Component::ParentDir {
+                    todo.push("..".into());
+                }
+            }
+        }
+    }
+    Some(root.join(parts.join("/")))
+}
+
+/// Every file of the script directories under `root`, service or not, sorted by name within a
+/// directory; a name in an earlier directory hides the same name in a later one.
+pub fn scripts(root: &Path) -> Vec<Script> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for dir in SCRIPT_DIRS {
+        let Some(host_dir) = resolve_in_root(root, dir) else {
+            continue;
+        };
+        let Ok(rd) = std::fs::read_dir(&host_dir) else {
+            continue;
+        };
+        let mut names: Vec<String> = rd
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| !ignored_name(n))
+            .collect();
+        names.sort();
+        for name in names {
+            if !seen.insert(name.clone()) {
+                continue;
+            }
+            let skipped = classify(root, &format!("{dir}/{name}"));
+            out.push(Script {
+                name,
+                dir: (*dir).to_owned(),
+                skipped,
+            });
+        }
+    }
+    out
+}
+
+fn classify(root: &Path, path: &str) -> Option<Skip> {
+    use std::os::unix::fs::PermissionsExt;
+    let host = resolve_in_root(root, path)?;
+    let meta = std::fs::metadata(&host).ok()?;
+    if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
+        return Some(Skip::NotExecutable);
+    }
+    let text = std::fs::read(&host).unwrap_or_default();
+    let first = text.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let first = String::from_utf8_lossy(first).into_owned();
+    if shebang_ok(&first) {
+        return None;
+    }
+    let crlf = first.ends_with('\r') && shebang_ok(first.trim_end_matches('\r'));
+    Some(Skip::Shebang {
+        first_line: first,
+        crlf,
+    })
+}
+
+/// The services of a runlevel, stacked runlevels included (R-01, R-02), sorted by name.
+/// Errors name the loop of stacked runlevels.
+pub fn runlevel_services(root: &Path, level: &str) -> Result<Vec<String>, String> {
+    let mut out = BTreeSet::new();
+    let mut stack = Vec::new();
+    walk_level(root, level, &mut out, &mut stack)?;
+    Ok(out.into_iter().collect())
+}
+
+fn walk_level(
+    root: &Path,
+    level: &str,
+    out: &mut BTreeSet<String>,
+    stack: &mut Vec<String>,
+) -> Result<(), String> {
+    if stack.iter().any(|l| l == level) {
+        return Err(format!(
+            "loop detected in stacked runlevels: {} -> {level}",
+            stack.join(" -> ")
+        ));
+    }
+    stack.push(level.to_owned());
+    let dir = format!("/etc/runlevels/{level}");
+    if let Some(host) = resolve_in_root(root, &dir)
+        && let Ok(rd) = std::fs::read_dir(&host)
+    {
+        let mut entries: Vec<String> = rd
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        entries.sort();
+        for name in entries {
+            if ignored_name(&name) {
+                continue;
+            }
+            let entry = format!("{dir}/{name}");
+            let Some(target) = resolve_in_root(root, &entry) else {
+                continue;
+            };
+            match std::fs::metadata(&target) {
+                Ok(m) if m.is_dir() => walk_level(root, &name, out, stack)?,
+                Ok(_) => {
+                    out.insert(name);
+                }
+                // R-02/E-02: an entry whose target cannot be stat()ed is skipped.
+                Err(_) => {}
+            }
+        }
+    }
+    stack.pop();
+    Ok(())
+}
+
+/// Whether a runlevel directory exists.
+pub fn runlevel_exists(root: &Path, level: &str) -> bool {
+    resolve_in_root(root, &format!("/etc/runlevels/{level}")).is_some_and(|p| p.is_dir())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shebang_rule_of_gendepends() {
+        for ok in [
+            "#!/sbin/openrc-run",
+            "#!/usr/sbin/openrc-run",
+            "#!/sbin/runscript",
+            "#! /sbin/openrc-run",
+            "#!/sbin/openrc-run -x",
+            "#/sbin/openrc-run",
+        ] {
+            assert!(shebang_ok(ok), "{ok}");
+        }
+        for bad in [
+            "#!/bin/sh",
+            "#!/usr/bin/env openrc-run",
+            "#!/sbin/openrc-run\r",
+            "",
+            "# comment",
+            "#!/sbin/openrc-runx",
+        ] {
+            assert!(!shebang_ok(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_that_are_never_services() {
+        assert!(ignored_name("functions.sh"));
+        assert!(ignored_name(".hidden"));
+        assert!(ignored_name("foo.dpkg-old"));
+        assert!(!ignored_name("net.eth0"));
+    }
+}

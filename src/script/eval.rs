@@ -1,0 +1,327 @@
+//! Runs the shim over many scripts: one shell per batch (one subshell per script and pass),
+//! batches in parallel up to the CPU count, each script under a time limit.
+//!
+//! Nothing here waits on a pid: a batch is done when its shell says so (`Z`) or closes fd 9, and
+//! its process is reaped by whoever reaps (rcinit's reaper as PID 1, exit of the CLI otherwise).
+
+use std::ffi::OsString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use tokio::io::AsyncReadExt;
+
+use super::discover::{Script, resolve_in_root};
+use super::record::{Parser, Record};
+use super::spec::{self, PassLog, Spec};
+use crate::spawn::{self, Grouping, Options};
+
+/// The shell side, carried in the binary.
+pub const SHIM: &str = include_str!("shim.sh");
+
+/// How to evaluate.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The image root as rcinit sees it (`/` when booting).
+    pub root: PathBuf,
+    /// Evaluate inside `root` by chroot (needed for `--root` other than `/`).
+    pub chroot: bool,
+    /// The runlevel being entered (conf.d `.<runlevel>` variants of the run-time pass).
+    pub runlevel: String,
+    /// The environment scripts see.
+    pub env: Vec<(OsString, OsString)>,
+    /// Per-script time limit.
+    pub timeout: Duration,
+    /// Also run the run-time pass (variables, functions, argv).
+    pub run_pass: bool,
+    /// Shell to use (inside the root).
+    pub shell: String,
+    /// Maximum number of shells at once.
+    pub parallel: usize,
+}
+
+impl Request {
+    pub fn new(root: &Path, runlevel: &str) -> Self {
+        Self {
+            root: root.to_owned(),
+            chroot: root != Path::new("/"),
+            runlevel: runlevel.to_owned(),
+            env: Vec::new(),
+            timeout: Duration::from_millis(5000),
+            run_pass: true,
+            shell: "/bin/sh".into(),
+            parallel: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+}
+
+/// Evaluates `scripts` (service scripts only; see `discover`). Results come back in input order.
+pub async fn evaluate(req: &Request, scripts: &[Script]) -> Vec<Spec> {
+    if scripts.is_empty() {
+        return Vec::new();
+    }
+    // Batches of at least 8 scripts, at most `parallel` of them: a shell start costs about as much
+    // as a few subshells, and more shells than cores only adds switching.
+    let batches = req.parallel.max(1).min(scripts.len().div_ceil(8)).max(1);
+    let per = scripts.len().div_ceil(batches);
+    let mut set = tokio::task::JoinSet::new();
+    for (i, chunk) in scripts.chunks(per).enumerate() {
+        let req = req.clone();
+        let chunk = chunk.to_vec();
+        set.spawn(async move { (i, run_batch(&req, &chunk).await) });
+    }
+    let mut parts: Vec<(usize, Vec<Spec>)> = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        match joined {
+            Ok(p) => parts.push(p),
+            // A batch task cannot panic short of a bug (the hook ends rcinit then); a cancelled
+            // one has nothing to give.
+            Err(_) => {}
+        }
+    }
+    parts.sort_by_key(|(i, _)| *i);
+    let mut out: Vec<Spec> = parts.into_iter().flat_map(|(_, s)| s).collect();
+    // A batch that could not even start reports every script of it as failed, in order.
+    if out.len() != scripts.len() {
+        let have: std::collections::HashSet<String> = out.iter().map(|s| s.name.clone()).collect();
+        for s in scripts.iter().filter(|s| !have.contains(&s.name)) {
+            out.push(Spec {
+                name: s.name.clone(),
+                path: s.path(),
+                error: Some("evaluation did not run".into()),
+                ..Spec::default()
+            });
+        }
+    }
+    out
+}
+
+/// In-root realpath of a script (RC_SERVICE of the run-time pass, 0.6x: the link's target).
+fn real_path(root: &Path, path: &str) -> String {
+    resolve_in_root(root, path)
+        .and_then(|p| {
+            p.strip_prefix(root)
+                .ok()
+                .map(|r| format!("/{}", r.display()))
+        })
+        .unwrap_or_else(|| path.to_owned())
+}
+
+struct Running {
+    name: String,
+    pass: String,
+    pid: i32,
+    since: Instant,
+}
+
+async fn run_batch(req: &Request, scripts: &[Script]) -> Vec<Spec> {
+    match run_batch_inner(req, scripts).await {
+        Ok(v) => v,
+        Err(e) => scripts
+            .iter()
+            .map(|s| Spec {
+                name: s.name.clone(),
+                path: s.path(),
+                error: Some(format!("cannot evaluate: {e:#}")),
+                ..Spec::default()
+            })
+            .collect(),
+    }
+}
+
+async fn run_batch_inner(req: &Request, scripts: &[Script]) -> Result<Vec<Spec>> {
+    let (rec_r, rec_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")?;
+    let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")?;
+    let mut argv: Vec<OsString> = vec![
+        req.shell.clone().into(),
+        "-c".into(),
+        SHIM.into(),
+        "rcinit-eval".into(),
+        if req.run_pass { "both" } else { "dep" }.into(),
+        req.runlevel.clone().into(),
+    ];
+    for s in scripts {
+        argv.push(s.dir.clone().into());
+        argv.push(s.name.clone().into());
+        argv.push(real_path(&req.root, &s.path()).into());
+    }
+    let err_w2: OwnedFd = err_w.try_clone().context("dup")?;
+    let mut opts = Options::new(Grouping::Session, &req.env);
+    opts.chroot = req.chroot.then_some(req.root.as_path());
+    opts.fds = vec![(rec_w.as_raw_fd(), 9)];
+    opts.stdin = Some(std::process::Stdio::null());
+    opts.stdout = Some(err_w.into());
+    opts.stderr = Some(err_w2.into());
+    let child = spawn::spawn_with(&argv, opts)?;
+    drop(rec_w);
+    let _guard = KillGroup(child.pid);
+
+    let mut recs =
+        tokio::net::unix::pipe::Receiver::from_owned_fd(rec_r).context("records pipe")?;
+    let mut errs = tokio::net::unix::pipe::Receiver::from_owned_fd(err_r).context("stderr pipe")?;
+    let mut parser = Parser::default();
+    let mut logs: std::collections::HashMap<(String, String), PassLog> = Default::default();
+    let mut current: Option<Running> = None;
+    let mut err_owner: Option<(String, String)> = None;
+    let mut err_buf: Vec<u8> = Vec::new();
+    let (mut rbuf, mut ebuf) = (vec![0u8; 16384], vec![0u8; 8192]);
+    let (mut recs_open, mut errs_open, mut done) = (true, true, false);
+
+    while !done && (recs_open || errs_open) {
+        let deadline = current.as_ref().map(|c| c.since + req.timeout);
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            n = recs.read(&mut rbuf), if recs_open => match n {
+                Ok(0) | Err(_) => recs_open = false,
+                Ok(n) => {
+                    for r in parser.feed(&rbuf[..n]) {
+                        match &r {
+                            Record::Begin { pass, name, pid } => {
+                                current = Some(Running { name: name.clone(), pass: pass.clone(), pid: *pid, since: Instant::now() });
+                            }
+                            Record::End { .. } => {
+                                if let Some(c) = current.take() {
+                                    logs.entry((c.name, c.pass)).or_default().records.push(r.clone());
+                                }
+                                continue;
+                            }
+                            Record::Done => done = true,
+                            _ => {}
+                        }
+                        if let Some(c) = &current {
+                            logs.entry((c.name.clone(), c.pass.clone())).or_default().records.push(r);
+                        }
+                    }
+                }
+            },
+            n = errs.read(&mut ebuf), if errs_open => match n {
+                Ok(0) | Err(_) => errs_open = false,
+                Ok(n) => {
+                    err_buf.extend_from_slice(&ebuf[..n]);
+                    split_stderr(&mut err_buf, &mut err_owner, &mut logs);
+                }
+            },
+            _ = sleep => {
+                if let Some(c) = current.take() {
+                    kill_tree(c.pid);
+                    logs.entry((c.name, c.pass)).or_default().timed_out = Some(req.timeout.as_millis() as u64);
+                }
+            }
+        }
+    }
+    // What stderr still holds belongs to the last owner.
+    if let Ok(n) = errs.try_read(&mut ebuf) {
+        err_buf.extend_from_slice(&ebuf[..n]);
+    }
+    split_stderr(&mut err_buf, &mut err_owner, &mut logs);
+    if let Some(owner) = err_owner.take() {
+        logs.entry(owner)
+            .or_default()
+            .stderr
+            .push_str(&String::from_utf8_lossy(&err_buf));
+    }
+    let empty = PassLog::default();
+    Ok(scripts
+        .iter()
+        .map(|s| {
+            let dep = logs.get(&(s.name.clone(), "dep".into())).unwrap_or(&empty);
+            let run = req
+                .run_pass
+                .then(|| logs.get(&(s.name.clone(), "run".into())).unwrap_or(&empty));
+            spec::build(&s.name, &s.path(), dep, run)
+        })
+        .collect())
+}
+
+/// Splits the batch's stderr at the shim's `\x1epass name\x1e` markers.
+fn split_stderr(
+    buf: &mut Vec<u8>,
+    owner: &mut Option<(String, String)>,
+    logs: &mut std::collections::HashMap<(String, String), PassLog>,
+) {
+    loop {
+        let Some(start) = buf.iter().position(|&b| b == 0x1e) else {
+            // No marker in sight: all of it is the current owner's.
+            if let Some(o) = owner.as_ref() {
+                let text = String::from_utf8_lossy(buf).into_owned();
+                logs.entry(o.clone()).or_default().stderr.push_str(&text);
+                buf.clear();
+            }
+            return;
+        };
+        let Some(len) = buf[start + 1..].iter().position(|&b| b == 0x1e) else {
+            // A marker cut in half: keep it for the next read.
+            if let Some(o) = owner.as_ref() {
+                let text = String::from_utf8_lossy(&buf[..start]).into_owned();
+                logs.entry(o.clone()).or_default().stderr.push_str(&text);
+            }
+            buf.drain(..start);
+            return;
+        };
+        if let Some(o) = owner.as_ref() {
+            let text = String::from_utf8_lossy(&buf[..start]).into_owned();
+            logs.entry(o.clone()).or_default().stderr.push_str(&text);
+        }
+        let marker = String::from_utf8_lossy(&buf[start + 1..start + 1 + len]).into_owned();
+        *owner = marker
+            .split_once(' ')
+            .map(|(p, n)| (n.to_owned(), p.to_owned()));
+        buf.drain(..start + len + 2);
+    }
+}
+
+/// SIGKILL to a process and everything below it (a hung depend() and what it started).
+fn kill_tree(pid: i32) {
+    if pid <= 1 {
+        return;
+    }
+    let mut all = crate::procfs::descendants(pid);
+    all.push(pid);
+    for p in all {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(p),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+/// Kills the batch's whole session when the batch ends or is dropped (a stop during evaluation).
+struct KillGroup(i32);
+
+impl Drop for KillGroup {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(self.0),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stderr_is_attributed_by_markers_across_reads() {
+        let mut logs = Default::default();
+        let mut owner = None;
+        let mut buf = b"\x1edep a\x1eoops a\n\x1edep ".to_vec();
+        split_stderr(&mut buf, &mut owner, &mut logs);
+        buf.extend_from_slice(b"b\x1esyntax error b\n");
+        split_stderr(&mut buf, &mut owner, &mut logs);
+        assert_eq!(
+            logs[&("a".to_string(), "dep".to_string())].stderr,
+            "oops a\n"
+        );
+        assert_eq!(
+            logs[&("b".to_string(), "dep".to_string())].stderr,
+            "syntax error b\n"
+        );
+    }
+}

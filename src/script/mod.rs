@@ -1,0 +1,8 @@
+//! Evaluating OpenRC init scripts with the shell, as OpenRC itself does.
+
+pub mod discover;
+pub mod eval;
+pub mod rcconf;
+pub mod record;
+pub mod spec;
+pub mod sysdetect;

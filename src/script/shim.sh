@@ -1,0 +1,243 @@
+# rcinit's evaluation shim. rcinit runs it as `sh -c SHIM rcinit-eval PASSES RUNLEVEL DIR NAME...`
+# with fd 9 a pipe back to rcinit. For each script it runs the dependency pass (the order OpenRC's
+# dependency generator uses) and, when PASSES is `both`, the run-time pass (openrc-run's order),
+# each in a subshell of its own, and reports what it found as NUL-terminated fields on fd 9:
+#   B pass name pid | D verb args | S status | V name value | T name type-output | A n argv... |
+#   E pass status | Z
+# and a marker `\036pass name\036` on stderr so rcinit can tell whose messages follow.
+# It runs no daemon and changes nothing: helpers that would change state are no-ops here.
+
+_rcinit_out() { printf '%s\0' "$@" >&9; }
+
+# --- what OpenRC's functions.sh and rc-functions.sh give scripts at load time ---
+yesno() {
+	[ -z "$1" ] && return 1
+	case "$1" in
+	[Yy][Ee][Ss] | [Tt][Rr][Uu][Ee] | [Oo][Nn] | 1) return 0 ;;
+	[Nn][Oo] | [Ff][Aa][Ll][Ss][Ee] | [Oo][Ff][Ff] | 0) return 1 ;;
+	esac
+	eval "_rcinit_y=\${$1-}"
+	case "$_rcinit_y" in
+	[Yy][Ee][Ss] | [Tt][Rr][Uu][Ee] | [Oo][Nn] | 1) return 0 ;;
+	[Nn][Oo] | [Ff][Aa][Ll][Ss][Ee] | [Oo][Ff][Ff] | 0) return 1 ;;
+	*) return 2 ;;
+	esac
+}
+einfo() { printf ' * %s\n' "$*" >&2; }
+einfon() { printf ' * %s' "$*" >&2; }
+ewarn() { printf ' * %s\n' "$*" >&2; }
+ewarnn() { printf ' * %s' "$*" >&2; }
+eerror() { printf ' * %s\n' "$*" >&2; }
+eerrorn() { printf ' * %s' "$*" >&2; }
+ebegin() { printf ' * %s ...\n' "$*" >&2; }
+eend() { return "${1:-0}"; }
+ewend() { return "${1:-0}"; }
+veinfo() { :; }
+vewarn() { :; }
+vebegin() { :; }
+veend() { return "${1:-0}"; }
+vewend() { return "${1:-0}"; }
+veindent() { :; }
+veoutdent() { :; }
+eindent() { :; }
+eoutdent() { :; }
+esyslog() { :; }
+get_bootparam() { return 1; }
+get_bootparam_value() { :; }
+service_set_value() { :; }
+service_get_value() { :; }
+save_options() { :; }
+get_options() { :; }
+checkpath() { :; }
+mark_service_started() { :; }
+mark_service_stopped() { :; }
+mark_service_inactive() { :; }
+mark_service_starting() { :; }
+mark_service_stopping() { :; }
+mark_service_failed() { :; }
+
+# shell_var without a subshell: `_rcinit_shell_var VAR text` sets VAR to text with every
+# non-alphanumeric byte replaced by `_` (OpenRC's shell_var).
+_rcinit_shell_var() {
+	_rcinit_sv_in=$2
+	_rcinit_sv_out=
+	while [ -n "$_rcinit_sv_in" ]; do
+		_rcinit_sv_rest=${_rcinit_sv_in#?}
+		_rcinit_sv_c=${_rcinit_sv_in%"$_rcinit_sv_rest"}
+		case "$_rcinit_sv_c" in
+		[a-zA-Z0-9]) _rcinit_sv_out=$_rcinit_sv_out$_rcinit_sv_c ;;
+		*) _rcinit_sv_out=${_rcinit_sv_out}_ ;;
+		esac
+		_rcinit_sv_in=$_rcinit_sv_rest
+	done
+	eval "$1=\$_rcinit_sv_out"
+}
+shell_var() {
+	_rcinit_shell_var _rcinit_sv "$*"
+	printf '%s\n' "$_rcinit_sv"
+}
+
+# --- the depend() verbs: record their words, as OpenRC's generator does ---
+need() { [ -n "$*" ] && _rcinit_out D need "$*"; }
+use() { [ -n "$*" ] && _rcinit_out D use "$*"; }
+want() { [ -n "$*" ] && _rcinit_out D want "$*"; }
+after() { [ -n "$*" ] && _rcinit_out D after "$*"; }
+before() { [ -n "$*" ] && _rcinit_out D before "$*"; }
+provide() { [ -n "$*" ] && _rcinit_out D provide "$*"; }
+keyword() { [ -n "$*" ] && _rcinit_out D keyword "$*"; }
+config() { [ -n "$*" ] && _rcinit_out D config "$*"; }
+
+# rc_<svc>_<kind>, rc_<kind>, RC_<svc>_<KIND>, RC_<KIND>: the first non-empty one, word-split and
+# globbed in the init.d directory, after depend() (E-32).
+_rcinit_conf_deps() {
+	_rcinit_shell_var _rcinit_s "$RC_SVCNAME"
+	for _rcinit_p in config/CONFIG need/NEED use/USE want/WANT after/AFTER before/BEFORE \
+		provide/PROVIDE keyword/KEYWORD; do
+		_rcinit_k=${_rcinit_p%/*}
+		_rcinit_K=${_rcinit_p#*/}
+		eval "_rcinit_d=\${rc_${_rcinit_s}_${_rcinit_k}-}"
+		[ -z "$_rcinit_d" ] && eval "_rcinit_d=\${rc_${_rcinit_k}-}"
+		[ -z "$_rcinit_d" ] && eval "_rcinit_d=\${RC_${_rcinit_s}_${_rcinit_K}-}"
+		[ -z "$_rcinit_d" ] && eval "_rcinit_d=\${RC_${_rcinit_K}-}"
+		# shellcheck disable=SC2086 # splitting and globbing are the point
+		$_rcinit_k $_rcinit_d
+	done
+}
+
+_rcinit_begin() {
+	_rcinit_pid=0
+	read -r _rcinit_pid _rcinit_rest </proc/self/stat 2>/dev/null
+	printf '\036%s %s\036' "$1" "$2" >&2
+	_rcinit_out B "$1" "$2" "$_rcinit_pid"
+}
+
+# Dependency pass (E-35): in the init.d directory; conf.d/<prefix>, conf.d/<name>, then rc.conf and
+# rc.conf.d (rc.conf wins here); never the .<runlevel> variants; RC_SERVICE is the bare name.
+_rcinit_dep() {
+	(
+		exec 1>&2
+		_rcinit_dir=$1
+		_rcinit_name=$2
+		_rcinit_begin dep "$_rcinit_name"
+		cd "$_rcinit_dir" || exit 1
+		RC_SVCNAME=$_rcinit_name
+		SVCNAME=$_rcinit_name
+		RC_SERVICE=$_rcinit_name
+		export RC_SVCNAME SVCNAME RC_SERVICE
+		_rcinit_c=${_rcinit_name%%.*}
+		if [ -n "$_rcinit_c" ] && [ "$_rcinit_c" != "$_rcinit_name" ] &&
+			[ -e "$_rcinit_dir/../conf.d/$_rcinit_c" ]; then
+			. "$_rcinit_dir/../conf.d/$_rcinit_c"
+		fi
+		[ -e "$_rcinit_dir/../conf.d/$_rcinit_name" ] && . "$_rcinit_dir/../conf.d/$_rcinit_name"
+		[ -e /etc/rc.conf ] && . /etc/rc.conf
+		if [ -d /etc/rc.conf.d ]; then
+			for _rcinit_f in /etc/rc.conf.d/*.conf; do
+				[ -e "$_rcinit_f" ] && . "$_rcinit_f"
+			done
+		fi
+		depend() { :; }
+		if . "$_rcinit_dir/$_rcinit_name"; then
+			_rcinit_out S 0
+			depend
+			_rcinit_conf_deps
+			_rcinit_out E dep 0
+		else
+			_rcinit_out S "$?" E dep 1
+		fi
+	)
+}
+
+_rcinit_source_or_fail() {
+	if [ -e "$1" ]; then
+		. "$1" || {
+			_rcinit_st=$?
+			_rcinit_out S "$_rcinit_st" V _rcinit_failed_file "$1" E run 1
+			exit 1
+		}
+	fi
+}
+
+# Run-time pass (E-10): rc.conf, rc.conf.d, conf.d (a .<runlevel> file replaces the plain one),
+# what supervise-daemon.sh adds, then the script; report the variables and functions the later
+# stages read, and the daemon's argv as openrc-run would build it now.
+_rcinit_run() {
+	(
+		exec 1>&2
+		_rcinit_dir=$1
+		_rcinit_name=$2
+		_rcinit_begin run "$_rcinit_name"
+		cd / || exit 1
+		RC_SVCNAME=$_rcinit_name
+		SVCNAME=$_rcinit_name
+		RC_SERVICE=$3
+		RC_CMD=start
+		export RC_SVCNAME SVCNAME RC_SERVICE RC_CMD
+		_rcinit_source_or_fail /etc/rc.conf
+		if [ -d /etc/rc.conf.d ]; then
+			for _rcinit_f in /etc/rc.conf.d/*.conf; do
+				_rcinit_source_or_fail "$_rcinit_f"
+			done
+		fi
+		_rcinit_confd=${RC_SERVICE%/*}/../conf.d
+		_rcinit_c=${_rcinit_name%%.*}
+		if [ -n "$_rcinit_c" ] && [ "$_rcinit_c" != "$_rcinit_name" ]; then
+			if [ -e "$_rcinit_confd/$_rcinit_c.$RC_RUNLEVEL" ]; then
+				_rcinit_source_or_fail "$_rcinit_confd/$_rcinit_c.$RC_RUNLEVEL"
+			else
+				_rcinit_source_or_fail "$_rcinit_confd/$_rcinit_c"
+			fi
+		fi
+		if [ -e "$_rcinit_confd/$_rcinit_name.$RC_RUNLEVEL" ]; then
+			_rcinit_source_or_fail "$_rcinit_confd/$_rcinit_name.$RC_RUNLEVEL"
+		else
+			_rcinit_source_or_fail "$_rcinit_confd/$_rcinit_name"
+		fi
+		extra_commands="healthcheck unhealthy ${extra_commands-}"
+		if . "$_rcinit_dir/$_rcinit_name"; then
+			_rcinit_out S 0
+		else
+			_rcinit_out S "$?" E run 1
+			exit 1
+		fi
+		for _rcinit_v in command command_args command_args_foreground command_args_background \
+			command_background command_user command_progress pidfile procname name description \
+			directory chroot umask input_file output_log error_log output_logger error_logger \
+			capabilities secbits no_new_privs notify ready retry stopsig stopgroup respawn_delay \
+			respawn_max respawn_period healthcheck_delay healthcheck_timer start_stop_daemon_args \
+			supervise_daemon_args start_inactive extra_commands extra_started_commands \
+			extra_stopped_commands required_dirs required_files in_background_fake supervisor \
+			rc_ulimit RC_ULIMIT rcinit_critical opts; do
+			eval "[ \"\${$_rcinit_v+set}\" = set ]" && eval "_rcinit_out V $_rcinit_v \"\$$_rcinit_v\""
+		done
+		for _rcinit_fn in depend start stop status start_pre start_post stop_pre stop_post \
+			healthcheck unhealthy reload ${extra_commands-} ${extra_started_commands-} \
+			${extra_stopped_commands-}; do
+			_rcinit_out T "$_rcinit_fn"
+			{ type "$_rcinit_fn"; } >&9 2>&9
+			printf '\0' >&9
+		done
+		# The argv as supervise-daemon.sh / start-stop-daemon.sh build it: the same unquoted
+		# expansion, then eval's second parse.
+		if [ "${supervisor-}" = supervise-daemon ]; then
+			# shellcheck disable=SC2086
+			eval set -- ${command-} ${command_args-} ${command_args_foreground-}
+		else
+			# shellcheck disable=SC2086
+			eval set -- ${command-} ${command_args-} ${command_args_background-}
+		fi
+		_rcinit_out A "$#" "$@" E run 0
+	)
+}
+
+_rcinit_passes=$1
+RC_RUNLEVEL=$2
+export RC_RUNLEVEL
+shift 2
+while [ $# -ge 3 ]; do
+	_rcinit_dep "$1" "$2"
+	# 137: rcinit killed a hung dependency pass; loading the script again would hang again.
+	[ $? -ne 137 ] && [ "$_rcinit_passes" = both ] && _rcinit_run "$1" "$2" "$3"
+	shift 3
+done
+_rcinit_out Z

@@ -1,0 +1,307 @@
+//! What one script evaluated to (pure): dependency lists, variables, functions, argv, errors.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::record::Record;
+
+/// The dependency lists of one service, per kind, in recorded order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Deps {
+    pub need: Vec<String>,
+    #[serde(rename = "use")]
+    pub use_: Vec<String>,
+    pub want: Vec<String>,
+    pub after: Vec<String>,
+    pub before: Vec<String>,
+    pub provide: Vec<String>,
+    pub keyword: Vec<String>,
+    pub config: Vec<String>,
+}
+
+impl Deps {
+    fn list(&mut self, verb: &str) -> Option<&mut Vec<String>> {
+        Some(match verb {
+            "need" => &mut self.need,
+            "use" => &mut self.use_,
+            "want" => &mut self.want,
+            "after" => &mut self.after,
+            "before" => &mut self.before,
+            "provide" => &mut self.provide,
+            "keyword" => &mut self.keyword,
+            "config" => &mut self.config,
+            _ => return None,
+        })
+    }
+}
+
+/// The system types `-containers` stands for on Linux (E-34, 0.6x list).
+pub const CONTAINERS: &[&str] = &[
+    "docker",
+    "podman",
+    "lxc",
+    "openvz",
+    "rkt",
+    "systemd-nspawn",
+    "uml",
+    "vserver",
+    "wsl",
+];
+
+/// Adds one depend() record. `raw` gets D-01 (no self, no `.sh` targets) and D-03 (`!X` removes X
+/// of the same kind); `deps` also gets D-02 (a later `before X` takes X out of `after`, and a later
+/// need/use/want/after X takes X out of `before`).
+pub fn add_dep(name: &str, raw: &mut Deps, deps: &mut Deps, verb: &str, words: &str) {
+    let target_kind = !matches!(verb, "keyword" | "config");
+    for word in words.split_whitespace() {
+        let expanded: Vec<String> = match (verb, word) {
+            ("keyword", "-containers") => CONTAINERS.iter().map(|c| format!("-{c}")).collect(),
+            ("keyword", "!-containers") => CONTAINERS.iter().map(|c| format!("!-{c}")).collect(),
+            _ => vec![word.to_owned()],
+        };
+        for w in expanded {
+            if let Some(x) = w.strip_prefix('!') {
+                for d in [&mut *raw, &mut *deps] {
+                    if let Some(l) = d.list(verb) {
+                        l.retain(|e| e != x);
+                    }
+                }
+                continue;
+            }
+            if target_kind && (w == name || w.ends_with(".sh")) {
+                continue;
+            }
+            for d in [&mut *raw, &mut *deps] {
+                if let Some(l) = d.list(verb)
+                    && !l.contains(&w)
+                {
+                    l.push(w.clone());
+                }
+            }
+            match verb {
+                "before" => deps.after.retain(|e| *e != w),
+                "after" | "need" | "want" | "use" => deps.before.retain(|e| *e != w),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// One service as evaluated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Spec {
+    pub name: String,
+    /// Script path inside the root.
+    pub path: String,
+    /// What inspect shows: the generator's lists with D-01 and D-03 applied.
+    pub raw: Deps,
+    /// What the graph uses: `raw` with D-02 applied too.
+    pub deps: Deps,
+    /// Run-time variables that are set.
+    pub vars: BTreeMap<String, String>,
+    /// Functions the script (or its configuration) defines.
+    pub functions: Vec<String>,
+    /// The daemon's argv if start_pre changes nothing.
+    pub argv: Vec<String>,
+    /// Why the script cannot be used, if it cannot.
+    pub error: Option<String>,
+    /// What the script printed while being evaluated.
+    pub messages: Vec<String>,
+}
+
+/// Collects one pass's records and stderr for a service.
+#[derive(Debug, Default)]
+pub struct PassLog {
+    pub records: Vec<Record>,
+    pub stderr: String,
+    pub timed_out: Option<u64>,
+}
+
+/// Builds a [`Spec`] from the two passes (pure).
+pub fn build(name: &str, path: &str, dep: &PassLog, run: Option<&PassLog>) -> Spec {
+    let mut spec = Spec {
+        name: name.to_owned(),
+        path: path.to_owned(),
+        ..Spec::default()
+    };
+    let mut messages: Vec<String> = Vec::new();
+    let mut push_msgs = |text: &str| {
+        for l in text.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
+            messages.push(l.to_owned());
+        }
+    };
+    push_msgs(&dep.stderr);
+    let mut sourced = None;
+    let mut ended = false;
+    for r in &dep.records {
+        match r {
+            Record::Dep { verb, words } => {
+                add_dep(name, &mut spec.raw, &mut spec.deps, verb, words)
+            }
+            Record::Sourced(s) => sourced = Some(*s),
+            Record::End { .. } => ended = true,
+            _ => {}
+        }
+    }
+    spec.error = match (dep.timed_out, sourced, ended) {
+        (Some(ms), _, _) => Some(format!(
+            "{path}: evaluating it took longer than {ms} ms (a hung depend()?); killed"
+        )),
+        (None, Some(0), true) => None,
+        (None, Some(0), false) => Some(format!(
+            "{path}: depend() did not finish{}",
+            tail(&dep.stderr)
+        )),
+        (None, Some(s), _) => Some(format!(
+            "error loading {path}: its last top-level command returned {s}{}",
+            tail(&dep.stderr)
+        )),
+        (None, None, _) => Some(format!("error loading {path}{}", tail(&dep.stderr))),
+    };
+    if let Some(run) = run {
+        push_msgs(&run.stderr);
+        let mut run_status = None;
+        let mut failed_file = None;
+        for r in &run.records {
+            match r {
+                Record::Var { name, value } if name == "_rcinit_failed_file" => {
+                    failed_file = Some(value.clone())
+                }
+                Record::Var { name, value } => {
+                    spec.vars.insert(name.clone(), value.clone());
+                }
+                Record::Type { name, output } => {
+                    if output.contains("function") && !spec.functions.contains(name) {
+                        spec.functions.push(name.clone());
+                    }
+                }
+                Record::Argv(a) => spec.argv = a.clone(),
+                Record::End { status, .. } => run_status = Some(*status),
+                _ => {}
+            }
+        }
+        if spec.error.is_none() {
+            spec.error = match (run.timed_out, run_status, failed_file) {
+                (Some(ms), _, _) => Some(format!(
+                    "{path}: loading it took longer than {ms} ms; killed"
+                )),
+                (None, Some(0), _) => None,
+                (None, _, Some(f)) => Some(format!(
+                    "error loading {f} (for {name}){}",
+                    tail(&run.stderr)
+                )),
+                (None, _, None) => Some(format!("error loading {path}{}", tail(&run.stderr))),
+            };
+        }
+    }
+    spec.messages = messages;
+    spec
+}
+
+/// The last lines of a script's stderr, as context for an error.
+fn tail(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    let from = lines.len().saturating_sub(3);
+    format!(": {}", lines[from..].join(" | "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deps_of(name: &str, recs: &[(&str, &str)]) -> (Deps, Deps) {
+        let (mut raw, mut deps) = (Deps::default(), Deps::default());
+        for (v, w) in recs {
+            add_dep(name, &mut raw, &mut deps, v, w);
+        }
+        (raw, deps)
+    }
+
+    #[test]
+    fn self_and_sh_targets_are_dropped_d01() {
+        let (raw, _) = deps_of(
+            "a",
+            &[("need", "a b c.sh"), ("after", "a *"), ("provide", "a x")],
+        );
+        assert_eq!(raw.need, ["b"]);
+        assert_eq!(raw.after, ["*"]);
+        assert_eq!(raw.provide, ["x"]);
+    }
+
+    #[test]
+    fn bang_removes_earlier_entries_of_the_same_kind_d03() {
+        let (raw, _) = deps_of(
+            "a",
+            &[("provide", "net dns"), ("need", "net"), ("provide", "!net")],
+        );
+        assert_eq!(raw.provide, ["dns"]);
+        assert_eq!(raw.need, ["net"]);
+    }
+
+    #[test]
+    fn later_statement_wins_between_before_and_after_d02() {
+        // `after foo; before *`: foo becomes a before.
+        let (raw, deps) = deps_of("a", &[("after", "foo"), ("before", "foo bar")]);
+        assert_eq!(raw.after, ["foo"], "inspect keeps the generator's lists");
+        assert!(deps.after.is_empty());
+        assert_eq!(deps.before, ["foo", "bar"]);
+        // `before *; after foo`: foo stays an after.
+        let (_, deps) = deps_of("a", &[("before", "foo"), ("after", "foo")]);
+        assert_eq!(deps.after, ["foo"]);
+        assert!(deps.before.is_empty());
+    }
+
+    #[test]
+    fn containers_keyword_expands_e34() {
+        let (raw, _) = deps_of("a", &[("keyword", "-containers -stop")]);
+        assert_eq!(raw.keyword.len(), CONTAINERS.len() + 1);
+        assert!(raw.keyword.contains(&"-docker".to_owned()));
+        assert!(raw.keyword.contains(&"-wsl".to_owned()));
+        let (raw, _) = deps_of("a", &[("keyword", "-containers"), ("keyword", "!-docker")]);
+        assert!(!raw.keyword.contains(&"-docker".to_owned()));
+        assert!(raw.keyword.contains(&"-lxc".to_owned()));
+    }
+
+    #[test]
+    fn duplicates_are_kept_once() {
+        let (raw, _) = deps_of("a", &[("need", "b b"), ("need", "b c")]);
+        assert_eq!(raw.need, ["b", "c"]);
+    }
+
+    #[test]
+    fn a_script_that_fails_to_load_says_why() {
+        let dep = PassLog {
+            records: vec![
+                Record::Sourced(1),
+                Record::End {
+                    pass: "dep".into(),
+                    status: 1,
+                },
+            ],
+            stderr: "sh: 3: /etc/init.d/x: Syntax error: end of file unexpected\n".into(),
+            timed_out: None,
+        };
+        let s = build("x", "/etc/init.d/x", &dep, None);
+        let e = s.error.unwrap();
+        assert!(e.contains("error loading /etc/init.d/x"), "{e}");
+        assert!(e.contains("Syntax error"), "{e}");
+        let hung = PassLog {
+            timed_out: Some(5000),
+            ..PassLog::default()
+        };
+        assert!(
+            build("x", "/p", &hung, None)
+                .error
+                .unwrap()
+                .contains("longer than 5000 ms")
+        );
+    }
+}
