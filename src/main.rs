@@ -20,7 +20,14 @@ fn main() -> ExitCode {
         }
     };
     match invocation {
-        Invocation::Client(cmd) => match cmd {},
+        Invocation::Client(cmd) => match cmd.run() {
+            Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+            Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("rcinit: {e:#}");
+                ExitCode::from(2)
+            }
+        },
         Invocation::Boot { args, runlevel } => {
             diag::init(args.verbose);
             let settings = Settings::from_env();
@@ -59,4 +66,14 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `rcinit graph | head -1` ends quietly.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>()
+                .is_some_and(|j| j.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
+    })
 }

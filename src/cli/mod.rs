@@ -10,6 +10,13 @@ use std::ffi::OsString;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
+pub mod graph;
+pub mod image;
+pub mod inspect;
+pub mod lint;
+
+use image::ImageArgs;
+
 /// Options of a boot (as PID 1 or as a subreaper).
 #[derive(Args, Debug, Clone, Default, PartialEq, Eq)]
 pub struct BootArgs {
@@ -45,7 +52,47 @@ pub struct Cli {
 
 /// Client commands (they talk to a running rcinit or read an image; they never boot).
 #[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
-pub enum Command {}
+pub enum Command {
+    /// Show what rcinit evaluated for each init script: dependencies, variables, functions, argv.
+    Inspect {
+        #[command(flatten)]
+        image: ImageArgs,
+        /// Output JSON (an array of objects).
+        #[arg(long)]
+        json: bool,
+        /// Services to show (default: every service script of init.d).
+        #[arg(value_name = "SVC")]
+        services: Vec<String>,
+    },
+    /// Show the resolved dependency graph and the start and stop plans.
+    Graph {
+        #[command(flatten)]
+        image: ImageArgs,
+        #[arg(long, value_enum, default_value_t = graph::Format::Text)]
+        format: graph::Format,
+    },
+    /// Check the init scripts for a container: non-zero exit on errors (for `RUN rcinit lint`).
+    Lint {
+        #[command(flatten)]
+        image: ImageArgs,
+    },
+}
+
+impl Command {
+    /// Runs the command; returns the exit code. Errors are printed by the caller.
+    pub fn run(&self) -> anyhow::Result<i32> {
+        let mut out = std::io::stdout().lock();
+        match self {
+            Command::Inspect {
+                image,
+                json,
+                services,
+            } => inspect::run(image, services, *json, &mut out),
+            Command::Graph { image, format } => graph::run(image, *format, &mut out),
+            Command::Lint { image } => lint::run(image, &mut out),
+        }
+    }
+}
 
 /// The boot-only parser used as PID 1, where no word is a subcommand.
 #[derive(Parser, Debug)]

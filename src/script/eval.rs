@@ -72,12 +72,11 @@ pub async fn evaluate(req: &Request, scripts: &[Script]) -> Vec<Spec> {
         set.spawn(async move { (i, run_batch(&req, &chunk).await) });
     }
     let mut parts: Vec<(usize, Vec<Spec>)> = Vec::new();
+    // A batch task cannot panic short of a bug (the hook ends rcinit then); a cancelled one has
+    // nothing to give.
     while let Some(joined) = set.join_next().await {
-        match joined {
-            Ok(p) => parts.push(p),
-            // A batch task cannot panic short of a bug (the hook ends rcinit then); a cancelled
-            // one has nothing to give.
-            Err(_) => {}
+        if let Ok(p) = joined {
+            parts.push(p);
         }
     }
     parts.sort_by_key(|(i, _)| *i);
@@ -209,7 +208,13 @@ async fn run_batch_inner(req: &Request, scripts: &[Script]) -> Result<Vec<Spec>>
             },
             _ = sleep => {
                 if let Some(c) = current.take() {
-                    kill_tree(c.pid);
+                    if c.pid > 1 {
+                        kill_tree(c.pid);
+                    } else {
+                        // No /proc to find the subshell: stop the whole batch; the scripts it did
+                        // not reach report that they were not evaluated.
+                        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(child.pid), nix::sys::signal::Signal::SIGKILL);
+                    }
                     logs.entry((c.name, c.pass)).or_default().timed_out = Some(req.timeout.as_millis() as u64);
                 }
             }

@@ -2,6 +2,7 @@
 
 pub mod discover;
 pub mod eval;
+pub mod load;
 pub mod rcconf;
 pub mod record;
 pub mod spec;

@@ -106,7 +106,7 @@ _rcinit_conf_deps() {
 
 _rcinit_begin() {
 	_rcinit_pid=0
-	read -r _rcinit_pid _rcinit_rest </proc/self/stat 2>/dev/null
+	read -r _rcinit_pid _rcinit_rest 2>/dev/null </proc/self/stat
 	printf '\036%s %s\036' "$1" "$2" >&2
 	_rcinit_out B "$1" "$2" "$_rcinit_pid"
 }

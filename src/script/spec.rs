@@ -171,10 +171,10 @@ pub fn build(name: &str, path: &str, dep: &PassLog, run: Option<&PassLog>) -> Sp
                 Record::Var { name, value } => {
                     spec.vars.insert(name.clone(), value.clone());
                 }
-                Record::Type { name, output } => {
-                    if output.contains("function") && !spec.functions.contains(name) {
-                        spec.functions.push(name.clone());
-                    }
+                Record::Type { name, output }
+                    if output.contains("function") && !spec.functions.contains(name) =>
+                {
+                    spec.functions.push(name.clone());
                 }
                 Record::Argv(a) => spec.argv = a.clone(),
                 Record::End { status, .. } => run_status = Some(*status),

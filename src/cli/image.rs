@@ -1,0 +1,67 @@
+//! What `inspect`, `graph` and `lint` share: which image, which runlevel, which system.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use crate::script::load::{self, Loaded, Options};
+
+/// Options naming the image to read.
+#[derive(Args, Debug, Clone, PartialEq, Eq)]
+pub struct ImageArgs {
+    /// Read the image rooted at DIR from outside (evaluates inside it with chroot: needs root).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// The runlevel to plan (default: RCINIT_RUNLEVEL, rc.conf's rc_default_runlevel, `default`).
+    #[arg(long, value_name = "NAME")]
+    pub runlevel: Option<String>,
+    /// Force the system type (docker, podman, lxc, ..., or `none`) instead of detecting it.
+    #[arg(long, value_name = "NAME")]
+    pub sys: Option<String>,
+}
+
+/// A duration in ms from the environment, or its default.
+pub fn env_ms(name: &str, default: u64) -> Duration {
+    Duration::from_millis(
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(default),
+    )
+}
+
+/// RCINIT_PROVIDE: the virtual names the container provides (replaces the built-in list).
+pub fn env_provide() -> Option<Vec<String>> {
+    std::env::var("RCINIT_PROVIDE")
+        .ok()
+        .map(|v| v.split_whitespace().map(str::to_owned).collect())
+}
+
+impl ImageArgs {
+    pub fn options(&self) -> Options {
+        let mut o = Options::new(&self.root);
+        o.runlevel = self.runlevel.clone().or_else(|| {
+            std::env::var("RCINIT_RUNLEVEL")
+                .ok()
+                .filter(|v| !v.is_empty())
+        });
+        o.sys = self.sys.clone();
+        o.provide = env_provide();
+        o.timeout = env_ms("RCINIT_EVAL_TIMEOUT", 5000);
+        o
+    }
+
+    /// Loads the image on a runtime of its own (client commands are not PID 1).
+    pub fn load(&self) -> Result<Loaded> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .context("starting the event loop")?;
+        let opts = self.options();
+        rt.block_on(load::load(&opts))
+            .with_context(|| format!("reading the services of {}", self.root.display()))
+    }
+}

@@ -1,0 +1,352 @@
+//! `rcinit lint`: for a `RUN rcinit lint` step: errors fail the build, warnings explain what will
+//! not work in a container. Each finding names the file, the line where known, and the fix.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::image::ImageArgs;
+use super::inspect::header;
+use crate::script::discover::{Skip, resolve_in_root};
+use crate::script::load::Loaded;
+use crate::script::spec::Spec;
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub error: bool,
+    pub file: String,
+    pub line: Option<usize>,
+    pub what: String,
+    pub fix: String,
+}
+
+/// Services that set up hardware or the host's network: nothing for them to do in a container.
+const HOST_ONLY: &[&str] = &[
+    "hwdrivers",
+    "machine-id",
+    "modules",
+    "modules-load",
+    "udev",
+    "udev-trigger",
+    "udev-settle",
+    "devfs",
+    "dmesg",
+    "hwclock",
+    "swap",
+    "fsck",
+    "root",
+    "mtab",
+    "kmod-static-nodes",
+    "sysfs",
+    "procfs",
+    "networking",
+    "net.lo",
+    "consolefont",
+    "keymaps",
+];
+
+pub fn run(image: &ImageArgs, out: &mut impl Write) -> Result<i32> {
+    let l = image.load()?;
+    let findings = check(&l, &image.root);
+    header(&l, out)?;
+    let errors = findings.iter().filter(|f| f.error).count();
+    for f in &findings {
+        let at = match f.line {
+            Some(n) => format!("{}:{n}", f.file),
+            None => f.file.clone(),
+        };
+        let kind = if f.error { "error" } else { "warning" };
+        writeln!(out, "{kind}: {at}: {}\n  fix: {}", f.what, f.fix)?;
+    }
+    writeln!(
+        out,
+        "{} service(s) checked: {errors} error(s), {} warning(s)",
+        l.specs.len(),
+        findings.len() - errors
+    )?;
+    Ok(if errors > 0 { 1 } else { 0 })
+}
+
+/// The 1-based line of the first line of `path` (inside `root`) that contains every needle.
+fn line_of(root: &Path, path: &str, needles: &[&str]) -> Option<usize> {
+    let text = std::fs::read_to_string(resolve_in_root(root, path)?).ok()?;
+    text.lines()
+        .position(|l| needles.iter().all(|n| l.contains(n)))
+        .map(|i| i + 1)
+}
+
+/// All findings for a loaded image.
+pub fn check(l: &Loaded, root: &Path) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut push = |error: bool, file: &str, line: Option<usize>, what: String, fix: &str| {
+        out.push(Finding {
+            error,
+            file: file.to_owned(),
+            line,
+            what,
+            fix: fix.to_owned(),
+        })
+    };
+    for f in &l.files {
+        if let Some(Skip::Shebang { crlf, first_line }) = &f.skipped {
+            let text = resolve_in_root(root, &f.path())
+                .and_then(|p| std::fs::read(p).ok())
+                .unwrap_or_default();
+            let text = String::from_utf8_lossy(&text);
+            let meant = text.contains("depend()")
+                || text.contains("openrc-run")
+                || text.contains("runscript");
+            if *crlf {
+                push(
+                    true,
+                    &f.path(),
+                    Some(1),
+                    "CRLF line endings: OpenRC ignores this script".into(),
+                    "convert it to LF line endings (dos2unix)",
+                );
+            } else if meant {
+                push(
+                    true,
+                    &f.path(),
+                    Some(1),
+                    format!(
+                        "first line {first_line:?}: OpenRC only runs scripts whose first line is #!/sbin/openrc-run"
+                    ),
+                    "make the first line #!/sbin/openrc-run",
+                );
+            }
+        }
+    }
+    for s in &l.specs {
+        if let Some(e) = &s.error {
+            push(
+                true,
+                &s.path,
+                None,
+                format!("the script does not evaluate: {e}"),
+                "run `sh -n` on it and make its last top-level command succeed",
+            );
+            continue;
+        }
+        check_service(s, l, root, &mut push);
+    }
+    for (name, why) in &l.graph.failed {
+        let Some(s) = l
+            .specs
+            .iter()
+            .find(|s| &s.name == name && s.error.is_none())
+        else {
+            continue;
+        };
+        if let Some(t) = why
+            .strip_prefix("needs ")
+            .and_then(|w| w.split(',').next())
+            .filter(|_| why.ends_with("does not exist"))
+        {
+            let line = line_of(root, &s.path, &["need", t]);
+            push(
+                true,
+                &s.path,
+                line,
+                format!("{name} {why}"),
+                "install or add the missing service, or use `use`/`want` if it is optional; rc_provide=\"NAME\" in some service's conf.d if another service does the job",
+            );
+        } else if why.starts_with("need cycle") {
+            push(
+                true,
+                &s.path,
+                line_of(root, &s.path, &["need"]),
+                format!("{name}: {why}"),
+                "break the cycle: one of these services must not need the next (`use` or `after` orders without requiring)",
+            );
+        }
+    }
+    for c in &l.graph.cycles {
+        let first = c[0].as_str();
+        let path = l
+            .specs
+            .iter()
+            .find(|s| s.name == first)
+            .map(|s| s.path.clone())
+            .unwrap_or_default();
+        push(
+            true,
+            &path,
+            None,
+            format!(
+                "ordering cycle {} (OpenRC breaks it at {} -> {} and starts both)",
+                c.join(" -> "),
+                c[c.len() - 2],
+                c[c.len() - 1]
+            ),
+            "remove one of the after/before/use/want edges of the cycle",
+        );
+    }
+    for (name, why) in &l.graph.excluded {
+        let path = l
+            .specs
+            .iter()
+            .find(|s| &s.name == name)
+            .map(|s| s.path.clone())
+            .unwrap_or_default();
+        push(
+            false,
+            &path,
+            line_of(root, &path, &["keyword"]),
+            format!("{name} will not run here: {why}"),
+            "fine if intended; otherwise remove the keyword, or set rc_sys in /etc/rc.conf",
+        );
+    }
+    out
+}
+
+fn check_service(
+    s: &Spec,
+    l: &Loaded,
+    root: &Path,
+    push: &mut impl FnMut(bool, &str, Option<usize>, String, &str),
+) {
+    let var = |k: &str| s.vars.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let custom_start = s.functions.iter().any(|f| f == "start");
+    if let Some(cmd) = var("command").filter(|_| !custom_start) {
+        let chroot = var("chroot").unwrap_or("");
+        match find_command(root, chroot, cmd) {
+            Ok(()) => {}
+            Err(why) => push(
+                true,
+                &s.path,
+                line_of(root, &s.path, &["command="]),
+                format!("command {cmd}: {why}"),
+                "install the program or correct `command`",
+            ),
+        }
+    }
+    if let Some(user) = var("command_user") {
+        let (u, g) = user
+            .split_once(':')
+            .map_or((user, None), |(u, g)| (u, Some(g)));
+        if !known(root, "/etc/passwd", u) {
+            push(
+                true,
+                &s.path,
+                line_of(root, &s.path, &["command_user"]),
+                format!("command_user {user}: no user {u} in /etc/passwd"),
+                "create the user in the image (adduser) or correct command_user",
+            );
+        }
+        if let Some(g) = g.filter(|g| !known(root, "/etc/group", g)) {
+            push(
+                true,
+                &s.path,
+                line_of(root, &s.path, &["command_user"]),
+                format!("command_user {user}: no group {g} in /etc/group"),
+                "create the group in the image (addgroup) or correct command_user",
+            );
+        }
+    }
+    let in_plan = l.graph.start.iter().flatten().any(|x| *x == s.name);
+    let host_dep = s
+        .deps
+        .need
+        .iter()
+        .chain(&s.deps.use_)
+        .chain(&s.deps.want)
+        .find(|d| HOST_ONLY.contains(&d.as_str()));
+    if in_plan && HOST_ONLY.contains(&s.name.as_str()) {
+        push(
+            false,
+            &s.path,
+            None,
+            format!(
+                "{} sets up hardware or the host's network, which the container runtime owns",
+                s.name
+            ),
+            "remove it from the runlevel, or add `keyword -docker -podman` (or -containers)",
+        );
+    } else if let Some(d) = host_dep {
+        push(
+            false,
+            &s.path,
+            line_of(root, &s.path, &[d.as_str()]),
+            format!(
+                "{} depends on {d}, which sets up hardware or the host's network",
+                s.name
+            ),
+            "drop the dependency in containers (rc_need/rc_use in conf.d), or keyword {d} out",
+        );
+    }
+    let sd = var("supervisor") == Some("supervise-daemon");
+    let background = var("command_background")
+        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "yes" | "true" | "on" | "1"));
+    if !sd && !custom_start && var("command").is_some() && !background && var("pidfile").is_none() {
+        push(
+            false,
+            &s.path,
+            None,
+            format!(
+                "{}: a start-stop-daemon service without pidfile or command_background: a daemon that forks cannot be followed, one that does not fork blocks the start",
+                s.name
+            ),
+            "set supervisor=supervise-daemon (foreground daemon), or pidfile= (forking daemon)",
+        );
+    }
+    if var("healthcheck_timer").is_some()
+        && !var("extra_commands").is_some_and(|e| e.split_whitespace().any(|w| w == "healthcheck"))
+    {
+        push(
+            false,
+            &s.path,
+            line_of(root, &s.path, &["extra_commands"]),
+            format!(
+                "{}: healthcheck_timer is set but extra_commands no longer lists healthcheck (OpenRC then kills the daemon at every check)",
+                s.name
+            ),
+            "append to extra_commands (extra_commands=\"$extra_commands foo\") instead of replacing it",
+        );
+    }
+}
+
+/// Whether `cmd` exists and is executable inside the image (absolute, under `chroot`, or in PATH).
+fn find_command(root: &Path, chroot: &str, cmd: &str) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let candidates: Vec<String> = if cmd.contains('/') {
+        vec![format!("{chroot}{cmd}")]
+    } else {
+        [
+            "/usr/local/sbin",
+            "/usr/local/bin",
+            "/usr/sbin",
+            "/usr/bin",
+            "/sbin",
+            "/bin",
+        ]
+        .iter()
+        .map(|d| format!("{chroot}{d}/{cmd}"))
+        .collect()
+    };
+    for c in &candidates {
+        if let Some(p) = resolve_in_root(root, c)
+            && let Ok(m) = std::fs::metadata(&p)
+        {
+            if m.is_file() && m.permissions().mode() & 0o111 != 0 {
+                return Ok(());
+            }
+            return Err("exists but is not an executable file".into());
+        }
+    }
+    Err("does not exist".into())
+}
+
+/// Whether a name or number is in /etc/passwd or /etc/group of the image.
+fn known(root: &Path, file: &str, who: &str) -> bool {
+    if who.chars().all(|c| c.is_ascii_digit()) && !who.is_empty() {
+        return true;
+    }
+    let Some(text) = resolve_in_root(root, file).and_then(|p| std::fs::read_to_string(p).ok())
+    else {
+        return false;
+    };
+    text.lines().any(|l| l.split(':').next() == Some(who))
+}

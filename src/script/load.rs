@@ -1,0 +1,153 @@
+//! From an image root to evaluated services and a plan: discovery, the system type, evaluation,
+//! the graph. Shared by boot and by `inspect`, `graph` and `lint`.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+
+use super::discover::{self, Script};
+use super::eval::{self, Request};
+use super::rcconf;
+use super::spec::Spec;
+use super::sysdetect::{self, Facts, System};
+use crate::graph::{self, CONTAINER_PROVIDED, Graph, Input};
+
+/// What to load.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub root: PathBuf,
+    /// The target runlevel (`--runlevel`, `RCINIT_RUNLEVEL`, init's argument); default `default`.
+    pub runlevel: Option<String>,
+    /// `--sys`: forces the system type (`none` for no type).
+    pub sys: Option<String>,
+    /// `RCINIT_PROVIDE`: replaces the list of names the container provides.
+    pub provide: Option<Vec<String>>,
+    pub timeout: Duration,
+    /// The container's environment, less rcinit's own settings.
+    pub env: Vec<(OsString, OsString)>,
+}
+
+impl Options {
+    pub fn new(root: &Path) -> Self {
+        Self {
+            root: root.to_owned(),
+            runlevel: None,
+            sys: None,
+            provide: None,
+            timeout: Duration::from_millis(5000),
+            env: crate::spawn::child_env(),
+        }
+    }
+}
+
+/// Everything known about the image's services.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// Every file of the init.d directories (services and files OpenRC skips).
+    pub files: Vec<Script>,
+    /// The evaluated service scripts, in deptree order.
+    pub specs: Vec<Spec>,
+    pub system: System,
+    pub runlevel: String,
+    /// Names taken as provided by the container when nothing provides them.
+    pub assumed: Vec<String>,
+    pub graph: Graph,
+}
+
+/// The libexec directory OpenRC's scripts expect (0.3): where the image has it.
+fn libexec(root: &Path) -> &'static str {
+    if root.join("lib/rc").is_dir() && !root.join("usr/libexec/rc").is_dir() {
+        "/lib/rc"
+    } else {
+        "/usr/libexec/rc"
+    }
+}
+
+/// Discovers, evaluates and plans.
+pub async fn load(opts: &Options) -> Result<Loaded> {
+    let root = opts.root.as_path();
+    if !root.is_dir() {
+        bail!("{} is not a directory", root.display());
+    }
+    let conf = rcconf::load(root);
+    let system = sysdetect::detect(opts.sys.as_deref(), &conf, &Facts::read(root));
+    let runlevel = opts
+        .runlevel
+        .clone()
+        .or_else(|| {
+            conf.get("rc_default_runlevel")
+                .filter(|v| !v.is_empty())
+                .cloned()
+        })
+        .unwrap_or_else(|| "default".into());
+    let files = discover::scripts(root);
+    let services: Vec<Script> = files
+        .iter()
+        .filter(|s| s.skipped.is_none())
+        .cloned()
+        .collect();
+
+    let mut env: Vec<(OsString, OsString)> = opts
+        .env
+        .iter()
+        .filter(|(k, _)| !k.as_encoded_bytes().starts_with(b"RC_"))
+        .cloned()
+        .collect();
+    let mut set = |k: &str, v: &str| env.push((k.into(), v.into()));
+    if let Some(s) = &system.sys {
+        set("RC_SYS", &s.to_ascii_uppercase());
+    }
+    set("RC_UNAME", "Linux");
+    set("RC_BOOTLEVEL", "boot");
+    set("RC_DEFAULTLEVEL", "default");
+    set("RC_SVCDIR", "/run/openrc");
+    set("RC_TMPDIR", "/run/openrc/tmp");
+    set("RC_LIBEXECDIR", libexec(root));
+    if root != Path::new("/") {
+        // The host's PATH means nothing inside the image.
+        env.retain(|(k, _)| k != "PATH");
+        env.push((
+            "PATH".into(),
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        ));
+    }
+    let mut req = Request::new(root, &runlevel);
+    req.env = env;
+    req.timeout = opts.timeout;
+    let specs = eval::evaluate(&req, &services).await;
+
+    let mut phases: Vec<(String, Vec<String>)> = Vec::new();
+    for level in ["sysinit", "boot", runlevel.as_str()] {
+        if phases.iter().any(|(l, _)| l == level) {
+            continue;
+        }
+        let names = discover::runlevel_services(root, level).map_err(anyhow::Error::msg)?;
+        phases.push((level.to_owned(), names));
+    }
+    let assumed: Vec<String> = match (&opts.provide, &system.sys) {
+        (Some(list), _) => list.clone(),
+        (None, Some(_)) => CONTAINER_PROVIDED.iter().map(|s| s.to_string()).collect(),
+        (None, None) => Vec::new(),
+    };
+    let graph = graph::build(&Input {
+        specs: &specs,
+        sys: system.sys.as_deref(),
+        assumed: assumed.clone(),
+        phases,
+    });
+    Ok(Loaded {
+        files,
+        specs,
+        system,
+        runlevel,
+        assumed,
+        graph,
+    })
+}
+
+/// Whether the runlevel directory exists in the image.
+pub fn runlevel_exists(root: &Path, level: &str) -> bool {
+    discover::runlevel_exists(root, level)
+}
