@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 MUSL=x86_64-unknown-linux-musl
+# Debian with the real OpenRC, for the differential tests; made once, kept outside the checkout.
+DEBIAN_ROOTFS=${RCINIT_DEBIAN_ROOTFS:-/var/cache/rcinit/debian-openrc}
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'dev.sh: %s\n' "$*" >&2; exit 1; }
 
@@ -30,11 +32,41 @@ deps() {
 	[ -x /bin/busybox ] && /bin/busybox --list | grep -qx httpd || pkgs+=(busybox-static)
 	command -v unshare >/dev/null || pkgs+=(util-linux)
 	command -v ip >/dev/null || pkgs+=(iproute2)
+	command -v dot >/dev/null || pkgs+=(graphviz)
+	[ -x "$DEBIAN_ROOTFS/sbin/openrc" ] || command -v debootstrap >/dev/null || pkgs+=(debootstrap)
 	if [ ${#pkgs[@]} -gt 0 ]; then
 		say "installing ${pkgs[*]}"
 		apt-get update -qq
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
 	fi
+	[ -x "$DEBIAN_ROOTFS/sbin/openrc" ] || make_debian_rootfs
+}
+
+# The apt mirror this machine is set up with (deb822 sources, then the classic list).
+apt_mirror() {
+	local m=""
+	if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+		m=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources)
+	fi
+	if [ -z "$m" ] && [ -f /etc/apt/sources.list ]; then
+		m=$(awk '$1 == "deb" && $2 !~ /security/ { print $2; exit }' /etc/apt/sources.list)
+	fi
+	[ -n "$m" ] || die "no Debian mirror in /etc/apt/sources.list*: cannot debootstrap"
+	echo "$m"
+}
+
+make_debian_rootfs() {
+	local suite tmp
+	suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
+	tmp="$DEBIAN_ROOTFS.tmp"
+	say "debootstrapping Debian $suite with openrc into $DEBIAN_ROOTFS (once)"
+	rm -rf "$tmp"
+	mkdir -p "$(dirname "$DEBIAN_ROOTFS")"
+	debootstrap --variant=minbase --include=openrc,busybox-static "$suite" "$tmp" "$(apt_mirror)" >"$tmp.log" 2>&1 ||
+		{ tail -20 "$tmp.log" >&2; die "debootstrap failed (log: $tmp.log)"; }
+	# Mount points for the fixtures the tests bind over /etc.
+	mkdir -p "$tmp/etc/conf.d" "$tmp/etc/rc.conf.d"
+	mv "$tmp" "$DEBIAN_ROOTFS"
 }
 
 release() {

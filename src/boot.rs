@@ -15,6 +15,7 @@ use crate::config::Settings;
 use crate::policy::exit::{Exit, StopCause, exit_code};
 use crate::policy::signals::{Action, action};
 use crate::reaper::Reaper;
+use crate::script::{discover, load};
 use crate::signals::{self, AsyncIntake, Intake};
 use crate::spawn::{self, Grouping};
 use crate::sweep::{Role, signal_all};
@@ -25,6 +26,8 @@ pub struct Boot {
     pub cmd: Vec<OsString>,
     pub settings: Settings,
     pub role: Role,
+    /// The runlevel to boot (init's argument); else RCINIT_RUNLEVEL, rc.conf, `default`.
+    pub runlevel: Option<String>,
 }
 
 /// The running CMD.
@@ -74,6 +77,9 @@ impl Init {
         // when the handlers were in place) is honoured before anything starts.
         let early = self.intake.take();
         self.handle(early);
+        if self.stop.is_none() {
+            self.evaluate(&boot).await;
+        }
         if self.stop.is_none() && !boot.cmd.is_empty() {
             self.start_cmd(&boot.cmd);
         }
@@ -105,6 +111,48 @@ impl Init {
             },
         }
         code
+    }
+
+    /// Reads the init scripts and plans the runlevel, still answering signals: a stop during a
+    /// slow (or hung) evaluation is honoured at once, and the evaluation's shells are killed.
+    async fn evaluate(&mut self, boot: &Boot) {
+        let root = std::path::Path::new("/");
+        if !discover::SCRIPT_DIRS
+            .iter()
+            .any(|d| std::path::Path::new(d).is_dir())
+        {
+            tracing::debug!("no init.d directory: no services to start");
+            return;
+        }
+        let mut opts = load::Options::new(root);
+        opts.runlevel = boot.runlevel.clone().or_else(|| {
+            std::env::var("RCINIT_RUNLEVEL")
+                .ok()
+                .filter(|v| !v.is_empty())
+        });
+        opts.provide = crate::cli::image::env_provide();
+        opts.timeout = boot.settings.eval_timeout;
+        let begin = Instant::now();
+        let fut = load::load(&opts);
+        tokio::pin!(fut);
+        loop {
+            tokio::select! {
+                res = &mut fut => {
+                    match res {
+                        Ok(l) => report_plan(&l, begin),
+                        Err(e) => tracing::error!("{e:#}"),
+                    }
+                    return;
+                }
+                sigs = self.intake.next() => {
+                    self.handle(sigs);
+                    if self.stop.is_some() {
+                        tracing::info!("stop asked for while evaluating the init scripts");
+                        return;
+                    }
+                }
+            }
+        }
     }
 
     fn start_cmd(&mut self, argv: &[OsString]) {
@@ -251,6 +299,43 @@ impl Init {
             tracing::warn!("some processes could not be reaped (stuck in the kernel?)");
         }
     }
+}
+
+/// Logs what the runlevel would start, and every problem, naming the service.
+fn report_plan(l: &load::Loaded, begin: Instant) {
+    let g = &l.graph;
+    let n: usize = g.start.iter().map(Vec::len).sum();
+    tracing::info!(
+        "runlevel {}: {} scripts evaluated in {}; {n} services to start in {} waves (system: {})",
+        l.runlevel,
+        l.specs.len(),
+        since(begin),
+        g.start.len(),
+        l.system.sys.as_deref().unwrap_or("none"),
+    );
+    for (i, w) in g.start.iter().enumerate() {
+        tracing::info!("  wave {}: {}", i + 1, w.join(" "));
+    }
+    for (s, why) in &g.failed {
+        tracing::warn!("{s}: {why}");
+    }
+    for (s, why) in &g.excluded {
+        tracing::debug!("{s}: {why}");
+    }
+    for c in &g.cycles {
+        tracing::warn!(
+            "ordering cycle {}: broken at its last edge, all start",
+            c.join(" -> ")
+        );
+    }
+    if !g.assumed_provided.is_empty() {
+        tracing::info!(
+            "taken as provided by the container: {}",
+            g.assumed_provided.join(" ")
+        );
+    }
+    // Supervision comes with the next release: until then the plan is only reported.
+    tracing::info!("starting services is not implemented yet: nothing was started");
 }
 
 fn forward(pid: i32, sig: i32) {

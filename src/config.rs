@@ -9,12 +9,15 @@ pub struct Settings {
     pub services_grace: Duration,
     /// `RCINIT_KILL_GRACETIME`: how long the final SIGTERM sweep waits before SIGKILL.
     pub kill_grace: Duration,
+    /// `RCINIT_EVAL_TIMEOUT`: how long one script's evaluation may take.
+    pub eval_timeout: Duration,
     /// Problems found while reading the settings, to log once logging is up.
     pub warnings: Vec<String>,
 }
 
 pub const DEFAULT_SERVICES_GRACE_MS: u64 = 7000;
 pub const DEFAULT_KILL_GRACE_MS: u64 = 2000;
+pub const DEFAULT_EVAL_TIMEOUT_MS: u64 = 5000;
 
 impl Settings {
     /// Reads the process environment.
@@ -42,9 +45,11 @@ impl Settings {
         };
         let services_grace = ms("RCINIT_SERVICES_GRACETIME", DEFAULT_SERVICES_GRACE_MS);
         let kill_grace = ms("RCINIT_KILL_GRACETIME", DEFAULT_KILL_GRACE_MS);
+        let eval_timeout = ms("RCINIT_EVAL_TIMEOUT", DEFAULT_EVAL_TIMEOUT_MS);
         Self {
             services_grace,
             kill_grace,
+            eval_timeout,
             warnings,
         }
     }

@@ -42,9 +42,6 @@ fn main() -> ExitCode {
                     );
                 }
             }
-            if let Some(level) = runlevel {
-                tracing::debug!("runlevel {level} asked for");
-            }
             let intake = match signals::Intake::install() {
                 Ok(i) => i,
                 Err(e) => {
@@ -56,6 +53,7 @@ fn main() -> ExitCode {
                 cmd: args.cmd,
                 settings,
                 role,
+                runlevel,
             };
             match boot::run(boot, intake) {
                 Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),

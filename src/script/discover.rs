@@ -165,16 +165,26 @@ fn classify(root: &Path, path: &str) -> Option<Skip> {
 /// The services of a runlevel, stacked runlevels included, sorted by name.
 /// Errors name the loop of stacked runlevels.
 pub fn runlevel_services(root: &Path, level: &str) -> Result<Vec<String>, String> {
-    let mut out = BTreeSet::new();
+    let mut all = BTreeSet::new();
+    for (_, names) in runlevel_stack(root, level)? {
+        all.extend(names);
+    }
+    Ok(all.into_iter().collect())
+}
+
+/// A runlevel and the ones stacked into it, each with its own services sorted by name, deepest
+/// stacked level first and `level` last: the order OpenRC starts them in, one pass each.
+pub fn runlevel_stack(root: &Path, level: &str) -> Result<Vec<(String, Vec<String>)>, String> {
+    let mut out = Vec::new();
     let mut stack = Vec::new();
     walk_level(root, level, &mut out, &mut stack)?;
-    Ok(out.into_iter().collect())
+    Ok(out)
 }
 
 fn walk_level(
     root: &Path,
     level: &str,
-    out: &mut BTreeSet<String>,
+    out: &mut Vec<(String, Vec<String>)>,
     stack: &mut Vec<String>,
 ) -> Result<(), String> {
     if stack.iter().any(|l| l == level) {
@@ -183,8 +193,12 @@ fn walk_level(
             stack.join(" -> ")
         ));
     }
+    if out.iter().any(|(l, _)| l == level) {
+        return Ok(());
+    }
     stack.push(level.to_owned());
     let dir = format!("/etc/runlevels/{level}");
+    let mut own = Vec::new();
     if let Some(host) = resolve_in_root(root, &dir)
         && let Ok(rd) = std::fs::read_dir(&host)
     {
@@ -203,15 +217,14 @@ fn walk_level(
             };
             match std::fs::metadata(&target) {
                 Ok(m) if m.is_dir() => walk_level(root, &name, out, stack)?,
-                Ok(_) => {
-                    out.insert(name);
-                }
+                Ok(_) => own.push(name),
                 // R-02/E-02: an entry whose target cannot be stat()ed is skipped.
                 Err(_) => {}
             }
         }
     }
     stack.pop();
+    out.push((level.to_owned(), own));
     Ok(())
 }
 

@@ -118,13 +118,14 @@ pub async fn load(opts: &Options) -> Result<Loaded> {
     req.timeout = opts.timeout;
     let specs = eval::evaluate(&req, &services).await;
 
+    // sysinit, boot, then the target runlevel's stack, deepest stacked level first.
     let mut phases: Vec<(String, Vec<String>)> = Vec::new();
     for level in ["sysinit", "boot", runlevel.as_str()] {
-        if phases.iter().any(|(l, _)| l == level) {
-            continue;
+        for (l, names) in discover::runlevel_stack(root, level).map_err(anyhow::Error::msg)? {
+            if !phases.iter().any(|(p, _)| *p == l) {
+                phases.push((l, names));
+            }
         }
-        let names = discover::runlevel_services(root, level).map_err(anyhow::Error::msg)?;
-        phases.push((level.to_owned(), names));
     }
     let assumed: Vec<String> = match (&opts.provide, &system.sys) {
         (Some(list), _) => list.clone(),

@@ -1,0 +1,247 @@
+//! Evaluating init scripts on real processes: at boot (rcinit as PID 1 and as a subreaper), and
+//! through `inspect`, `graph` and `lint --root` from outside an image.
+
+// The test process is not PID 1 and has no reaper: waiting on its own children is right here.
+#![allow(clippy::disallowed_methods)]
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{MODES, Prep, Rootfs, wait_for};
+
+const PROMPT: Duration = Duration::from_secs(3);
+
+fn script(depend: &str, extra: &str) -> String {
+    format!("#!/sbin/openrc-run\n{extra}\ndepend() {{\n{depend}\n}}\n")
+}
+
+/// A rootfs with init scripts and a default runlevel holding them all.
+fn with_scripts(tag: &str, scripts: &[(&str, String)]) -> Rootfs {
+    let root = Rootfs::new(tag);
+    for (name, text) in scripts {
+        root.write_exec(&format!("etc/init.d/{name}"), text);
+        let level = root.path().join("etc/runlevels/default");
+        std::fs::create_dir_all(&level).expect("mkdir runlevel");
+        let _ = std::os::unix::fs::symlink(format!("/etc/init.d/{name}"), level.join(name));
+    }
+    root
+}
+
+#[test]
+fn a_hung_depend_is_killed_and_the_other_scripts_keep_their_results() {
+    for mode in MODES {
+        let root = with_scripts(
+            "hung",
+            &[
+                ("good", script("\tafter hung", "")),
+                ("later", script("\tneed good", "")),
+                ("hung", script("\tsleep 100000", "")),
+                ("syntax", script("\tneed good", "if then fi")),
+            ],
+        );
+        let env = [("RCINIT_EVAL_TIMEOUT", "300")];
+        let mut b = root.boot_with(mode, &["echo", "cmd-ran"], &env, Prep::default());
+        assert_eq!(b.wait_exit(), 0, "{mode:?}\n{}", b.transcript());
+        let t = b.transcript();
+        assert!(
+            t.contains("hung: /etc/init.d/hung: evaluating it took longer than 300 ms"),
+            "{mode:?}\n{t}"
+        );
+        assert!(t.contains("wave 1: good"), "{mode:?}\n{t}");
+        assert!(t.contains("wave 2: later"), "{mode:?}\n{t}");
+        // The shell's own message, with its line number.
+        assert!(
+            t.contains("syntax: error loading /etc/init.d/syntax") && t.contains("line 2"),
+            "{mode:?}\n{t}"
+        );
+        assert!(b.has_line("cmd-ran"));
+    }
+}
+
+#[test]
+fn sigterm_during_evaluation_stops_promptly() {
+    for mode in MODES {
+        let root = with_scripts("evalterm", &[("hung", script("\tsleep 100000", ""))]);
+        let env = [("RCINIT_EVAL_TIMEOUT", "600000")];
+        let mut b = root.boot_with(mode, &["echo", "cmd-ran"], &env, Prep::default());
+        let rcinit = b.rcinit_pid();
+        // The hung depend() is running: its `sleep` is below rcinit.
+        wait_for("the hung depend() to run", || {
+            common::procfs::descendants(rcinit)
+                .into_iter()
+                .find(|&p| common::comm(p).as_deref() == Some("sleep"))
+        });
+        let t = Instant::now();
+        b.signal(libc::SIGTERM);
+        assert_eq!(b.wait_exit(), 0, "{mode:?}\n{}", b.transcript());
+        assert!(t.elapsed() < PROMPT, "{mode:?}: took {:?}", t.elapsed());
+        assert!(
+            b.has_line("stop asked for while evaluating"),
+            "{}",
+            b.transcript()
+        );
+        assert!(
+            !b.has_line("cmd-ran"),
+            "the CMD must not start after a stop"
+        );
+    }
+}
+
+fn rcinit(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(common::rcinit_bin())
+        .args(args)
+        .env("RCINIT_PROVIDE", "")
+        .output()
+        .expect("running rcinit");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn sample() -> Rootfs {
+    with_scripts(
+        "cli",
+        &[
+            (
+                "db",
+                script(
+                    "\tprovide database",
+                    "command=/bin/sleep\ncommand_args=\"100 'a b'\"\nsupervisor=supervise-daemon",
+                ),
+            ),
+            (
+                "web",
+                script("\tneed database\n\tuse dns", "start() { :; }"),
+            ),
+            ("hw", script("\tkeyword -docker", "")),
+        ],
+    )
+}
+
+#[test]
+fn inspect_json_has_the_documented_keys_and_the_shell_built_argv() {
+    let root = sample();
+    let r = root.path().to_str().expect("utf-8");
+    let (code, out, err) = rcinit(&["inspect", "--json", "--sys", "docker", "--root", r]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let items = v.as_array().expect("an array");
+    assert_eq!(items.len(), 3);
+    for it in items {
+        for k in [
+            "name", "need", "use", "want", "after", "before", "provide", "keyword", "excluded",
+            "error",
+        ] {
+            assert!(it.get(k).is_some(), "key {k} missing in {it}");
+        }
+    }
+    let by = |n: &str| items.iter().find(|i| i["name"] == n).expect("service");
+    assert_eq!(by("web")["need"], serde_json::json!(["database"]));
+    assert_eq!(by("web")["use"], serde_json::json!(["dns"]));
+    assert!(
+        by("hw")["excluded"]
+            .as_str()
+            .is_some_and(|e| e.contains("-docker"))
+    );
+    assert!(by("db")["excluded"].is_null() && by("db")["error"].is_null());
+    // command_args are parsed by the shell, quotes and all.
+    assert_eq!(
+        by("db")["argv"],
+        serde_json::json!(["/bin/sleep", "100", "a b"])
+    );
+    assert!(
+        by("web")["functions"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|x| x == "start"))
+    );
+
+    let (code, _, err) = rcinit(&["inspect", "--root", r, "nosuch"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no service nosuch"), "{err}");
+}
+
+#[test]
+fn graph_json_and_dot() {
+    let root = sample();
+    let r = root.path().to_str().expect("utf-8");
+    let (code, out, err) = rcinit(&["graph", "--format", "json", "--sys", "docker", "--root", r]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(v["start"], serde_json::json!([["db"], ["web"]]));
+    assert_eq!(v["stop"], serde_json::json!([["web"], ["db"]]));
+    let (code, dot, err) = rcinit(&["graph", "--format", "dot", "--root", r]);
+    assert_eq!(code, 0, "{err}");
+    let mut child = Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("Graphviz's dot (./dev.sh deps installs graphviz)");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(dot.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("dot");
+    assert!(out.status.success(), "dot rejected:\n{dot}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("<svg"));
+}
+
+#[test]
+fn lint_fails_on_errors_and_passes_a_clean_image() {
+    let root = sample();
+    let r = root.path().to_str().expect("utf-8");
+    let (code, out, _) = rcinit(&["lint", "--sys", "docker", "--root", r]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("warning: /etc/init.d/hw"), "{out}");
+
+    let bad = with_scripts(
+        "lintbad",
+        &[
+            ("a", script("\tneed ghost", "")),
+            (
+                "b",
+                script(
+                    "\t:",
+                    "command=/no/such/daemon\nsupervisor=supervise-daemon",
+                ),
+            ),
+            (
+                "c",
+                script(
+                    "\t:",
+                    "command=/bin/sleep\ncommand_user=nobody-here\nsupervisor=supervise-daemon",
+                ),
+            ),
+        ],
+    );
+    std::fs::write(
+        bad.path().join("etc/init.d/crlf"),
+        "#!/sbin/openrc-run\r\ndepend() { :; }\r\n",
+    )
+    .expect("write");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        bad.path().join("etc/init.d/crlf"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .expect("chmod");
+    let r = bad.path().to_str().expect("utf-8");
+    let (code, out, _) = rcinit(&["lint", "--root", r]);
+    assert_eq!(code, 1, "{out}");
+    for want in [
+        "error: /etc/init.d/a:4: a needs ghost, which does not exist",
+        "error: /etc/init.d/b:2: command /no/such/daemon: does not exist",
+        "error: /etc/init.d/c:3: command_user nobody-here",
+        "error: /etc/init.d/crlf:1: CRLF line endings",
+        "fix:",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+}
