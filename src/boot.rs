@@ -132,6 +132,7 @@ impl Init {
         });
         opts.provide = crate::cli::image::env_provide();
         opts.timeout = boot.settings.eval_timeout;
+        opts.run_pass = false;
         let begin = Instant::now();
         let fut = load::load(&opts);
         tokio::pin!(fut);

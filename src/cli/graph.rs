@@ -25,7 +25,7 @@ struct Json<'a> {
 }
 
 pub fn run(image: &ImageArgs, format: Format, out: &mut impl Write) -> Result<i32> {
-    let l = image.load()?;
+    let l = image.load(false)?;
     let g = &l.graph;
     match format {
         Format::Json => {

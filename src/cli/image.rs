@@ -54,13 +54,14 @@ impl ImageArgs {
     }
 
     /// Loads the image on a runtime of its own (client commands are not PID 1).
-    pub fn load(&self) -> Result<Loaded> {
+    pub fn load(&self, run_pass: bool) -> Result<Loaded> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
             .build()
             .context("starting the event loop")?;
-        let opts = self.options();
+        let mut opts = self.options();
+        opts.run_pass = run_pass;
         rt.block_on(load::load(&opts))
             .with_context(|| format!("reading the services of {}", self.root.display()))
     }

@@ -59,7 +59,7 @@ fn item<'a>(s: &'a Spec, sys: Option<&str>) -> Item<'a> {
 
 /// Runs `inspect`; returns the exit code.
 pub fn run(image: &ImageArgs, names: &[String], json: bool, out: &mut impl Write) -> Result<i32> {
-    let loaded = image.load()?;
+    let loaded = image.load(true)?;
     let mut picked: Vec<&Spec> = Vec::new();
     for n in names {
         match loaded.specs.iter().find(|s| &s.name == n) {

@@ -48,7 +48,7 @@ const HOST_ONLY: &[&str] = &[
 ];
 
 pub fn run(image: &ImageArgs, out: &mut impl Write) -> Result<i32> {
-    let l = image.load()?;
+    let l = image.load(true)?;
     let findings = check(&l, &image.root);
     header(&l, out)?;
     let errors = findings.iter().filter(|f| f.error).count();

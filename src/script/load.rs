@@ -25,6 +25,9 @@ pub struct Options {
     /// `RCINIT_PROVIDE`: replaces the list of names the container provides.
     pub provide: Option<Vec<String>>,
     pub timeout: Duration,
+    /// Also run the run-time pass (variables, functions, argv): `inspect` and `lint` need it; the
+    /// plan needs only the dependency pass.
+    pub run_pass: bool,
     /// The container's environment, less rcinit's own settings.
     pub env: Vec<(OsString, OsString)>,
 }
@@ -37,6 +40,7 @@ impl Options {
             sys: None,
             provide: None,
             timeout: Duration::from_millis(5000),
+            run_pass: true,
             env: crate::spawn::child_env(),
         }
     }
@@ -116,6 +120,7 @@ pub async fn load(opts: &Options) -> Result<Loaded> {
     let mut req = Request::new(root, &runlevel);
     req.env = env;
     req.timeout = opts.timeout;
+    req.run_pass = opts.run_pass;
     let specs = eval::evaluate(&req, &services).await;
 
     // sysinit, boot, then the target runlevel's stack, deepest stacked level first.

@@ -59,6 +59,13 @@ mark_service_failed() { :; }
 # shell_var without a subshell: `_rcinit_shell_var VAR text` sets VAR to text with every
 # non-alphanumeric byte replaced by `_` (OpenRC's shell_var).
 _rcinit_shell_var() {
+	case "$2" in
+	*[!a-zA-Z0-9]*) ;;
+	*)
+		eval "$1=\$2"
+		return
+		;;
+	esac
 	_rcinit_sv_in=$2
 	_rcinit_sv_out=
 	while [ -n "$_rcinit_sv_in" ]; do
@@ -95,18 +102,18 @@ _rcinit_conf_deps() {
 		provide/PROVIDE keyword/KEYWORD; do
 		_rcinit_k=${_rcinit_p%/*}
 		_rcinit_K=${_rcinit_p#*/}
-		eval "_rcinit_d=\${rc_${_rcinit_s}_${_rcinit_k}-}"
-		[ -z "$_rcinit_d" ] && eval "_rcinit_d=\${rc_${_rcinit_k}-}"
-		[ -z "$_rcinit_d" ] && eval "_rcinit_d=\${RC_${_rcinit_s}_${_rcinit_K}-}"
-		[ -z "$_rcinit_d" ] && eval "_rcinit_d=\${RC_${_rcinit_K}-}"
+		# One eval: the first non-empty of the four, through nested ${x:-...}.
+		eval "_rcinit_d=\${rc_${_rcinit_s}_${_rcinit_k}:-\${rc_${_rcinit_k}:-\${RC_${_rcinit_s}_${_rcinit_K}:-\${RC_${_rcinit_K}-}}}}"
 		# shellcheck disable=SC2086 # splitting and globbing are the point
 		$_rcinit_k $_rcinit_d
 	done
 }
 
+# The subshell's pid (dash has no BASHPID), so rcinit can kill a hung one alone. `read` of
+# /proc/self/stat goes byte by byte; resolving the /proc/self link costs one chdir.
 _rcinit_begin() {
 	_rcinit_pid=0
-	read -r _rcinit_pid _rcinit_rest 2>/dev/null </proc/self/stat
+	cd -P /proc/self 2>/dev/null && _rcinit_pid=${PWD##*/}
 	printf '\036%s %s\036' "$1" "$2" >&2
 	_rcinit_out B "$1" "$2" "$_rcinit_pid"
 }
