@@ -20,9 +20,19 @@ fn main() -> ExitCode {
         }
     };
     match invocation {
-        Invocation::Client(cmd) => match cmd.run() {
+        Invocation::Client(cmd) => match {
+            signals::unblock_early();
+            cmd.run()
+        } {
             Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
             Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+            Err(e) if e.downcast_ref::<cli::image::Interrupted>().is_some() => {
+                eprintln!("rcinit: {e:#}");
+                let sig = e
+                    .downcast_ref::<cli::image::Interrupted>()
+                    .map_or(2, |i| i.0);
+                ExitCode::from((128 + sig).clamp(0, 255) as u8)
+            }
             Err(e) => {
                 eprintln!("rcinit: {e:#}");
                 ExitCode::from(2)

@@ -59,6 +59,11 @@ pub fn block_early() {
     let _ = sigprocmask(SigmaskHow::SIG_BLOCK, Some(&handled_set()), None);
 }
 
+/// Undoes [`block_early`] for client commands, which are ordinary processes: Ctrl-C must work.
+pub fn unblock_early() {
+    let _ = sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&handled_set()), None);
+}
+
 /// The registered handlers: flags plus the socket that wakes the event loop.
 pub struct Intake {
     flags: Arc<[AtomicBool; NSIG]>,

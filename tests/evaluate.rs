@@ -245,3 +245,38 @@ fn lint_fails_on_errors_and_passes_a_clean_image() {
         assert!(out.contains(want), "missing {want:?} in:\n{out}");
     }
 }
+
+/// Regression: client commands kept PID 1's early signal block, so Ctrl-C did nothing while a
+/// hung depend() was being evaluated, and the evaluation shells outlived an interrupted command.
+#[test]
+fn ctrl_c_stops_a_client_command_and_its_evaluation_shells() {
+    let root = with_scripts("cliint", &[("hung", script("\tsleep 100000", ""))]);
+    let child = Command::new(common::rcinit_bin())
+        .args(["graph", "--root", root.path().to_str().expect("utf-8")])
+        .env("RCINIT_EVAL_TIMEOUT", "600000")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("rcinit graph");
+    let pid = child.id() as i32;
+    let sleeper = wait_for("the hung depend() to run", || {
+        common::procfs::descendants(pid)
+            .into_iter()
+            .find(|&p| common::comm(p).as_deref() == Some("sleep"))
+    });
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let out = common::output_within(child);
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted by SIGINT"));
+    wait_for("the evaluation shells to be gone", || {
+        common::state(sleeper)
+            .is_none_or(|s| s == 'Z')
+            .then_some(())
+    });
+}

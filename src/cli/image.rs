@@ -62,7 +62,45 @@ impl ImageArgs {
             .context("starting the event loop")?;
         let mut opts = self.options();
         opts.run_pass = run_pass;
-        rt.block_on(load::load(&opts))
-            .with_context(|| format!("reading the services of {}", self.root.display()))
+        // Ctrl-C must stop the evaluation shells too (they run in sessions of their own), and the
+        // shells that end are reaped: signals go through the same intake as PID 1's.
+        let intake = crate::signals::Intake::install()?;
+        rt.block_on(async {
+            let intake = intake.into_async()?;
+            let mut reaper = crate::reaper::Reaper::default();
+            let fut = load::load(&opts);
+            tokio::pin!(fut);
+            loop {
+                tokio::select! {
+                    res = &mut fut => return res,
+                    sigs = intake.next() => {
+                        for sig in sigs {
+                            match sig {
+                                libc::SIGCHLD => {
+                                    reaper.reap();
+                                }
+                                libc::SIGINT | libc::SIGTERM | libc::SIGHUP => {
+                                    return Err(Interrupted(sig).into());
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                }
+            }
+        })
+        .with_context(|| format!("reading the services of {}", self.root.display()))
     }
 }
+
+/// A client command stopped by a signal; exits 128 + the signal, as a shell reports it.
+#[derive(Debug)]
+pub struct Interrupted(pub i32);
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "interrupted by {}", crate::signals::name(self.0))
+    }
+}
+
+impl std::error::Error for Interrupted {}

@@ -485,3 +485,20 @@ pub fn alive(pids: &[i32]) -> HashSet<i32> {
         .filter(|&p| state(p).is_some_and(|s| s != 'Z'))
         .collect()
 }
+
+/// Waits for a child's output, failing (and killing it) after [`HANG`] instead of hanging the run.
+pub fn output_within(child: Child) -> std::process::Output {
+    let pid = child.id() as i32;
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(HANG) {
+        Ok(out) => out.expect("waiting for a child"),
+        Err(_) => {
+            // SAFETY: kill(2) on our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("pid {pid} did not end within {HANG:?}");
+        }
+    }
+}
