@@ -20,58 +20,59 @@ fn main() -> ExitCode {
         }
     };
     match invocation {
-        Invocation::Client(cmd) => match {
+        Invocation::Client(cmd) => {
             signals::unblock_early();
-            cmd.run()
-        } {
-            Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
-            Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
-            Err(e) if e.downcast_ref::<cli::image::Interrupted>().is_some() => {
-                eprintln!("rcinit: {e:#}");
-                let sig = e
-                    .downcast_ref::<cli::image::Interrupted>()
-                    .map_or(2, |i| i.0);
-                ExitCode::from((128 + sig).clamp(0, 255) as u8)
-            }
-            Err(e) => {
-                eprintln!("rcinit: {e:#}");
-                ExitCode::from(2)
-            }
-        },
-        Invocation::Boot { args, runlevel } => {
-            diag::init(args.verbose);
-            let settings = Settings::from_env();
-            for w in &settings.warnings {
-                tracing::warn!("{w}");
-            }
-            panic::install(role, settings.kill_grace);
-            if role == Role::Subreaper {
-                if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
-                    tracing::error!(
-                        "cannot become a child subreaper: {e}; orphans will not be reaped"
-                    );
-                }
-            }
-            let intake = match signals::Intake::install() {
-                Ok(i) => i,
-                Err(e) => {
-                    tracing::error!("{e:#}");
-                    return ExitCode::from(70);
-                }
-            };
-            let boot = boot::Boot {
-                cmd: args.cmd,
-                settings,
-                role,
-                runlevel,
-            };
-            match boot::run(boot, intake) {
-                Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
-                Err(e) => {
-                    tracing::error!("{e:#}");
-                    ExitCode::from(70)
-                }
-            }
+            client_exit(cmd.run())
+        }
+        Invocation::Boot { args, runlevel } => boot_exit(role, args, runlevel),
+    }
+}
+
+fn client_exit(result: anyhow::Result<i32>) -> ExitCode {
+    match result {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if let Some(&cli::image::Interrupted(sig)) = e.downcast_ref() => {
+            eprintln!("rcinit: {e:#}");
+            ExitCode::from((128 + sig).clamp(0, 255) as u8)
+        }
+        Err(e) => {
+            eprintln!("rcinit: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn boot_exit(role: Role, args: cli::BootArgs, runlevel: Option<String>) -> ExitCode {
+    diag::init(args.verbose);
+    let settings = Settings::from_env();
+    for w in &settings.warnings {
+        tracing::warn!("{w}");
+    }
+    panic::install(role, settings.kill_grace);
+    if role == Role::Subreaper {
+        if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+            tracing::error!("cannot become a child subreaper: {e}; orphans will not be reaped");
+        }
+    }
+    let intake = match signals::Intake::install() {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            return ExitCode::from(70);
+        }
+    };
+    let boot = boot::Boot {
+        cmd: args.cmd,
+        settings,
+        role,
+        runlevel,
+    };
+    match boot::run(boot, intake) {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::from(70)
         }
     }
 }
