@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod diag;
 pub mod graph;
+pub mod logs;
 pub mod panic;
 pub mod policy;
 pub mod procfs;

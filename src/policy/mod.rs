@@ -1,4 +1,6 @@
 //! Decisions without syscalls, unit-tested with tables.
 
 pub mod exit;
+pub mod respawn;
+pub mod retry;
 pub mod signals;
