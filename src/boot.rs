@@ -48,6 +48,8 @@ struct Init {
     hurry: bool,
     /// The last drain said we have no child left.
     no_children: bool,
+    /// The boot cannot go on (bad runlevel): stop with a configuration error.
+    boot_failed: bool,
 }
 
 /// Boots and runs until the container should end; returns the exit code.
@@ -66,6 +68,7 @@ pub fn run(boot: Boot, intake: Intake) -> Result<i32> {
             stop: None,
             hurry: false,
             no_children: false,
+            boot_failed: false,
         };
         Ok(init.main(boot).await)
     })
@@ -80,18 +83,19 @@ impl Init {
         if self.stop.is_none() {
             self.evaluate(&boot).await;
         }
-        if self.stop.is_none() && !boot.cmd.is_empty() {
+        if self.stop.is_none() && !self.boot_failed && !boot.cmd.is_empty() {
             self.start_cmd(&boot.cmd);
         }
         if let Ok("boot") = std::env::var("RCINIT_TEST_PANIC").as_deref() {
             // A test aid: proves that a bug in the running init ends the container cleanly.
             panic!("RCINIT_TEST_PANIC=boot asked for a panic");
         }
-        while self.stop.is_none() && !self.cmd_ended() {
+        while self.stop.is_none() && !self.cmd_ended() && !self.boot_failed {
             let sigs = self.intake.next().await;
             self.handle(sigs);
         }
         let cause = match self.stop {
+            None if self.boot_failed => StopCause::BootFailed,
             Some(_) => StopCause::Requested {
                 forwarded: self.cmd.as_ref().and(self.stop),
             },
@@ -105,6 +109,7 @@ impl Init {
         let code = exit_code(cause, cmd_exit);
         match cause {
             StopCause::CmdEnded(e) => tracing::info!("CMD ended ({e}); exiting {code}"),
+            StopCause::BootFailed => tracing::error!("the boot failed; exiting {code}"),
             StopCause::Requested { .. } => match cmd_exit {
                 Some(e) => tracing::info!("stopped on request; CMD: {e}; exiting {code}"),
                 None => tracing::info!("stopped on request; exiting {code}"),
@@ -141,7 +146,10 @@ impl Init {
                 res = &mut fut => {
                     match res {
                         Ok(l) => report_plan(&l, begin),
-                        Err(e) => tracing::error!("{e:#}"),
+                        Err(e) => {
+                            tracing::error!("{e:#}");
+                            self.boot_failed = true;
+                        }
                     }
                     return;
                 }

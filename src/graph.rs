@@ -303,6 +303,38 @@ pub fn build(input: &Input<'_>) -> Graph {
     phase_of.retain(|s, _| !failed.contains_key(s));
 
     // Ordering: the adjacency OpenRC's traversal follows, per service, in kind and list order.
+    // Every service's need/want/use/after targets, resolved: for D-07's reachability.
+    let forward: BTreeMap<&str, Vec<String>> = input
+        .specs
+        .iter()
+        .filter(|s| ctx.usable(&s.name))
+        .map(|s| {
+            let mut v = Vec::new();
+            for kind in ORDER_KINDS {
+                for t in ctx.targets(s, kind) {
+                    if let Resolved::Services(x) = ctx.resolve(t) {
+                        v.extend(x);
+                    }
+                }
+            }
+            (s.name.as_str(), v)
+        })
+        .collect();
+    let reaches = |from: &str, to: &str| -> bool {
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![from.to_owned()];
+        while let Some(n) = todo.pop() {
+            for t in forward.get(n.as_str()).into_iter().flatten() {
+                if t == to {
+                    return true;
+                }
+                if seen.insert(t.clone()) {
+                    todo.push(t.clone());
+                }
+            }
+        }
+        false
+    };
     let before_of: BTreeMap<String, Vec<String>> = {
         let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for s in input
@@ -313,7 +345,11 @@ pub fn build(input: &Input<'_>) -> Graph {
             for t in &s.deps.before {
                 if let Resolved::Services(v) = ctx.resolve(t) {
                     for x in v {
-                        m.entry(x).or_default().push(s.name.clone());
+                        // D-07: `before X` is dropped when X is already reachable from here
+                        // through need/want/use/after.
+                        if !reaches(&s.name, &x) {
+                            m.entry(x).or_default().push(s.name.clone());
+                        }
                     }
                 }
             }
@@ -348,6 +384,15 @@ pub fn build(input: &Input<'_>) -> Graph {
     let adjacency: BTreeMap<String, Vec<String>> =
         phase_of.keys().map(|s| (s.clone(), deps_of(s))).collect();
 
+    // `need` edges are hard: a cycle through one is broken at one of its soft edges instead.
+    let mut hard: BTreeSet<(String, String)> = BTreeSet::new();
+    for s in phase_of.keys() {
+        for t in &ctx.specs[s.as_str()].deps.need {
+            if let Resolved::Services(v) = ctx.resolve(t) {
+                hard.extend(v.into_iter().map(|x| (s.clone(), x)));
+            }
+        }
+    }
     let mut kept: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (i, (_, names)) in input.phases.iter().enumerate() {
         let mut roots: Vec<String> = phase_of
@@ -367,9 +412,17 @@ pub fn build(input: &Input<'_>) -> Graph {
                 s.clone(),
             )
         });
-        let mut dfs = Dfs::default();
+        let mut dfs = Dfs {
+            state: BTreeMap::new(),
+            stack: Vec::new(),
+            hard: &hard,
+            hard_back: Vec::new(),
+        };
         for r in &roots {
             dfs.visit(r, &adjacency, &mut kept, &mut g.cycles);
+        }
+        for (u, t) in std::mem::take(&mut dfs.hard_back) {
+            keep_hard_edge(&u, &t, &hard, &mut kept, &mut g.cycles);
         }
     }
 
@@ -429,15 +482,68 @@ pub fn build(input: &Input<'_>) -> Graph {
     g
 }
 
-/// OpenRC's traversal: post-order DFS; an edge to a service still on the stack closes a cycle and
-/// is dropped there.
-#[derive(Default)]
-struct Dfs {
-    state: BTreeMap<String, u8>, // 1 on stack, 2 done
-    stack: Vec<String>,
+/// Keeps the hard edge u -> t (t starts before u), dropping soft edges of every cycle it closes:
+/// the soft edge nearest to `u` on the path from t back to u.
+fn keep_hard_edge(
+    u: &str,
+    t: &str,
+    hard: &BTreeSet<(String, String)>,
+    kept: &mut BTreeMap<String, Vec<String>>,
+    cycles: &mut Vec<Vec<String>>,
+) {
+    loop {
+        // Path t -> ... -> u over kept edges (a -> b: b is a dependency of a).
+        let mut parent: BTreeMap<String, String> = BTreeMap::new();
+        let mut todo = std::collections::VecDeque::from([t.to_owned()]);
+        let mut found = false;
+        while let Some(n) = todo.pop_front() {
+            if n == u {
+                found = true;
+                break;
+            }
+            for d in kept.get(&n).cloned().unwrap_or_default() {
+                if d != t && !parent.contains_key(&d) {
+                    parent.insert(d.clone(), n.clone());
+                    todo.push_back(d);
+                }
+            }
+        }
+        if !found {
+            kept.entry(u.to_owned()).or_default().push(t.to_owned());
+            return;
+        }
+        let mut path = vec![u.to_owned()];
+        while let Some(p) = parent.get(path.last().map(String::as_str).unwrap_or(t)) {
+            path.push(p.clone());
+        }
+        path.reverse(); // t ... u
+        // Edges along the path are (path[i] -> path[i+1]); drop the soft one nearest to u.
+        let Some(i) = (0..path.len() - 1)
+            .rev()
+            .find(|&i| !hard.contains(&(path[i].clone(), path[i + 1].clone())))
+        else {
+            // Only hard edges: a need cycle, already failed before ordering; nothing to keep.
+            return;
+        };
+        if let Some(v) = kept.get_mut(&path[i]) {
+            v.retain(|x| *x != path[i + 1]);
+        }
+        let mut c = vec![u.to_owned()];
+        c.extend(path.iter().cloned());
+        cycles.push(c);
+    }
 }
 
-impl Dfs {
+/// OpenRC's traversal: post-order DFS; an edge to a service still on the stack closes a cycle and
+/// is dropped there, unless it is a `need` edge (kept by `keep_hard_edge` afterwards).
+struct Dfs<'h> {
+    state: BTreeMap<String, u8>, // 1 on stack, 2 done
+    stack: Vec<String>,
+    hard: &'h BTreeSet<(String, String)>,
+    hard_back: Vec<(String, String)>,
+}
+
+impl Dfs<'_> {
     fn visit(
         &mut self,
         s: &str,
@@ -453,6 +559,9 @@ impl Dfs {
         let mut mine = Vec::new();
         for t in adj.get(s).into_iter().flatten() {
             match self.state.get(t.as_str()) {
+                Some(1) if self.hard.contains(&(s.to_owned(), t.clone())) => {
+                    self.hard_back.push((s.to_owned(), t.clone()));
+                }
                 Some(1) => {
                     let from = self.stack.iter().position(|x| x == t).unwrap_or(0);
                     let mut c: Vec<String> = self.stack[from..].to_vec();

@@ -39,19 +39,22 @@ pub fn signal_all(role: Role, sig: Signal) -> usize {
         Role::Subreaper => {
             let me = std::process::id() as i32;
             // Two passes: a process forking while we read /proc leaves a child the first pass
-            // missed. A stopped process gets SIGCONT too, so it can act on the SIGTERM.
-            let mut n = 0;
+            // missed. Each process is signalled once: a second TERM means "hurry" to many
+            // programs (a nested rcinit among them). A stopped process gets SIGCONT too, so it
+            // can act on the SIGTERM.
+            let mut done = std::collections::HashSet::new();
             for _ in 0..2 {
                 for pid in procfs::descendants(me) {
-                    if kill(Pid::from_raw(pid), sig).is_ok() {
-                        n += 1;
+                    if !done.insert(pid) {
+                        continue;
                     }
+                    let _ = kill(Pid::from_raw(pid), sig);
                     if sig == Signal::SIGTERM {
                         let _ = kill(Pid::from_raw(pid), Signal::SIGCONT);
                     }
                 }
             }
-            n
+            done.len()
         }
     }
 }

@@ -61,6 +61,22 @@ fn a_hung_depend_is_killed_and_the_other_scripts_keep_their_results() {
 }
 
 #[test]
+fn a_runlevel_that_does_not_exist_fails_the_boot_with_1() {
+    for mode in MODES {
+        let root = with_scripts("badlevel", &[("good", script("\t:", ""))]);
+        let env = [("RCINIT_RUNLEVEL", "nonetwrk")];
+        let mut b = root.boot_with(mode, &["echo", "cmd-ran"], &env, Prep::default());
+        assert_eq!(b.wait_exit(), 1, "{mode:?}\n{}", b.transcript());
+        assert!(
+            b.has_line("nonetwrk is not a valid runlevel"),
+            "{}",
+            b.transcript()
+        );
+        assert!(!b.has_line("cmd-ran"));
+    }
+}
+
+#[test]
 fn sigterm_during_evaluation_stops_promptly() {
     for mode in MODES {
         let root = with_scripts("evalterm", &[("hung", script("\tsleep 100000", ""))]);

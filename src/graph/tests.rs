@@ -343,3 +343,46 @@ fn a_real_and_virtual_name_is_a_warning() {
         vec!["b is the name of a real and virtual service".to_string()]
     );
 }
+
+#[test]
+fn before_is_dropped_when_the_target_is_already_a_dependency_d07() {
+    // b needs a and says `before *` (the shell expands it to every name): a still starts first.
+    let specs = [
+        svc("a", &[]),
+        svc("b", &[("need", "a"), ("before", "a b c")]),
+        svc("c", &[]),
+    ];
+    let g = plan(&specs, &["a", "b", "c"]);
+    assert!(wave_of(&g, "a") < wave_of(&g, "b"), "{:?}", g.start);
+    assert!(wave_of(&g, "b") < wave_of(&g, "c"), "{:?}", g.start);
+    assert!(g.cycles.is_empty(), "{:?}", g.cycles);
+}
+
+#[test]
+fn a_cycle_through_a_need_is_broken_at_a_soft_edge() {
+    // The traversal visits p first and meets q -> p (a need) as the back edge: keep the need,
+    // drop p's `after q` instead.
+    let specs = [svc("p", &[("after", "q")]), svc("q", &[("need", "p")])];
+    let g = plan(&specs, &["p", "q"]);
+    assert_eq!(waves(&g), vec![vec!["p"], vec!["q"]]);
+    assert_eq!(g.cycles.len(), 1, "{:?}", g.cycles);
+    assert!(g.failed.is_empty());
+}
+
+#[test]
+fn providers_are_chosen_among_runlevel_and_boot_members_not_sysinit() {
+    let specs = [
+        svc("early", &[("provide", "clock")]),
+        svc("late", &[("provide", "clock")]),
+        svc("app", &[("need", "clock")]),
+    ];
+    // early is in sysinit only: not "in the runlevel" for D-20; late is the first in deptree
+    // order among none, so the first provider (early) is used.
+    let g = plan_with(
+        &specs,
+        None,
+        &[],
+        &[("sysinit", &["early"]), ("default", &["app", "late"])],
+    );
+    assert!(wave_of(&g, "late") < wave_of(&g, "app"), "{:?}", g.start);
+}

@@ -38,7 +38,13 @@ pub enum StopCause {
     Requested { forwarded: Option<i32> },
     /// The CMD ended by itself.
     CmdEnded(Exit),
+    /// The boot could not proceed: the init scripts name a runlevel that does not exist, or
+    /// stacked runlevels loop.
+    BootFailed,
 }
+
+/// A configuration error stopped the boot.
+pub const EXIT_CONFIG: i32 = 1;
 
 /// EX_SOFTWARE: a bug in rcinit (a panic). Distinct from every code a CMD or a stop gives.
 pub const EXIT_BUG: i32 = 70;
@@ -53,6 +59,7 @@ pub const EXIT_BUG: i32 = 70;
 pub fn exit_code(cause: StopCause, cmd: Option<Exit>) -> i32 {
     match cause {
         StopCause::CmdEnded(e) => e.shell_code(),
+        StopCause::BootFailed => EXIT_CONFIG,
         StopCause::Requested { forwarded } => match (cmd, forwarded) {
             (None, _) | (Some(Exit::Code(0)), _) => 0,
             (Some(Exit::Signal(libc::SIGKILL)), _) => 0,
@@ -77,6 +84,7 @@ mod tests {
             (StopCause::CmdEnded(Exit::Code(7)), None, 7),
             (StopCause::CmdEnded(Exit::Signal(SIGKILL)), None, 137),
             (StopCause::CmdEnded(Exit::Signal(SIGSEGV)), None, 139),
+            (StopCause::BootFailed, None, 1),
             // docker stop without a CMD.
             (req(None), None, 0),
             // docker stop, the CMD died of the forwarded signal or exited as a shell does.

@@ -128,10 +128,22 @@ pub fn scripts(root: &Path) -> Vec<Script> {
             .collect();
         names.sort();
         for name in names {
-            if !seen.insert(name.clone()) {
+            if seen.contains(&name) {
                 continue;
             }
             let skipped = classify(root, &format!("{dir}/{name}"));
+            // A service here hides the same name in later directories; a non-service does not.
+            let is_service = skipped.is_none();
+            if let Some(i) = out.iter().position(|s: &Script| s.name == name) {
+                if is_service {
+                    out.remove(i);
+                } else {
+                    continue;
+                }
+            }
+            if is_service {
+                seen.insert(name.clone());
+            }
             out.push(Script {
                 name,
                 dir: (*dir).to_owned(),
@@ -143,13 +155,22 @@ pub fn scripts(root: &Path) -> Vec<Script> {
 }
 
 fn classify(root: &Path, path: &str) -> Option<Skip> {
+    use std::io::Read;
     use std::os::unix::fs::PermissionsExt;
-    let host = resolve_in_root(root, path)?;
-    let meta = std::fs::metadata(&host).ok()?;
+    // `[ -x f -a -f f ]`: a dangling link or anything unreadable is not a service.
+    let Some(meta) = resolve_in_root(root, path).and_then(|h| std::fs::metadata(h).ok()) else {
+        return Some(Skip::NotExecutable);
+    };
     if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
         return Some(Skip::NotExecutable);
     }
-    let text = std::fs::read(&host).unwrap_or_default();
+    // Only the first line matters.
+    let mut text = Vec::with_capacity(256);
+    if let Some(h) = resolve_in_root(root, path)
+        && let Ok(f) = std::fs::File::open(h)
+    {
+        let _ = f.take(4096).read_to_end(&mut text);
+    }
     let first = text.split(|&b| b == b'\n').next().unwrap_or(&[]);
     let first = String::from_utf8_lossy(first).into_owned();
     if shebang_ok(&first) {
@@ -259,6 +280,41 @@ mod tests {
         ] {
             assert!(!shebang_ok(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_dangling_link_is_not_a_service_and_local_services_win() {
+        let dir = std::env::temp_dir().join(format!("rcinit-discover-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for d in ["etc/init.d", "usr/local/etc/init.d"] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        let write = |p: &str, text: &str, mode: u32| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::write(dir.join(p), text).unwrap();
+            std::fs::set_permissions(dir.join(p), std::fs::Permissions::from_mode(mode)).unwrap();
+        };
+        std::os::unix::fs::symlink("/nowhere", dir.join("etc/init.d/dangling")).unwrap();
+        write("etc/init.d/a", "#!/sbin/openrc-run\n", 0o755);
+        write("usr/local/etc/init.d/a", "not a script\n", 0o644);
+        write("etc/init.d/b", "#!/sbin/openrc-run\n", 0o755);
+        write("usr/local/etc/init.d/b", "#!/sbin/openrc-run\n", 0o755);
+        let found = scripts(&dir);
+        let get = |n: &str| found.iter().find(|s| s.name == n).unwrap().clone();
+        assert_eq!(get("dangling").skipped, Some(Skip::NotExecutable));
+        assert_eq!(
+            (get("a").dir.as_str(), get("a").skipped),
+            ("/etc/init.d", None)
+        );
+        assert_eq!(get("b").dir, "/usr/local/etc/init.d");
+        assert_eq!(
+            found
+                .iter()
+                .filter(|s| s.name == "a" || s.name == "b")
+                .count(),
+            2
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

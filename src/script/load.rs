@@ -86,6 +86,13 @@ pub async fn load(opts: &Options) -> Result<Loaded> {
                 .cloned()
         })
         .unwrap_or_else(|| "default".into());
+    // a runlevel that was asked for must exist. An image without /etc/runlevels at all
+    // (a CMD-only container) simply has nothing to start.
+    let asked = opts.runlevel.is_some()
+        || discover::resolve_in_root(root, "/etc/runlevels").is_some_and(|p| p.is_dir());
+    if asked && !discover::runlevel_exists(root, &runlevel) {
+        bail!("{runlevel} is not a valid runlevel: there is no /etc/runlevels/{runlevel}");
+    }
     let files = discover::scripts(root);
     let services: Vec<Script> = files
         .iter()
@@ -151,9 +158,4 @@ pub async fn load(opts: &Options) -> Result<Loaded> {
         assumed,
         graph,
     })
-}
-
-/// Whether the runlevel directory exists in the image.
-pub fn runlevel_exists(root: &Path, level: &str) -> bool {
-    discover::runlevel_exists(root, level)
 }

@@ -15,6 +15,8 @@ yesno() {
 	case "$1" in
 	[Yy][Ee][Ss] | [Tt][Rr][Uu][Ee] | [Oo][Nn] | 1) return 0 ;;
 	[Nn][Oo] | [Ff][Aa][Ll][Ss][Ee] | [Oo][Ff][Ff] | 0) return 1 ;;
+	# Not a variable name either: a bad substitution would end the shell.
+	[0-9]* | *[!A-Za-z0-9_]*) return 2 ;;
 	esac
 	eval "_rcinit_y=\${$1-}"
 	case "$_rcinit_y" in
@@ -30,13 +32,21 @@ ewarnn() { printf ' * %s' "$*" >&2; }
 eerror() { printf ' * %s\n' "$*" >&2; }
 eerrorn() { printf ' * %s' "$*" >&2; }
 ebegin() { printf ' * %s ...\n' "$*" >&2; }
-eend() { return "${1:-0}"; }
-ewend() { return "${1:-0}"; }
+# A status that is not a number counts as failure (as OpenRC's eend does), instead of the
+# shell's "Illegal number" ending the evaluation.
+_rcinit_status() {
+	case "${1:-0}" in
+	'' | *[!0-9]*) return 1 ;;
+	*) return "${1:-0}" ;;
+	esac
+}
+eend() { _rcinit_status "$@"; }
+ewend() { _rcinit_status "$@"; }
 veinfo() { :; }
 vewarn() { :; }
 vebegin() { :; }
-veend() { return "${1:-0}"; }
-vewend() { return "${1:-0}"; }
+veend() { _rcinit_status "$@"; }
+vewend() { _rcinit_status "$@"; }
 veindent() { :; }
 veoutdent() { :; }
 eindent() { :; }
@@ -45,9 +55,12 @@ esyslog() { :; }
 get_bootparam() { return 1; }
 get_bootparam_value() { :; }
 service_set_value() { :; }
-service_get_value() { :; }
+service_get_value() { return 1; }
 save_options() { :; }
-get_options() { :; }
+get_options() { return 1; }
+is_net_fs() { return 1; }
+is_union_fs() { return 1; }
+rc_runlevel() { printf '%s\n' "$RC_RUNLEVEL"; }
 checkpath() { :; }
 mark_service_started() { :; }
 mark_service_stopped() { :; }
@@ -93,10 +106,19 @@ before() { [ -n "$*" ] && _rcinit_out D before "$*"; }
 provide() { [ -n "$*" ] && _rcinit_out D provide "$*"; }
 keyword() { [ -n "$*" ] && _rcinit_out D keyword "$*"; }
 config() { [ -n "$*" ] && _rcinit_out D config "$*"; }
+# L-36: `need` only the services that exist (in the script directories).
+need_if_exists() {
+	for _rcinit_x in "$@"; do
+		if [ -e "/etc/init.d/$_rcinit_x" ] || [ -e "/usr/local/etc/init.d/$_rcinit_x" ]; then
+			need "$_rcinit_x"
+		fi
+	done
+}
 
 # rc_<svc>_<kind>, rc_<kind>, RC_<svc>_<KIND>, RC_<KIND>: the first non-empty one, word-split and
 # globbed in the init.d directory, after depend() (E-32).
 _rcinit_conf_deps() {
+	unset IFS
 	_rcinit_shell_var _rcinit_s "$RC_SVCNAME"
 	for _rcinit_p in config/CONFIG need/NEED use/USE want/WANT after/AFTER before/BEFORE \
 		provide/PROVIDE keyword/KEYWORD; do
@@ -200,7 +222,8 @@ _rcinit_run() {
 		else
 			_rcinit_source_or_fail "$_rcinit_confd/$_rcinit_name"
 		fi
-		extra_commands="healthcheck unhealthy ${extra_commands-}"
+		# s6.sh (0.63) and supervise-daemon.sh, sourced after conf.d and before the script.
+		extra_commands="healthcheck unhealthy restart reload ${extra_commands-}"
 		if . "$_rcinit_dir/$_rcinit_name"; then
 			_rcinit_out S 0
 		else

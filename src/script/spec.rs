@@ -133,31 +133,27 @@ pub fn build(name: &str, path: &str, dep: &PassLog, run: Option<&PassLog>) -> Sp
     };
     push_msgs(&dep.stderr);
     let mut sourced = None;
-    let mut ended = false;
     for r in &dep.records {
         match r {
             Record::Dep { verb, words } => {
                 add_dep(name, &mut spec.raw, &mut spec.deps, verb, words)
             }
             Record::Sourced(s) => sourced = Some(*s),
-            Record::End { .. } => ended = true,
             _ => {}
         }
     }
-    spec.error = match (dep.timed_out, sourced, ended) {
-        (Some(ms), _, _) => Some(format!(
+    spec.error = match (dep.timed_out, sourced) {
+        (Some(ms), _) => Some(format!(
             "{path}: evaluating it took longer than {ms} ms (a hung depend()?); killed"
         )),
-        (None, Some(0), true) => None,
-        (None, Some(0), false) => Some(format!(
-            "{path}: depend() did not finish{}",
-            tail(&dep.stderr)
-        )),
-        (None, Some(s), _) => Some(format!(
+        // Loaded. Without an end record, `exit` ran inside depend(): OpenRC keeps what was
+        // recorded before it.
+        (None, Some(0)) => None,
+        (None, Some(s)) => Some(format!(
             "error loading {path}: its last top-level command returned {s}{}",
             tail(&dep.stderr)
         )),
-        (None, None, _) => Some(format!("error loading {path}{}", tail(&dep.stderr))),
+        (None, None) => Some(format!("error loading {path}{}", tail(&dep.stderr))),
     };
     if let Some(run) = run {
         push_msgs(&run.stderr);
@@ -172,7 +168,7 @@ pub fn build(name: &str, path: &str, dep: &PassLog, run: Option<&PassLog>) -> Sp
                     spec.vars.insert(name.clone(), value.clone());
                 }
                 Record::Type { name, output }
-                    if output.contains("function") && !spec.functions.contains(name) =>
+                    if is_function(name, output) && !spec.functions.contains(name) =>
                 {
                     spec.functions.push(name.clone());
                 }
@@ -197,6 +193,15 @@ pub fn build(name: &str, path: &str, dep: &PassLog, run: Option<&PassLog>) -> Sp
     }
     spec.messages = messages;
     spec
+}
+
+/// What `type NAME` says of a shell function: dash "NAME is a shell function", busybox ash
+/// "NAME is a function".
+fn is_function(name: &str, type_output: &str) -> bool {
+    let t = type_output.trim();
+    t.strip_prefix(name)
+        .and_then(|rest| rest.strip_prefix(" is a"))
+        .is_some_and(|rest| rest.trim_end().ends_with("function"))
 }
 
 /// The last lines of a script's stderr, as context for an error.
@@ -268,6 +273,14 @@ mod tests {
         let (raw, _) = deps_of("a", &[("keyword", "-containers"), ("keyword", "!-docker")]);
         assert!(!raw.keyword.contains(&"-docker".to_owned()));
         assert!(raw.keyword.contains(&"-lxc".to_owned()));
+    }
+
+    #[test]
+    fn function_detection_is_exact() {
+        assert!(is_function("start", "start is a shell function"));
+        assert!(is_function("start", "start is a function\n"));
+        assert!(!is_function("testfunction", "testfunction: not found"));
+        assert!(!is_function("start", "start is /usr/bin/start"));
     }
 
     #[test]
