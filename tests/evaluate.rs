@@ -296,3 +296,50 @@ fn ctrl_c_stops_a_client_command_and_its_evaluation_shells() {
             .then_some(())
     });
 }
+
+/// Regression: from outside an image without /proc, a hung script could only be stopped with its
+/// whole shell, and the scripts after it were reported as failing to load.
+#[test]
+fn without_proc_a_hung_script_costs_only_itself() {
+    let root = with_scripts(
+        "noproc",
+        &[
+            ("a", script("\t:", "")),
+            ("hung", script("\tsleep 100000", "")),
+            ("z", script("\tneed a", "")),
+        ],
+    );
+    assert!(
+        !root.path().join("proc/self").exists(),
+        "the test rootfs has no /proc mounted"
+    );
+    let out = Command::new(common::rcinit_bin())
+        .args([
+            "inspect",
+            "--json",
+            "--root",
+            root.path().to_str().expect("utf-8"),
+        ])
+        .env("RCINIT_EVAL_TIMEOUT", "300")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("rcinit inspect");
+    let out = common::output_within(out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let by = |n: &str| {
+        v.as_array()
+            .and_then(|a| a.iter().find(|i| i["name"] == n))
+            .cloned()
+            .expect("service")
+    };
+    assert!(
+        by("hung")["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("longer than 300 ms")),
+        "{}",
+        by("hung")
+    );
+    assert!(by("a")["error"].is_null(), "{}", by("a"));
+    assert!(by("z")["error"].is_null(), "{}", by("z"));
+    assert_eq!(by("z")["need"], serde_json::json!(["a"]));
+}

@@ -114,22 +114,45 @@ struct Running {
     since: Instant,
 }
 
+/// Runs scripts through one shell after another until each was reached: a batch whose shell had
+/// to be killed whole (a hung script with no /proc to find its subshell) goes on in a new shell
+/// from the next script.
 async fn run_batch(req: &Request, scripts: &[Script]) -> Vec<Spec> {
-    match run_batch_inner(req, scripts).await {
-        Ok(v) => v,
-        Err(e) => scripts
-            .iter()
-            .map(|s| Spec {
-                name: s.name.clone(),
-                path: s.path(),
-                error: Some(format!("cannot evaluate: {e:#}")),
-                ..Spec::default()
-            })
-            .collect(),
+    let mut out = Vec::with_capacity(scripts.len());
+    let mut rest = scripts;
+    while !rest.is_empty() {
+        let failed = |why: String| -> Vec<Spec> {
+            rest.iter()
+                .map(|s| Spec {
+                    name: s.name.clone(),
+                    path: s.path(),
+                    error: Some(why.clone()),
+                    ..Spec::default()
+                })
+                .collect()
+        };
+        match run_batch_inner(req, rest).await {
+            Ok((specs, reached)) if reached > 0 => {
+                out.extend(specs);
+                rest = &rest[reached.min(rest.len())..];
+            }
+            Ok(_) => {
+                out.extend(failed(
+                    "not evaluated: the evaluation shell ended before reaching it".into(),
+                ));
+                break;
+            }
+            Err(e) => {
+                out.extend(failed(format!("cannot evaluate: {e:#}")));
+                break;
+            }
+        }
     }
+    out
 }
 
-async fn run_batch_inner(req: &Request, scripts: &[Script]) -> Result<Vec<Spec>> {
+/// One shell over `scripts`; returns the specs of the scripts it reached, and how many that is.
+async fn run_batch_inner(req: &Request, scripts: &[Script]) -> Result<(Vec<Spec>, usize)> {
     let (rec_r, rec_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")?;
     let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")?;
     let mut argv: Vec<OsString> = vec![
@@ -165,7 +188,7 @@ async fn run_batch_inner(req: &Request, scripts: &[Script]) -> Result<Vec<Spec>>
     let mut err_owner: Option<(String, String)> = None;
     let mut err_buf: Vec<u8> = Vec::new();
     let (mut rbuf, mut ebuf) = (vec![0u8; 16384], vec![0u8; 8192]);
-    let (mut recs_open, mut errs_open, mut done) = (true, true, false);
+    let (mut recs_open, mut errs_open, mut done, mut finished) = (true, true, false, false);
 
     while !done && (recs_open || errs_open) {
         let deadline = current.as_ref().map(|c| c.since + req.timeout);
@@ -190,7 +213,10 @@ async fn run_batch_inner(req: &Request, scripts: &[Script]) -> Result<Vec<Spec>>
                                 }
                                 continue;
                             }
-                            Record::Done => done = true,
+                            Record::Done => {
+                                done = true;
+                                finished = true;
+                            }
                             _ => {}
                         }
                         if let Some(c) = &current {
@@ -211,9 +237,10 @@ async fn run_batch_inner(req: &Request, scripts: &[Script]) -> Result<Vec<Spec>>
                     if c.pid > 1 {
                         kill_tree(c.pid);
                     } else {
-                        // No /proc to find the subshell: stop the whole batch; the scripts it did
-                        // not reach report that they were not evaluated.
+                        // No /proc to find the subshell: stop the whole shell; the scripts after
+                        // this one go on in a new one.
                         let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(child.pid), nix::sys::signal::Signal::SIGKILL);
+                        done = true;
                     }
                     logs.entry((c.name, c.pass)).or_default().timed_out = Some(req.timeout.as_millis() as u64);
                 }
@@ -232,7 +259,13 @@ async fn run_batch_inner(req: &Request, scripts: &[Script]) -> Result<Vec<Spec>>
             .push_str(&String::from_utf8_lossy(&err_buf));
     }
     let empty = PassLog::default();
-    Ok(scripts
+    // Scripts run in order: those up to the last one that began were reached.
+    let reached = scripts
+        .iter()
+        .rposition(|s| logs.contains_key(&(s.name.clone(), "dep".into())))
+        .map_or(0, |i| i + 1);
+    let reached = if finished { scripts.len() } else { reached };
+    let specs = scripts[..reached]
         .iter()
         .map(|s| {
             let dep = logs.get(&(s.name.clone(), "dep".into())).unwrap_or(&empty);
@@ -241,7 +274,8 @@ async fn run_batch_inner(req: &Request, scripts: &[Script]) -> Result<Vec<Spec>>
                 .then(|| logs.get(&(s.name.clone(), "run".into())).unwrap_or(&empty));
             spec::build(&s.name, &s.path(), dep, run)
         })
-        .collect())
+        .collect();
+    Ok((specs, reached))
 }
 
 /// Splits the batch's stderr at the shim's `\x1epass name\x1e` markers.
