@@ -60,8 +60,8 @@ rcinit_once() {
 openrc_once >/dev/null
 got=$(grep -c "_service='s" "$R/run/openrc/deptree" || true)
 [ "$got" -eq "$N" ] || { echo "OpenRC's deptree has $got of $N services" >&2; exit 1; }
-planned=$(RCINIT_PROVIDE= "$BIN" graph --format json --root "$R" | grep -c '"s[0-9]*"' || true)
-[ "$planned" -ge "$N" ] || { echo "rcinit planned $planned of $N" >&2; exit 1; }
+planned=$(RCINIT_PROVIDE= "$BIN" graph --root "$R" | awk '/^start/ {on=1; next} /^stop/ {on=0} on {n += NF - 1} END {print n+0}')
+[ "$planned" -eq "$N" ] || { echo "rcinit planned $planned of $N" >&2; exit 1; }
 o=(); r=()
 for _ in $(seq "$RUNS"); do o+=("$(openrc_once)"); r+=("$(rcinit_once)"); done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }

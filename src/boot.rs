@@ -50,6 +50,9 @@ struct Init {
     no_children: bool,
     /// The boot cannot go on (bad runlevel): stop with a configuration error.
     boot_failed: bool,
+    /// RCINIT_TEST_PANIC=hup: a SIGHUP makes rcinit panic, so tests can prove that a bug in the
+    /// running init still ends the container cleanly.
+    panic_on_hup: bool,
 }
 
 /// Boots and runs until the container should end; returns the exit code.
@@ -69,6 +72,7 @@ pub fn run(boot: Boot, intake: Intake) -> Result<i32> {
             hurry: false,
             no_children: false,
             boot_failed: false,
+            panic_on_hup: std::env::var("RCINIT_TEST_PANIC").as_deref() == Ok("hup"),
         };
         Ok(init.main(boot).await)
     })
@@ -85,10 +89,6 @@ impl Init {
         }
         if self.stop.is_none() && !self.boot_failed && !boot.cmd.is_empty() {
             self.start_cmd(&boot.cmd);
-        }
-        if let Ok("boot") = std::env::var("RCINIT_TEST_PANIC").as_deref() {
-            // A test aid: proves that a bug in the running init ends the container cleanly.
-            panic!("RCINIT_TEST_PANIC=boot asked for a panic");
         }
         while self.stop.is_none() && !self.cmd_ended() && !self.boot_failed {
             let sigs = self.intake.next().await;
@@ -210,6 +210,9 @@ impl Init {
             if sig == libc::SIGCHLD {
                 self.reap();
                 continue;
+            }
+            if sig == libc::SIGHUP && self.panic_on_hup {
+                panic!("RCINIT_TEST_PANIC=hup asked for a panic");
             }
             let cmd = self.cmd_running();
             match action(sig, cmd.is_some(), self.stop.is_some()) {

@@ -55,7 +55,7 @@ fn boot_exit(role: Role, args: cli::BootArgs, runlevel: Option<String>) -> ExitC
             tracing::error!("cannot become a child subreaper: {e}; orphans will not be reaped");
         }
     }
-    let intake = match signals::Intake::install() {
+    let intake = match signals::Intake::install(true) {
         Ok(i) => i,
         Err(e) => {
             tracing::error!("{e:#}");

@@ -72,9 +72,10 @@ pub struct Intake {
 
 impl Intake {
     /// Registers the handlers, then unblocks the signals (pending ones are delivered now).
-    /// Job-control stop signals are ignored: when rcinit is not PID 1 a background write to the
-    /// terminal must not stop the init. Children get every disposition reset (see `spawn`).
-    pub fn install() -> Result<Self> {
+    /// For an init (`as_init`), job-control stop signals are ignored: when rcinit is not PID 1 a
+    /// background write to the terminal must not stop it. Children get every disposition reset
+    /// (see `spawn`). Client commands keep job control.
+    pub fn install(as_init: bool) -> Result<Self> {
         let flags: Arc<[AtomicBool; NSIG]> =
             Arc::new(std::array::from_fn(|_| AtomicBool::new(false)));
         let (wake, notify) = UnixStream::pair().context("creating the signal wake-up socket")?;
@@ -99,9 +100,12 @@ impl Intake {
             signal_hook::low_level::pipe::register_raw(sig, fd)
                 .with_context(|| format!("registering the wake-up for signal {sig}"))?;
         }
-        for sig in [Signal::SIGTSTP, Signal::SIGTTIN, Signal::SIGTTOU] {
-            // SAFETY: SIG_IGN installs no code.
-            let _ = unsafe { nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigIgn) };
+        if as_init {
+            for sig in [Signal::SIGTSTP, Signal::SIGTTIN, Signal::SIGTTOU] {
+                // SAFETY: SIG_IGN installs no code.
+                let _ =
+                    unsafe { nix::sys::signal::signal(sig, nix::sys::signal::SigHandler::SigIgn) };
+            }
         }
         sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&handled_set()), None)
             .context("unblocking signals")?;

@@ -303,7 +303,9 @@ fn without_a_cmd_halt_signals_stop_and_others_are_ignored() {
     for mode in MODES {
         for sig in [libc::SIGUSR1, libc::SIGUSR2] {
             let root = Rootfs::new("halt");
-            let mut b = root.boot(mode, &[]);
+            let mut b = root.boot(mode, &["-v"]);
+            // Logged once the handlers are in place: signals sent earlier could be lost.
+            b.wait_line("no init.d directory");
             b.signal(libc::SIGHUP);
             b.wait_line("SIGHUP received: ignored");
             b.signal(sig);
@@ -316,10 +318,16 @@ fn without_a_cmd_halt_signals_stop_and_others_are_ignored() {
 fn a_panic_stops_everything_and_exits_70() {
     for mode in MODES {
         let root = Rootfs::new("panic");
-        let env = [("RCINIT_TEST_PANIC", "boot")];
-        let mut b = root.boot_with(mode, &["sleep", "100000"], &env, Prep::default());
+        let env = [("RCINIT_TEST_PANIC", "hup")];
+        let cmd = "trap 'echo cmd-got-TERM; exit 0' TERM; echo ready; while :; do sleep 100000 & wait $!; done";
+        let mut b = root.boot_with(mode, &["sh", "-c", cmd], &env, Prep::default());
+        b.wait_line("ready");
+        b.signal(libc::SIGHUP);
         assert_eq!(b.wait_exit(), 70, "{mode:?}\n{}", b.transcript());
         assert!(b.has_line("BUG: rcinit panicked"), "{}", b.transcript());
+        // The hook stopped the CMD with SIGTERM before exiting (not the kernel's SIGKILL at the
+        // end of the namespace).
+        assert!(b.has_line("cmd-got-TERM"), "{mode:?}\n{}", b.transcript());
     }
 }
 

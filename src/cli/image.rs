@@ -64,7 +64,7 @@ impl ImageArgs {
         opts.run_pass = run_pass;
         // Ctrl-C must stop the evaluation shells too (they run in sessions of their own), and the
         // shells that end are reaped: signals go through the same intake as PID 1's.
-        let intake = crate::signals::Intake::install()?;
+        let intake = crate::signals::Intake::install(false)?;
         rt.block_on(async {
             let intake = intake.into_async()?;
             let mut reaper = crate::reaper::Reaper::default();
@@ -79,7 +79,7 @@ impl ImageArgs {
                                 libc::SIGCHLD => {
                                     reaper.reap();
                                 }
-                                libc::SIGINT | libc::SIGTERM | libc::SIGHUP => {
+                                libc::SIGINT | libc::SIGTERM | libc::SIGHUP | libc::SIGQUIT => {
                                     return Err(Interrupted(sig).into());
                                 }
                                 _ => {}
