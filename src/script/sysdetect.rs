@@ -3,20 +3,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Types rc.conf may name (D-40).
-pub const KNOWN: &[&str] = &[
-    "docker",
-    "podman",
-    "lxc",
-    "openvz",
-    "rkt",
-    "systemd-nspawn",
-    "uml",
-    "vserver",
-    "wsl",
-    "xen0",
-    "xenu",
-];
+/// Whether rc.conf's rc_sys names a type OpenRC knows (D-40): the container types of
+/// `-containers`, and Xen's two.
+fn known(sys: &str) -> bool {
+    super::spec::CONTAINERS.contains(&sys) || sys == "xen0" || sys == "xenu"
+}
 
 /// Where the answer came from, for `inspect` and `lint`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +61,7 @@ pub fn detect(forced: Option<&str>, rc_conf: &BTreeMap<String, String>, facts: &
                 why: "rc_sys=\"\" in rc.conf disables detection".into(),
             };
         }
-        Some(v) if KNOWN.contains(&v.as_str()) => {
+        Some(v) if known(&v) => {
             return System {
                 sys: Some(v),
                 why: "rc_sys in rc.conf".into(),
