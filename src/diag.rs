@@ -53,8 +53,9 @@ pub fn init(verbose: u8) {
         Ok(l) => (l, None),
         Err(e) => (Level::INFO, Some(e)),
     };
+    crate::output::start();
     let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(|| crate::output::MessageWriter)
         .with_max_level(lvl)
         .with_ansi(false)
         .event_format(Prefixed)

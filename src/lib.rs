@@ -9,6 +9,7 @@ pub mod config;
 pub mod diag;
 pub mod graph;
 pub mod logs;
+pub mod output;
 pub mod panic;
 pub mod policy;
 pub mod procfs;

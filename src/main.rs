@@ -68,13 +68,16 @@ fn boot_exit(role: Role, args: cli::BootArgs, runlevel: Option<String>) -> ExitC
         role,
         runlevel,
     };
-    match boot::run(boot, intake) {
-        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+    let code = match boot::run(boot, intake) {
+        Ok(code) => code,
         Err(e) => {
             tracing::error!("{e:#}");
-            ExitCode::from(70)
+            70
         }
-    }
+    };
+    // The last messages, unless nobody reads them.
+    rcinit::output::flush(std::time::Duration::from_secs(1));
+    ExitCode::from(code.clamp(0, 255) as u8)
 }
 
 /// `rcinit graph | head -1` ends quietly.

@@ -363,3 +363,44 @@ fn cmd_owns_the_terminal_and_gets_ctrl_c() {
         assert!(b.has_line("CMD ended (exit code 0)"), "{}", b.transcript());
     }
 }
+
+/// Regression: rcinit wrote its messages from the event loop, so a reader of its stderr that
+/// stopped reading (a stalled `docker logs` pipe) froze PID 1: no reaping, no stop.
+#[test]
+fn a_stderr_nobody_reads_never_stalls_pid1() {
+    use std::io::BufRead;
+    // 3,000 orphans make 3,000 debug lines (far more than a 64 KiB pipe holds).
+    let cmd = "i=0; while [ $i -lt 3000 ]; do ( sleep 0 & ); i=$((i+1)); done; echo spawned; exec sleep 100000";
+    let mut child = std::process::Command::new(common::rcinit_bin())
+        .args(["-v", "sh", "-c", cmd])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("rcinit");
+    let _unread = child.stderr.take();
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    while !line.contains("spawned") {
+        line.clear();
+        assert!(
+            out.read_line(&mut line).expect("read") > 0,
+            "CMD ended early"
+        );
+    }
+    let pid = child.id() as i32;
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        #[allow(clippy::disallowed_methods)] // the test process has no reaper
+        let _ = tx.send(child.wait());
+    });
+    match rx.recv_timeout(common::HANG) {
+        Ok(st) => assert_eq!(st.expect("wait").code(), Some(0)),
+        Err(_) => {
+            // SAFETY: kill(2) on our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("rcinit did not stop while nobody read its stderr");
+        }
+    }
+}
