@@ -17,4 +17,5 @@ pub mod reaper;
 pub mod script;
 pub mod signals;
 pub mod spawn;
+pub mod supervisor;
 pub mod sweep;

@@ -1,0 +1,129 @@
+//! `command_user` (`user[:group]`, names or numbers) resolved before fork from the image's
+//! /etc/passwd and /etc/group: uid, gid, supplementary groups, HOME (V table, V-19) (pure parsing).
+
+/// Who a daemon runs as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups: every group listing the user by name, plus the primary group.
+    pub groups: Vec<u32>,
+    pub name: String,
+    pub home: String,
+}
+
+struct PasswdEntry<'a> {
+    name: &'a str,
+    uid: u32,
+    gid: u32,
+    home: &'a str,
+}
+
+fn passwd_entries(text: &str) -> impl Iterator<Item = PasswdEntry<'_>> {
+    text.lines().filter_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 7).then_some(())?;
+        Some(PasswdEntry {
+            name: f[0],
+            uid: f[2].parse().ok()?,
+            gid: f[3].parse().ok()?,
+            home: f[5],
+        })
+    })
+}
+
+fn group_entries(text: &str) -> impl Iterator<Item = (&str, u32, Vec<&str>)> {
+    text.lines().filter_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 4).then_some(())?;
+        let members = f[3].split(',').filter(|m| !m.is_empty()).collect();
+        Some((f[0], f[2].parse().ok()?, members))
+    })
+}
+
+/// Resolves `spec` (`user`, `user:group`, numbers allowed) against the files' text.
+pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<Identity, String> {
+    let (user, grp) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    if user.is_empty() {
+        return Err(format!("command_user={spec:?}: no user"));
+    }
+    let entry = passwd_entries(passwd).find(|e| e.name == user || user.parse() == Ok(e.uid));
+    let (uid, mut gid, name, home) = match entry {
+        Some(e) => (e.uid, e.gid, e.name.to_owned(), e.home.to_owned()),
+        // A bare number with no passwd entry is allowed, as start-stop-daemon allows it.
+        None => match user.parse::<u32>() {
+            Ok(n) => (n, n, user.to_owned(), "/".to_owned()),
+            Err(_) => {
+                return Err(format!(
+                    "command_user={spec:?}: no user {user} in /etc/passwd"
+                ));
+            }
+        },
+    };
+    if let Some(g) = grp.filter(|g| !g.is_empty()) {
+        gid = match group_entries(group).find(|(n, id, _)| *n == g || g.parse() == Ok(*id)) {
+            Some((_, id, _)) => id,
+            None => g
+                .parse()
+                .map_err(|_| format!("command_user={spec:?}: no group {g} in /etc/group"))?,
+        };
+    }
+    let mut groups: Vec<u32> = group_entries(group)
+        .filter(|(_, _, members)| members.contains(&name.as_str()))
+        .map(|(_, id, _)| id)
+        .collect();
+    if !groups.contains(&gid) {
+        groups.insert(0, gid);
+    }
+    Ok(Identity {
+        uid,
+        gid,
+        groups,
+        name,
+        home,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PASSWD: &str =
+        "root:x:0:0:root:/root:/bin/sh\nweb:x:1000:1000::/home/web:/bin/sh\nbroken line\n";
+    const GROUP: &str = "root:x:0:\nweb:x:1000:\nwww-data:x:33:web,other\nlog:x:4:web\n";
+
+    #[test]
+    fn names_numbers_groups_and_home() {
+        let id = resolve("web", PASSWD, GROUP).unwrap();
+        assert_eq!(
+            (id.uid, id.gid, id.home.as_str()),
+            (1000, 1000, "/home/web")
+        );
+        assert_eq!(id.groups, vec![1000, 33, 4]);
+        let id = resolve("web:www-data", PASSWD, GROUP).unwrap();
+        assert_eq!(id.gid, 33);
+        assert_eq!(id.groups, vec![33, 4]);
+        let id = resolve("1000:4", PASSWD, GROUP).unwrap();
+        assert_eq!((id.uid, id.gid, id.name.as_str()), (1000, 4, "web"));
+        let id = resolve("4242:4243", PASSWD, GROUP).unwrap();
+        assert_eq!((id.uid, id.gid), (4242, 4243));
+    }
+
+    #[test]
+    fn unknown_names_say_which() {
+        assert!(
+            resolve("nobody-here", PASSWD, GROUP)
+                .unwrap_err()
+                .contains("no user nobody-here")
+        );
+        assert!(
+            resolve("web:nogroup", PASSWD, GROUP)
+                .unwrap_err()
+                .contains("no group nogroup")
+        );
+        assert!(resolve(":web", PASSWD, GROUP).is_err());
+    }
+}
