@@ -156,9 +156,11 @@ pub fn build(input: &Input<'_>) -> Graph {
             .map(|(i, s)| (s.name.as_str(), i))
             .collect(),
         providers: BTreeMap::new(),
+        // D-20: "in the runlevel or the boot runlevel": sysinit members do not count.
         in_levels: input
             .phases
             .iter()
+            .filter(|(level, _)| level != "sysinit")
             .flat_map(|(_, l)| l.iter().cloned())
             .collect(),
         excluded: BTreeMap::new(),

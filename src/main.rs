@@ -44,6 +44,13 @@ fn client_exit(result: anyhow::Result<i32>) -> ExitCode {
 }
 
 fn boot_exit(role: Role, args: cli::BootArgs, runlevel: Option<String>) -> ExitCode {
+    let code = boot_code(role, args, runlevel);
+    // The last messages, unless nobody reads them.
+    rcinit::output::flush(std::time::Duration::from_secs(1));
+    ExitCode::from(code.clamp(0, 255) as u8)
+}
+
+fn boot_code(role: Role, args: cli::BootArgs, runlevel: Option<String>) -> i32 {
     diag::init(args.verbose);
     let settings = Settings::from_env();
     for w in &settings.warnings {
@@ -59,7 +66,7 @@ fn boot_exit(role: Role, args: cli::BootArgs, runlevel: Option<String>) -> ExitC
         Ok(i) => i,
         Err(e) => {
             tracing::error!("{e:#}");
-            return ExitCode::from(70);
+            return 70;
         }
     };
     let boot = boot::Boot {
@@ -68,16 +75,13 @@ fn boot_exit(role: Role, args: cli::BootArgs, runlevel: Option<String>) -> ExitC
         role,
         runlevel,
     };
-    let code = match boot::run(boot, intake) {
+    match boot::run(boot, intake) {
         Ok(code) => code,
         Err(e) => {
             tracing::error!("{e:#}");
             70
         }
-    };
-    // The last messages, unless nobody reads them.
-    rcinit::output::flush(std::time::Duration::from_secs(1));
-    ExitCode::from(code.clamp(0, 255) as u8)
+    }
 }
 
 /// `rcinit graph | head -1` ends quietly.

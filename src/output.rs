@@ -17,7 +17,8 @@ enum Chunk {
 }
 
 struct Writer {
-    tx: Mutex<Sender<Chunk>>,
+    /// None when the thread could not start: then messages are written directly.
+    tx: Option<Mutex<Sender<Chunk>>>,
     pending: Arc<AtomicUsize>,
     dropped: AtomicU64,
 }
@@ -64,15 +65,18 @@ pub fn start() {
         let (tx, rx) = channel::<Chunk>();
         let pending = Arc::new(AtomicUsize::new(0));
         let written = Arc::clone(&pending);
-        if std::thread::Builder::new()
+        let started = std::thread::Builder::new()
             .name("rcinit-output".into())
             .spawn(move || run(rx, written))
-            .is_err()
-        {
-            write_fd(2, b"[rcinit] error: cannot start the output thread\n");
+            .is_ok();
+        if !started {
+            write_fd(
+                2,
+                b"[rcinit] warn: cannot start the output thread; writing directly\n",
+            );
         }
         Writer {
-            tx: Mutex::new(tx),
+            tx: started.then(|| Mutex::new(tx)),
             pending,
             dropped: AtomicU64::new(0),
         }
@@ -85,7 +89,7 @@ fn send(w: &Writer, bytes: Vec<u8>) -> bool {
         return false;
     }
     w.pending.fetch_add(len, Ordering::SeqCst);
-    let Ok(tx) = w.tx.lock() else {
+    let Some(Ok(tx)) = w.tx.as_ref().map(|m| m.lock()) else {
         return false;
     };
     if tx.send(Chunk::Data(bytes)).is_ok() {
@@ -98,7 +102,7 @@ fn send(w: &Writer, bytes: Vec<u8>) -> bool {
 
 /// Queues one message without ever waiting; returns false when it was dropped.
 pub fn message(bytes: Vec<u8>) -> bool {
-    let Some(w) = WRITER.get() else {
+    let Some(w) = WRITER.get().filter(|w| w.tx.is_some()) else {
         write_fd(2, &bytes);
         return true;
     };
@@ -125,10 +129,10 @@ pub fn flush(limit: Duration) {
         return;
     };
     let (done_tx, done_rx) = channel();
-    let sent =
-        w.tx.lock()
-            .map(|tx| tx.send(Chunk::Flush(done_tx)).is_ok())
-            .unwrap_or(false);
+    let sent = match w.tx.as_ref().map(|m| m.lock()) {
+        Some(Ok(tx)) => tx.send(Chunk::Flush(done_tx)).is_ok(),
+        _ => false,
+    };
     if sent {
         let _ = done_rx.recv_timeout(limit);
     }

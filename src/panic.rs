@@ -24,13 +24,20 @@ pub fn install(role: Role, grace: Duration) {
             // SAFETY: _exit ends the process at once; nothing is left to clean up here.
             unsafe { libc::_exit(EXIT_BUG) }
         }
-        eprintln!("[rcinit] error: BUG: rcinit panicked: {info}");
-        eprintln!("[rcinit] error: stopping every process and exiting {EXIT_BUG}");
+        // Through the output thread: a stalled stderr must not stop the cleanup, and a closed
+        // one must not panic again.
+        crate::output::message(
+            format!(
+                "[rcinit] error: BUG: rcinit panicked: {info}\n[rcinit] error: stopping every process and exiting {EXIT_BUG}\n"
+            )
+            .into_bytes(),
+        );
         signal_all(role, Signal::SIGTERM);
         if !reap_until(Instant::now() + grace) {
             signal_all(role, Signal::SIGKILL);
             reap_until(Instant::now() + Duration::from_secs(1));
         }
+        crate::output::flush(Duration::from_millis(500));
         // SAFETY: _exit skips destructors and atexit handlers, which may hold the state that panicked.
         unsafe { libc::_exit(EXIT_BUG) }
     }));

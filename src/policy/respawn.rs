@@ -85,13 +85,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let n: u64 = num
         .parse()
         .map_err(|_| format!("{text:?} is not a duration (a whole number, then ms, s, m or h)"))?;
-    let ms = match unit.trim() {
-        "ms" => n,
-        "" | "s" | "sec" | "secs" | "second" | "seconds" => n * 1000,
-        "m" | "min" | "mins" | "minute" | "minutes" => n * 60_000,
-        "h" | "hour" | "hours" => n * 3_600_000,
+    let per_unit: u64 = match unit.trim() {
+        "ms" => 1,
+        "" | "s" | "sec" | "secs" | "second" | "seconds" => 1000,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60_000,
+        "h" | "hour" | "hours" => 3_600_000,
         u => return Err(format!("{text:?}: unknown unit {u:?} (ms, s, m or h)")),
     };
+    let ms = n
+        .checked_mul(per_unit)
+        .ok_or_else(|| format!("{text:?} is too long a duration"))?;
     Ok(Duration::from_millis(ms))
 }
 
@@ -210,6 +213,11 @@ mod tests {
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("5 fortnights").is_err());
+        assert!(
+            parse_duration("18446744073709551615h")
+                .unwrap_err()
+                .contains("too long")
+        );
         let p = from_vars(Some("2"), Some("5"), Some("1800")).unwrap();
         assert_eq!(
             (p.delay, p.max, p.period),

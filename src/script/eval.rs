@@ -189,6 +189,8 @@ async fn run_batch_inner(req: &Request, scripts: &[Script]) -> Result<(Vec<Spec>
     let mut err_buf: Vec<u8> = Vec::new();
     let (mut rbuf, mut ebuf) = (vec![0u8; 16384], vec![0u8; 8192]);
     let (mut recs_open, mut errs_open, mut done, mut finished) = (true, true, false, false);
+    let mut begun: Vec<String> = Vec::new();
+    let mut cut: Option<usize> = None;
 
     while !done && (recs_open || errs_open) {
         let deadline = current.as_ref().map(|c| c.since + req.timeout);
@@ -199,12 +201,17 @@ async fn run_batch_inner(req: &Request, scripts: &[Script]) -> Result<(Vec<Spec>
             }
         };
         tokio::select! {
+            // Records first: a deadline must not win over an end record already waiting.
+            biased;
             n = recs.read(&mut rbuf), if recs_open => match n {
                 Ok(0) | Err(_) => recs_open = false,
                 Ok(n) => {
                     for r in parser.feed(&rbuf[..n]) {
                         match &r {
                             Record::Begin { pass, name, pid } => {
+                                if pass == "dep" {
+                                    begun.push(name.clone());
+                                }
                                 current = Some(Running { name: name.clone(), pass: pass.clone(), pid: *pid, since: Instant::now() });
                             }
                             Record::End { .. } => {
@@ -241,6 +248,9 @@ async fn run_batch_inner(req: &Request, scripts: &[Script]) -> Result<(Vec<Spec>
                         // this one go on in a new one.
                         let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(child.pid), nix::sys::signal::Signal::SIGKILL);
                         done = true;
+                        // Everything after the hung script goes to a new shell, whatever this
+                        // one may have begun.
+                        cut = scripts.iter().position(|s| s.name == c.name).map(|i| i + 1);
                     }
                     logs.entry((c.name, c.pass)).or_default().timed_out = Some(req.timeout.as_millis() as u64);
                 }
@@ -259,12 +269,16 @@ async fn run_batch_inner(req: &Request, scripts: &[Script]) -> Result<(Vec<Spec>
             .push_str(&String::from_utf8_lossy(&err_buf));
     }
     let empty = PassLog::default();
-    // Scripts run in order: those up to the last one that began were reached.
-    let reached = scripts
-        .iter()
-        .rposition(|s| logs.contains_key(&(s.name.clone(), "dep".into())))
-        .map_or(0, |i| i + 1);
-    let reached = if finished { scripts.len() } else { reached };
+    // Scripts run in order: those up to the last one whose dependency pass began were reached
+    // (by its begin record, not by stderr markers).
+    let reached = match (finished, cut) {
+        (true, _) => scripts.len(),
+        (false, Some(n)) => n,
+        (false, None) => scripts
+            .iter()
+            .rposition(|s| begun.contains(&s.name))
+            .map_or(0, |i| i + 1),
+    };
     let specs = scripts[..reached]
         .iter()
         .map(|s| {

@@ -106,10 +106,12 @@ before() { [ -n "$*" ] && _rcinit_out D before "$*"; }
 provide() { [ -n "$*" ] && _rcinit_out D provide "$*"; }
 keyword() { [ -n "$*" ] && _rcinit_out D keyword "$*"; }
 config() { [ -n "$*" ] && _rcinit_out D config "$*"; }
-# L-36: `need` only the services that exist (in the script directories).
+# L-36: `need` only the services that exist (executable files of the script directories that
+# are not *.sh).
 need_if_exists() {
 	for _rcinit_x in "$@"; do
-		if [ -e "/etc/init.d/$_rcinit_x" ] || [ -e "/usr/local/etc/init.d/$_rcinit_x" ]; then
+		case "$_rcinit_x" in *.sh) continue ;; esac
+		if [ -x "/usr/local/etc/init.d/$_rcinit_x" ] || [ -x "/etc/init.d/$_rcinit_x" ]; then
 			need "$_rcinit_x"
 		fi
 	done

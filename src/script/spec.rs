@@ -196,9 +196,9 @@ pub fn build(name: &str, path: &str, dep: &PassLog, run: Option<&PassLog>) -> Sp
 }
 
 /// What `type NAME` says of a shell function: dash "NAME is a shell function", busybox ash
-/// "NAME is a function".
+/// "NAME is a function", bash the same followed by the function's body.
 fn is_function(name: &str, type_output: &str) -> bool {
-    let t = type_output.trim();
+    let t = type_output.lines().next().unwrap_or("").trim();
     t.strip_prefix(name)
         .and_then(|rest| rest.strip_prefix(" is a"))
         .is_some_and(|rest| rest.trim_end().ends_with("function"))
@@ -279,6 +279,10 @@ mod tests {
     fn function_detection_is_exact() {
         assert!(is_function("start", "start is a shell function"));
         assert!(is_function("start", "start is a function\n"));
+        assert!(is_function(
+            "start",
+            "start is a function\nstart () \n{ \n    :\n}\n"
+        ));
         assert!(!is_function("testfunction", "testfunction: not found"));
         assert!(!is_function("start", "start is /usr/bin/start"));
     }

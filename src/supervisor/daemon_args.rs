@@ -81,12 +81,18 @@ const COMMON: &[Opt] = &[
     (None, "scheduler-priority", true, "ignored"),
     (Some('i'), "interpreted", false, "ignored"),
     (Some('b'), "background", false, "background"),
+    (Some('q'), "quiet", false, "ignored"),
+    (Some('v'), "verbose", false, "ignored"),
+    (Some('C'), "nocolor", false, "ignored"),
 ];
 
 const SSD: &[Opt] = &[
     (Some('m'), "make-pidfile", false, "make-pidfile"),
     (Some('a'), "startas", true, "startas"),
     (Some('P'), "progress", false, "ignored"),
+    (Some('o'), "oknodo", false, "ignored"),
+    (Some('t'), "test", false, "ignored"),
+    (Some('x'), "exec", true, "ignored"),
 ];
 
 const SD: &[Opt] = &[
@@ -272,6 +278,8 @@ mod tests {
         assert!(b.background && b.make_pidfile);
         assert_eq!(b.pidfile.as_deref(), Some("/run/x.pid"));
         assert_eq!(b.ignored, vec!["-P".to_string()]);
+        let q = parse(Helper::StartStopDaemon, &words("--quiet -x /bin/true -o")).unwrap();
+        assert_eq!(q.ignored.len(), 3);
     }
 
     #[test]

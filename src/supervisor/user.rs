@@ -51,24 +51,17 @@ pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<Identity, String
         return Err(format!("command_user={spec:?}: no user"));
     }
     let entry = passwd_entries(passwd).find(|e| e.name == user || user.parse() == Ok(e.uid));
-    let (uid, mut gid, name, home) = match entry {
-        Some(e) => (e.uid, e.gid, e.name.to_owned(), e.home.to_owned()),
-        // A bare number with no passwd entry is allowed, as start-stop-daemon allows it.
-        None => match user.parse::<u32>() {
-            Ok(n) => (n, n, user.to_owned(), "/".to_owned()),
-            Err(_) => {
-                return Err(format!(
-                    "command_user={spec:?}: no user {user} in /etc/passwd"
-                ));
-            }
-        },
+    // The helpers look numbers up too (getpwuid/getgrgid) and refuse unknown ones.
+    let Some(e) = entry else {
+        return Err(format!(
+            "command_user={spec:?}: no user {user} in /etc/passwd"
+        ));
     };
+    let (uid, mut gid, name, home) = (e.uid, e.gid, e.name.to_owned(), e.home.to_owned());
     if let Some(g) = grp.filter(|g| !g.is_empty()) {
         gid = match group_entries(group).find(|(n, id, _)| *n == g || g.parse() == Ok(*id)) {
             Some((_, id, _)) => id,
-            None => g
-                .parse()
-                .map_err(|_| format!("command_user={spec:?}: no group {g} in /etc/group"))?,
+            None => return Err(format!("command_user={spec:?}: no group {g} in /etc/group")),
         };
     }
     let mut groups: Vec<u32> = group_entries(group)
@@ -108,8 +101,16 @@ mod tests {
         assert_eq!(id.groups, vec![33, 4]);
         let id = resolve("1000:4", PASSWD, GROUP).unwrap();
         assert_eq!((id.uid, id.gid, id.name.as_str()), (1000, 4, "web"));
-        let id = resolve("4242:4243", PASSWD, GROUP).unwrap();
-        assert_eq!((id.uid, id.gid), (4242, 4243));
+        assert!(
+            resolve("4242", PASSWD, GROUP)
+                .unwrap_err()
+                .contains("no user 4242")
+        );
+        assert!(
+            resolve("web:4243", PASSWD, GROUP)
+                .unwrap_err()
+                .contains("no group 4243")
+        );
     }
 
     #[test]
