@@ -2,4 +2,5 @@
 //! respawning and stopping it.
 
 pub mod daemon_args;
+pub mod env;
 pub mod user;
