@@ -183,16 +183,6 @@ fn classify(root: &Path, path: &str) -> Option<Skip> {
     })
 }
 
-/// The services of a runlevel, stacked runlevels included, sorted by name.
-/// Errors name the loop of stacked runlevels.
-pub fn runlevel_services(root: &Path, level: &str) -> Result<Vec<String>, String> {
-    let mut all = BTreeSet::new();
-    for (_, names) in runlevel_stack(root, level)? {
-        all.extend(names);
-    }
-    Ok(all.into_iter().collect())
-}
-
 /// A runlevel and the ones stacked into it, each with its own services sorted by name, deepest
 /// stacked level first and `level` last: the order OpenRC starts them in, one pass each.
 pub fn runlevel_stack(root: &Path, level: &str) -> Result<Vec<(String, Vec<String>)>, String> {
