@@ -17,5 +17,6 @@ pub mod reaper;
 pub mod script;
 pub mod signals;
 pub mod spawn;
+pub mod state;
 pub mod supervisor;
 pub mod sweep;
