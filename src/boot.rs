@@ -129,14 +129,7 @@ impl Init {
             tracing::debug!("no init.d directory: no services to start");
             return;
         }
-        let mut opts = load::Options::new(root);
-        opts.runlevel = boot.runlevel.clone().or_else(|| {
-            std::env::var("RCINIT_RUNLEVEL")
-                .ok()
-                .filter(|v| !v.is_empty())
-        });
-        opts.provide = crate::cli::image::env_provide();
-        opts.timeout = boot.settings.eval_timeout;
+        let mut opts = load::Options::from_settings(root, &boot.settings, boot.runlevel.clone());
         opts.run_pass = false;
         let begin = Instant::now();
         let fut = load::load(&opts);

@@ -11,6 +11,10 @@ pub struct Settings {
     pub kill_grace: Duration,
     /// `RCINIT_EVAL_TIMEOUT`: how long one script's evaluation may take.
     pub eval_timeout: Duration,
+    /// `RCINIT_RUNLEVEL`: the runlevel to boot when none is named on the command line.
+    pub runlevel: Option<String>,
+    /// `RCINIT_PROVIDE`: the virtual names the container provides (replaces the built-in list).
+    pub provide: Option<Vec<String>>,
     /// Problems found while reading the settings, to log once logging is up.
     pub warnings: Vec<String>,
 }
@@ -50,6 +54,9 @@ impl Settings {
             services_grace,
             kill_grace,
             eval_timeout,
+            runlevel: get("RCINIT_RUNLEVEL").filter(|v| !v.is_empty()),
+            provide: get("RCINIT_PROVIDE")
+                .map(|v| v.split_whitespace().map(str::to_owned).collect()),
             warnings,
         }
     }

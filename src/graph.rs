@@ -133,6 +133,19 @@ impl<'a> Ctx<'a> {
         Resolved::Missing
     }
 
+    /// What `s` needs, each name with the services it resolves to (providers for a virtual).
+    fn needed(&self, s: &str) -> Vec<(&'a str, Vec<String>)> {
+        self.specs[s]
+            .deps
+            .need
+            .iter()
+            .filter_map(|t| match self.resolve(t) {
+                Resolved::Services(v) => Some((t.as_str(), v)),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn targets(&self, s: &Spec, kind: Kind) -> &'a [String] {
         let spec = self.specs[s.name.as_str()];
         match kind {
@@ -243,17 +256,9 @@ pub fn build(input: &Input<'_>) -> Graph {
     }
 
     // Hard failures: missing or broken needs, need cycles, and whatever needs a failed service.
-    let need_edges = |s: &str, ctx: &Ctx<'_>| -> Vec<(String, Resolved)> {
-        ctx.specs[s]
-            .deps
-            .need
-            .iter()
-            .map(|t| (t.clone(), ctx.resolve(t)))
-            .collect()
-    };
     for s in phase_of.keys() {
-        for (t, r) in need_edges(s, &ctx) {
-            match r {
+        for t in &ctx.specs[s.as_str()].deps.need {
+            match ctx.resolve(t) {
                 Resolved::Missing => {
                     failed
                         .entry(s.clone())
@@ -265,7 +270,7 @@ pub fn build(input: &Input<'_>) -> Graph {
                         .or_insert(format!("needs {t}, which failed to load"));
                 }
                 Resolved::Assumed => {
-                    assumed_used.insert(t);
+                    assumed_used.insert(t.clone());
                 }
                 _ => {}
             }
@@ -280,10 +285,8 @@ pub fn build(input: &Input<'_>) -> Graph {
     loop {
         let mut more = Vec::new();
         for s in phase_of.keys().filter(|s| !failed.contains_key(*s)) {
-            for (t, r) in need_edges(s, &ctx) {
-                if let Resolved::Services(v) = r
-                    && let Some(bad) = v.iter().find(|x| failed.contains_key(*x))
-                {
+            for (t, v) in ctx.needed(s) {
+                if let Some(bad) = v.iter().find(|x| failed.contains_key(*x)) {
                     more.push((
                         s.clone(),
                         format!("needs {t} ({bad}), which will not start"),
@@ -387,14 +390,14 @@ pub fn build(input: &Input<'_>) -> Graph {
         phase_of.keys().map(|s| (s.clone(), deps_of(s))).collect();
 
     // `need` edges are hard: a cycle through one is broken at one of its soft edges instead.
-    let mut hard: BTreeSet<(String, String)> = BTreeSet::new();
-    for s in phase_of.keys() {
-        for t in &ctx.specs[s.as_str()].deps.need {
-            if let Resolved::Services(v) = ctx.resolve(t) {
-                hard.extend(v.into_iter().map(|x| (s.clone(), x)));
-            }
-        }
-    }
+    let hard: BTreeSet<(String, String)> = phase_of
+        .keys()
+        .flat_map(|s| {
+            ctx.needed(s)
+                .into_iter()
+                .flat_map(move |(_, v)| v.into_iter().map(move |x| (s.clone(), x)))
+        })
+        .collect();
     let mut kept: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (i, (_, names)) in input.phases.iter().enumerate() {
         let mut roots: Vec<String> = phase_of
@@ -588,12 +591,12 @@ fn need_cycles(members: &BTreeMap<String, usize>, ctx: &Ctx<'_>) -> Vec<Vec<Stri
     let adj: BTreeMap<&str, Vec<String>> = members
         .keys()
         .map(|s| {
-            let mut v = Vec::new();
-            for t in &ctx.specs[s.as_str()].deps.need {
-                if let Resolved::Services(x) = ctx.resolve(t) {
-                    v.extend(x.into_iter().filter(|x| members.contains_key(x)));
-                }
-            }
+            let v = ctx
+                .needed(s)
+                .into_iter()
+                .flat_map(|(_, x)| x)
+                .filter(|x| members.contains_key(x))
+                .collect();
             (s.as_str(), v)
         })
         .collect();

@@ -1,7 +1,6 @@
 //! What `inspect`, `graph` and `lint` share: which image, which runlevel, which system.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -22,34 +21,14 @@ pub struct ImageArgs {
     pub sys: Option<String>,
 }
 
-/// A duration in ms from the environment, or its default.
-pub fn env_ms(name: &str, default: u64) -> Duration {
-    Duration::from_millis(
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(default),
-    )
-}
-
-/// RCINIT_PROVIDE: the virtual names the container provides (replaces the built-in list).
-pub fn env_provide() -> Option<Vec<String>> {
-    std::env::var("RCINIT_PROVIDE")
-        .ok()
-        .map(|v| v.split_whitespace().map(str::to_owned).collect())
-}
-
 impl ImageArgs {
     pub fn options(&self) -> Options {
-        let mut o = Options::new(&self.root);
-        o.runlevel = self.runlevel.clone().or_else(|| {
-            std::env::var("RCINIT_RUNLEVEL")
-                .ok()
-                .filter(|v| !v.is_empty())
-        });
+        let settings = crate::config::Settings::from_env();
+        for w in &settings.warnings {
+            eprintln!("rcinit: warning: {w}");
+        }
+        let mut o = Options::from_settings(&self.root, &settings, self.runlevel.clone());
         o.sys = self.sys.clone();
-        o.provide = env_provide();
-        o.timeout = env_ms("RCINIT_EVAL_TIMEOUT", 5000);
         o
     }
 

@@ -46,6 +46,22 @@ impl Options {
     }
 }
 
+impl Options {
+    /// Options for `root` from rcinit's settings; `runlevel` (the command line's) wins over
+    /// RCINIT_RUNLEVEL.
+    pub fn from_settings(
+        root: &Path,
+        settings: &crate::config::Settings,
+        runlevel: Option<String>,
+    ) -> Self {
+        let mut o = Self::new(root);
+        o.runlevel = runlevel.or_else(|| settings.runlevel.clone());
+        o.provide = settings.provide.clone();
+        o.timeout = settings.eval_timeout;
+        o
+    }
+}
+
 /// Everything known about the image's services.
 #[derive(Debug, Clone)]
 pub struct Loaded {
