@@ -98,7 +98,7 @@ cmd_demo() {
 		ip link set lo up
 		mount -t proc proc "$1/proc"
 		mount -o rbind /dev "$1/dev"
-		exec chroot "$1" /sbin/rcinit /examples/placeholder-runlevel
+		exec chroot "$1" /sbin/rcinit
 	' demo "$DEMO_ROOT"
 }
 

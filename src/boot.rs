@@ -3,13 +3,15 @@
 //! Everything runs on one current-thread tokio runtime. Every event reaches the loop as a signal
 //! (SIGCHLD for exits), taken from [`AsyncIntake`]; nothing in the loop blocks.
 
+use std::cell::{Cell, RefCell};
 use std::ffi::OsString;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Settings;
 use crate::policy::exit::{Exit, StopCause, exit_code};
@@ -18,6 +20,9 @@ use crate::reaper::Reaper;
 use crate::script::{discover, load};
 use crate::signals::{self, AsyncIntake, Intake};
 use crate::spawn::{self, Grouping};
+use crate::supervisor::forward;
+use crate::supervisor::runlevel::Runlevel;
+use crate::supervisor::service::{Ctx, Def, StopReport};
 use crate::sweep::{Role, signal_all};
 
 /// What to boot.
@@ -39,7 +44,14 @@ struct Cmd {
 
 struct Init {
     intake: AsyncIntake,
-    reaper: Reaper,
+    reaper: Rc<RefCell<Reaper>>,
+    services: Option<Runlevel>,
+    ctx: Option<Rc<Ctx>>,
+    critical_rx: mpsc::UnboundedReceiver<(String, String)>,
+    critical_tx: mpsc::UnboundedSender<(String, String)>,
+    /// A critical service failed: (service, why).
+    critical_failed: Option<(String, String)>,
+    reports: Vec<StopReport>,
     role: Role,
     cmd: Option<Cmd>,
     /// Set once a stop was asked for: what to forward to the CMD.
@@ -62,10 +74,18 @@ pub fn run(boot: Boot, intake: Intake) -> Result<i32> {
         .enable_time()
         .build()
         .context("starting the event loop")?;
-    rt.block_on(async move {
+    let local = tokio::task::LocalSet::new();
+    rt.block_on(local.run_until(async move {
+        let (critical_tx, critical_rx) = mpsc::unbounded_channel();
         let mut init = Init {
             intake: intake.into_async()?,
-            reaper: Reaper::default(),
+            reaper: Rc::new(RefCell::new(Reaper::default())),
+            services: None,
+            ctx: None,
+            critical_rx,
+            critical_tx,
+            critical_failed: None,
+            reports: Vec::new(),
             role: boot.role,
             cmd: None,
             stop: None,
@@ -75,7 +95,7 @@ pub fn run(boot: Boot, intake: Intake) -> Result<i32> {
             panic_on_hup: std::env::var("RCINIT_TEST_PANIC").as_deref() == Ok("hup"),
         };
         Ok(init.main(boot).await)
-    })
+    }))
 }
 
 impl Init {
@@ -87,15 +107,21 @@ impl Init {
         if self.stop.is_none() {
             self.evaluate(&boot).await;
         }
-        if self.stop.is_none() && !self.boot_failed && !boot.cmd.is_empty() {
+        if self.running() {
+            self.start_services().await;
+        }
+        if self.running() && !boot.cmd.is_empty() {
             self.start_cmd(&boot.cmd);
         }
-        while self.stop.is_none() && !self.cmd_ended() && !self.boot_failed {
-            let sigs = self.intake.next().await;
-            self.handle(sigs);
+        while self.running() && !self.cmd_ended() {
+            tokio::select! {
+                sigs = self.intake.next() => self.handle(sigs),
+                Some(c) = self.critical_rx.recv() => self.on_critical(c),
+            }
         }
         let cause = match self.stop {
             None if self.boot_failed => StopCause::BootFailed,
+            None if self.critical_failed.is_some() => StopCause::CriticalFailed,
             Some(_) => StopCause::Requested {
                 forwarded: self.cmd.as_ref().and(self.stop),
             },
@@ -107,15 +133,97 @@ impl Init {
         self.shutdown(&boot.settings).await;
         let cmd_exit = self.cmd.as_ref().and_then(|c| c.ended);
         let code = exit_code(cause, cmd_exit);
-        match cause {
-            StopCause::CmdEnded(e) => tracing::info!("CMD ended ({e}); exiting {code}"),
-            StopCause::BootFailed => tracing::error!("the boot failed; exiting {code}"),
-            StopCause::Requested { .. } => match cmd_exit {
-                Some(e) => tracing::info!("stopped on request; CMD: {e}; exiting {code}"),
-                None => tracing::info!("stopped on request; exiting {code}"),
+        let why = match cause {
+            StopCause::CmdEnded(e) => format!("the CMD ended ({e})"),
+            StopCause::BootFailed => "the boot failed".to_string(),
+            StopCause::CriticalFailed => match &self.critical_failed {
+                Some((s, w)) => format!("critical service {s} failed ({w})"),
+                None => "a critical service failed".to_string(),
             },
-        }
+            StopCause::Requested { .. } => match cmd_exit {
+                Some(e) => format!("stopped on request; CMD: {e}"),
+                None => "stopped on request".to_string(),
+            },
+        };
+        self.report(code, &why);
         code
+    }
+
+    fn running(&self) -> bool {
+        self.stop.is_none() && !self.boot_failed && self.critical_failed.is_none()
+    }
+
+    fn on_critical(&mut self, (service, why): (String, String)) {
+        if self.critical_failed.is_none() {
+            tracing::error!("critical service {service} failed ({why}): stopping the container");
+            self.critical_failed = Some((service, why));
+        }
+    }
+
+    /// The shutdown report: the last thing in the log, one block.
+    fn report(&self, code: i32, why: &str) {
+        let mut text = String::from("shutdown report:");
+        let width = self.reports.iter().map(|r| r.name.len()).max().unwrap_or(0);
+        for r in &self.reports {
+            let Some(sig) = r.signal else {
+                text.push_str(&format!("\n  {:width$}  was {}", r.name, r.was));
+                continue;
+            };
+            let exit = r
+                .exit
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "gone".into());
+            text.push_str(&format!(
+                "\n  {:width$}  {} after {} ms: {exit}{}",
+                r.name,
+                signals::name(sig),
+                r.took.as_millis(),
+                if r.killed { " (killed)" } else { "" },
+            ));
+        }
+        text.push_str(&format!("\n  exit code {code}: {why}"));
+        if code == 0 {
+            tracing::info!("{text}");
+        } else {
+            tracing::error!("{text}");
+        }
+    }
+
+    /// Starts the runlevel's services in dependency order, still answering signals.
+    async fn start_services(&mut self) {
+        let Some(services) = self.services.take() else {
+            return;
+        };
+        let begin = Instant::now();
+        {
+            let fut = services.start_all();
+            tokio::pin!(fut);
+            loop {
+                tokio::select! {
+                    _ = &mut fut => break,
+                    sigs = self.intake.next() => {
+                        self.handle(sigs);
+                        if self.stop.is_some() {
+                            tracing::info!("stop asked for while starting the services");
+                            break;
+                        }
+                    }
+                    Some(c) = self.critical_rx.recv() => {
+                        self.on_critical(c);
+                        break;
+                    }
+                }
+            }
+        }
+        if self.running() {
+            let st = services.statuses();
+            let up = st
+                .values()
+                .filter(|s| s.state == crate::state::State::Started)
+                .count();
+            tracing::info!("{up} of {} services started in {}", st.len(), since(begin));
+        }
+        self.services = Some(services);
     }
 
     /// Reads the init scripts and plans the runlevel, still answering signals: a stop during a
@@ -138,7 +246,10 @@ impl Init {
             tokio::select! {
                 res = &mut fut => {
                     match res {
-                        Ok(l) => report_plan(&l, begin),
+                        Ok(l) => {
+                            report_plan(&l, begin);
+                            self.prepare(&l, &boot.settings);
+                        }
                         Err(e) => {
                             tracing::error!("{e:#}");
                             self.boot_failed = true;
@@ -157,11 +268,40 @@ impl Init {
         }
     }
 
+    /// One task per planned service, ready to start.
+    fn prepare(&mut self, l: &load::Loaded, settings: &Settings) {
+        let ctx = Rc::new(Ctx {
+            reaper: Rc::clone(&self.reaper),
+            env: l.env.clone(),
+            runlevel: l.runlevel.clone(),
+            shell: "/bin/sh".into(),
+            ready_timeout: settings.ready_timeout,
+            critical: settings.critical.clone(),
+            critical_failed: self.critical_tx.clone(),
+            shutting_down: Cell::new(false),
+        });
+        let defs: Vec<Def> = l
+            .specs
+            .iter()
+            .filter(|s| s.error.is_none())
+            .map(|s| {
+                let (dir, _) = s.path.rsplit_once('/').unwrap_or(("/etc/init.d", ""));
+                Def {
+                    name: s.name.clone(),
+                    dir: dir.to_owned(),
+                    path: s.path.clone(),
+                }
+            })
+            .collect();
+        self.services = Some(Runlevel::new(&l.graph, defs, Rc::clone(&ctx)));
+        self.ctx = Some(ctx);
+    }
+
     fn start_cmd(&mut self, argv: &[OsString]) {
         let env = spawn::child_env();
         match spawn::spawn(argv, Grouping::Foreground, &env) {
             Ok(pid) => {
-                let exit = self.reaper.watch(pid);
+                let exit = self.reaper.borrow_mut().watch(pid);
                 tracing::debug!("CMD started as pid {pid}");
                 self.cmd = Some(Cmd {
                     pid,
@@ -231,7 +371,7 @@ impl Init {
     }
 
     fn reap(&mut self) {
-        let drained = self.reaper.reap();
+        let drained = self.reaper.borrow_mut().reap();
         self.no_children = drained.no_children;
         if let Some(cmd) = self.cmd.as_mut()
             && cmd.ended.is_none()
@@ -259,24 +399,51 @@ impl Init {
         }
     }
 
-    /// The orderly stop: CMD first (it started last), then the final sweep.
+    /// The orderly stop: CMD first (it started last), then the services in reverse order, then
+    /// the final sweep; services and CMD share RCINIT_SERVICES_GRACETIME.
     async fn shutdown(&mut self, settings: &Settings) {
         let begin = Instant::now();
-        if let (Some(pid), Some(sig)) = (self.cmd_running(), self.stop) {
-            forward(pid, sig);
-            let deadline = begin + settings.services_grace;
-            if !self
-                .wait_until(deadline, |s| s.cmd_running().is_none())
-                .await
-            {
+        let end = begin + settings.services_grace;
+        if let Some(ctx) = &self.ctx {
+            ctx.shutting_down.set(true);
+        }
+        if let Some(pid) = self.cmd_running() {
+            // The CMD gets the signal that stopped us, or SIGTERM when something else did.
+            forward(pid, self.stop.unwrap_or(libc::SIGTERM));
+            if !self.wait_until(end, |s| s.cmd_running().is_none()).await {
                 tracing::warn!("CMD (pid {pid}) still running after {}", since(begin));
             }
         }
+        if let Some(services) = self.services.take() {
+            {
+                let fut = services.stop_all(end);
+                tokio::pin!(fut);
+                loop {
+                    tokio::select! {
+                        r = &mut fut => {
+                            self.reports = r;
+                            break;
+                        }
+                        sigs = self.intake.next() => {
+                            self.handle(sigs);
+                            if self.hurry {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            self.services = Some(services);
+        }
         self.final_sweep(settings.kill_grace).await;
+        // The services' last lines, read from pipes whose writers are all gone now.
+        if !forward::drained(Duration::from_secs(1)).await {
+            tracing::warn!("some service output could not be passed on before exit");
+        }
         tracing::debug!(
             "stopped in {}; {} orphans reaped since boot",
             since(begin),
-            self.reaper.orphans
+            self.reaper.borrow().orphans
         );
     }
 
@@ -339,8 +506,6 @@ fn report_plan(l: &load::Loaded, begin: Instant) {
             g.assumed_provided.join(" ")
         );
     }
-    // Supervision comes with the next release: until then the plan is only reported.
-    tracing::info!("starting services is not implemented yet: nothing was started");
 }
 
 fn forward(pid: i32, sig: i32) {

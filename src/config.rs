@@ -11,6 +11,10 @@ pub struct Settings {
     pub kill_grace: Duration,
     /// `RCINIT_EVAL_TIMEOUT`: how long one script's evaluation may take.
     pub eval_timeout: Duration,
+    /// RCINIT_READY_TIMEOUT: how long a `notify` daemon may take to say it is ready.
+    pub ready_timeout: Duration,
+    /// RCINIT_CRITICAL: services whose failure stops the container (with `rcinit_critical=yes`).
+    pub critical: Vec<String>,
     /// `RCINIT_RUNLEVEL`: the runlevel to boot when none is named on the command line.
     pub runlevel: Option<String>,
     /// `RCINIT_PROVIDE`: the virtual names the container provides (replaces the built-in list).
@@ -22,6 +26,7 @@ pub struct Settings {
 pub const DEFAULT_SERVICES_GRACE_MS: u64 = 7000;
 pub const DEFAULT_KILL_GRACE_MS: u64 = 2000;
 pub const DEFAULT_EVAL_TIMEOUT_MS: u64 = 5000;
+pub const DEFAULT_READY_TIMEOUT_MS: u64 = 60_000;
 
 impl Settings {
     /// Reads the process environment.
@@ -50,10 +55,15 @@ impl Settings {
         let services_grace = ms("RCINIT_SERVICES_GRACETIME", DEFAULT_SERVICES_GRACE_MS);
         let kill_grace = ms("RCINIT_KILL_GRACETIME", DEFAULT_KILL_GRACE_MS);
         let eval_timeout = ms("RCINIT_EVAL_TIMEOUT", DEFAULT_EVAL_TIMEOUT_MS);
+        let ready_timeout = ms("RCINIT_READY_TIMEOUT", DEFAULT_READY_TIMEOUT_MS);
         Self {
             services_grace,
             kill_grace,
             eval_timeout,
+            ready_timeout,
+            critical: get("RCINIT_CRITICAL")
+                .map(|v| v.split_whitespace().map(str::to_owned).collect())
+                .unwrap_or_default(),
             runlevel: get("RCINIT_RUNLEVEL").filter(|v| !v.is_empty()),
             provide: get("RCINIT_PROVIDE")
                 .map(|v| v.split_whitespace().map(str::to_owned).collect()),

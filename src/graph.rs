@@ -52,6 +52,13 @@ pub struct Graph {
     pub edges: Vec<(String, String)>,
     /// Configuration problems that do not stop anything (D-08).
     pub warnings: Vec<String>,
+    /// The phase (sysinit, boot, runlevel...) each planned service starts in.
+    #[serde(skip)]
+    pub phase: BTreeMap<String, usize>,
+    /// `need` relations between planned services (dependency, dependent), across phases too:
+    /// a dependent does not start when what it needs failed (D-32).
+    #[serde(skip)]
+    pub needs: Vec<(String, String)>,
 }
 
 /// Why a keyword excludes a service on `sys`, if it does (D-04).
@@ -479,6 +486,16 @@ pub fn build(input: &Input<'_>) -> Graph {
     g.edges = kept
         .iter()
         .flat_map(|(s, ds)| ds.iter().map(move |d| (d.clone(), s.clone())))
+        .collect();
+    g.needs = hard
+        .iter()
+        .filter(|(s, t)| depth.contains_key(s) && depth.contains_key(t))
+        .map(|(s, t)| (t.clone(), s.clone()))
+        .collect();
+    g.phase = phase_of
+        .iter()
+        .filter(|(s, _)| depth.contains_key(*s))
+        .map(|(s, p)| (s.clone(), *p))
         .collect();
     g.failed = failed;
     g.excluded = ctx.excluded;

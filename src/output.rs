@@ -1,18 +1,26 @@
-//! The one writer of rcinit's own messages on stderr.
+//! The writers of rcinit's stdout and stderr: rcinit's own messages and the services' lines.
 //!
 //! `docker logs` reads a pipe; when nobody reads it, a write blocks. PID 1's event loop must not
-//! block, so rcinit's messages go through a queue to a thread of its own that does the blocking
-//! writes, with raw write(2) calls (no std stream lock shared with anything else). Messages queue
-//! up to a byte limit a burst never reaches; only a reader that stopped for good makes rcinit drop
-//! them, counted, and the count is reported once output flows again.
+//! block, so everything goes through a queue to one thread per stream that does the blocking
+//! writes, with raw write(2) calls (no std stream lock shared with anything else).
+//!
+//! rcinit's messages queue up to a byte limit a burst never reaches; only a reader that stopped
+//! for good makes rcinit drop them, counted, and the count is reported once output flows again.
+//! Service lines are never dropped: a service's forwarder waits for room in the queue
+//! ([`service`]), so it stops reading the service's pipe and the service's own writes block —
+//! back-pressure reaches the service, never the event loop.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
 enum Chunk {
     Data(Vec<u8>),
+    /// Service lines; the permit returns their room in the queue once written.
+    Service(Vec<u8>, OwnedSemaphorePermit),
     Flush(Sender<()>),
 }
 
@@ -21,9 +29,22 @@ struct Writer {
     tx: Option<Mutex<Sender<Chunk>>>,
     pending: Arc<AtomicUsize>,
     dropped: AtomicU64,
+    /// Room for service lines, in bytes.
+    room: Arc<Semaphore>,
 }
 
 static WRITER: OnceLock<Writer> = OnceLock::new();
+static OUT_WRITER: OnceLock<Writer> = OnceLock::new();
+
+/// How many bytes of service lines may wait for a reader, per stream.
+pub const SERVICE_BYTES: usize = 1 << 20;
+
+/// Which of rcinit's streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
 
 /// How many bytes of rcinit's own messages may wait for a reader.
 const MESSAGE_BYTES: usize = 4 << 20;
@@ -44,12 +65,16 @@ fn write_fd(fd: i32, mut buf: &[u8]) {
     }
 }
 
-fn run(rx: Receiver<Chunk>, written: Arc<AtomicUsize>) {
+fn run(fd: i32, rx: Receiver<Chunk>, written: Arc<AtomicUsize>) {
     while let Ok(chunk) = rx.recv() {
         match chunk {
             Chunk::Data(b) => {
-                write_fd(2, &b);
+                write_fd(fd, &b);
                 written.fetch_sub(b.len(), Ordering::SeqCst);
+            }
+            Chunk::Service(b, permit) => {
+                write_fd(fd, &b);
+                drop(permit);
             }
             Chunk::Flush(done) => {
                 let _ = done.send(());
@@ -58,29 +83,56 @@ fn run(rx: Receiver<Chunk>, written: Arc<AtomicUsize>) {
     }
 }
 
-/// Starts the writer thread. Call while the handled signals are still blocked (they stay blocked
-/// in the thread, so signals always reach the event loop's thread). Idempotent.
+fn new_writer(fd: i32) -> Writer {
+    let (tx, rx) = channel::<Chunk>();
+    let pending = Arc::new(AtomicUsize::new(0));
+    let written = Arc::clone(&pending);
+    let started = std::thread::Builder::new()
+        .name(format!("rcinit-out{fd}"))
+        .spawn(move || run(fd, rx, written))
+        .is_ok();
+    if !started {
+        write_fd(
+            2,
+            b"[rcinit] warn: cannot start an output thread; writing directly\n",
+        );
+    }
+    Writer {
+        tx: started.then(|| Mutex::new(tx)),
+        pending,
+        dropped: AtomicU64::new(0),
+        room: Arc::new(Semaphore::new(SERVICE_BYTES)),
+    }
+}
+
+/// Starts the writer threads. Call while the handled signals are still blocked (they stay
+/// blocked in the threads, so signals always reach the event loop's thread). Idempotent.
 pub fn start() {
-    WRITER.get_or_init(|| {
-        let (tx, rx) = channel::<Chunk>();
-        let pending = Arc::new(AtomicUsize::new(0));
-        let written = Arc::clone(&pending);
-        let started = std::thread::Builder::new()
-            .name("rcinit-output".into())
-            .spawn(move || run(rx, written))
-            .is_ok();
-        if !started {
-            write_fd(
-                2,
-                b"[rcinit] warn: cannot start the output thread; writing directly\n",
-            );
-        }
-        Writer {
-            tx: started.then(|| Mutex::new(tx)),
-            pending,
-            dropped: AtomicU64::new(0),
-        }
-    });
+    WRITER.get_or_init(|| new_writer(2));
+    OUT_WRITER.get_or_init(|| new_writer(1));
+}
+
+/// Queues a service's complete lines on `stream`, waiting (asynchronously) while the queue is
+/// full. Order is kept: callers of one stream await each call before the next.
+pub async fn service(stream: Stream, bytes: Vec<u8>) {
+    if bytes.is_empty() {
+        return;
+    }
+    let (w, fd) = match stream {
+        Stream::Stdout => (OUT_WRITER.get(), 1),
+        Stream::Stderr => (WRITER.get(), 2),
+    };
+    let Some(w) = w.filter(|w| w.tx.is_some()) else {
+        write_fd(fd, &bytes);
+        return;
+    };
+    let want = bytes.len().min(SERVICE_BYTES) as u32;
+    let Ok(permit) = Arc::clone(&w.room).acquire_many_owned(want).await else {
+        return;
+    };
+    if let Some(Ok(tx)) = w.tx.as_ref().map(|m| m.lock()) {
+        let _ = tx.send(Chunk::Service(bytes, permit));
+    }
 }
 
 fn send(w: &Writer, bytes: Vec<u8>) -> bool {
@@ -125,16 +177,16 @@ pub fn message(bytes: Vec<u8>) -> bool {
 /// Waits until everything queued so far is written, for at most `limit` (the reader may never
 /// come back). Used on the way out.
 pub fn flush(limit: Duration) {
-    let Some(w) = WRITER.get() else {
-        return;
-    };
-    let (done_tx, done_rx) = channel();
-    let sent = match w.tx.as_ref().map(|m| m.lock()) {
-        Some(Ok(tx)) => tx.send(Chunk::Flush(done_tx)).is_ok(),
-        _ => false,
-    };
-    if sent {
-        let _ = done_rx.recv_timeout(limit);
+    let end = std::time::Instant::now() + limit;
+    for w in [OUT_WRITER.get(), WRITER.get()].into_iter().flatten() {
+        let (done_tx, done_rx) = channel();
+        let sent = match w.tx.as_ref().map(|m| m.lock()) {
+            Some(Ok(tx)) => tx.send(Chunk::Flush(done_tx)).is_ok(),
+            _ => false,
+        };
+        if sent {
+            let _ = done_rx.recv_timeout(end.saturating_duration_since(std::time::Instant::now()));
+        }
     }
 }
 

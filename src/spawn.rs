@@ -50,6 +50,29 @@ pub struct Options<'a> {
     pub stdin: Option<std::process::Stdio>,
     pub stdout: Option<std::process::Stdio>,
     pub stderr: Option<std::process::Stdio>,
+    /// What a daemon's settings ask for, applied in the child (V-19's order).
+    pub setup: Option<Setup>,
+}
+
+/// Per-daemon process settings, prepared before the fork (no allocation after it).
+#[derive(Debug, Default)]
+pub struct Setup {
+    pub nice: Option<i32>,
+    /// (class, data) for ioprio_set.
+    pub ionice: Option<(i32, i32)>,
+    /// The value to write to /proc/self/oom_score_adj.
+    pub oom_score_adj: Option<std::ffi::CString>,
+    /// (resource, soft, hard); `RLIMIT_KEEP` keeps that half.
+    pub rlimits: Vec<(i32, u64, u64)>,
+    /// chdir after the chroot.
+    pub directory: Option<std::ffi::CString>,
+    pub umask: Option<u32>,
+    /// (uid, gid, supplementary groups).
+    pub ids: Option<(u32, u32, Vec<u32>)>,
+    pub no_new_privs: bool,
+    /// Files opened after dropping privileges, so permissions are the user's (V table):
+    /// (path, open flags, mode, target fd).
+    pub files: Vec<(std::ffi::CString, i32, u32, i32)>,
 }
 
 impl<'a> Options<'a> {
@@ -62,6 +85,7 @@ impl<'a> Options<'a> {
             stdin: None,
             stdout: None,
             stderr: None,
+            setup: None,
         }
     }
 }
@@ -93,23 +117,31 @@ pub fn spawn_with(argv: &[OsString], opts: Options<'_>) -> Result<Spawned> {
     }
     let grouping = opts.grouping;
     let fds = opts.fds.clone();
+    let setup = opts.setup;
     // SAFETY: the closure makes only raw syscalls (setsid, setpgid, ioctl, sigaction, sigprocmask,
-    // close_range, chroot, chdir, dup2, fcntl), which are async-signal-safe, and allocates nothing
-    // (its captures were built before the fork).
+    // close_range, chroot, chdir, dup2, fcntl, setpriority, setrlimit, setgroups, setgid, setuid,
+    // prctl, open, write, close), which are async-signal-safe, and allocates nothing (its captures
+    // were built before the fork).
     unsafe {
         cmd.pre_exec(move || {
+            child_setup(grouping)?;
+            if let Some(s) = &setup {
+                daemon_setup_early(s)?;
+            }
             if let Some(dir) = &chroot {
                 if libc::chroot(dir.as_ptr()) < 0 || libc::chdir(c"/".as_ptr()) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
             }
-            child_setup(grouping)?;
             for &(src, dst) in &fds {
                 if src == dst {
                     libc::fcntl(dst, libc::F_SETFD, 0);
                 } else if libc::dup2(src, dst) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
+            }
+            if let Some(s) = &setup {
+                daemon_setup_late(s)?;
             }
             Ok(())
         });
@@ -129,6 +161,96 @@ pub fn spawn_with(argv: &[OsString], opts: Options<'_>) -> Result<Spawned> {
     Ok(Spawned {
         pid: child.id() as i32,
     })
+}
+
+fn check(r: libc::c_int) -> std::io::Result<()> {
+    if r < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Before the chroot: priorities and limits (V-19).
+///
+/// # Safety
+/// Only for a child between fork and exec.
+unsafe fn daemon_setup_early(s: &Setup) -> std::io::Result<()> {
+    // SAFETY: plain syscalls on our own process, with buffers prepared before the fork.
+    unsafe {
+        if let Some(n) = s.nice {
+            check(libc::setpriority(libc::PRIO_PROCESS, 0, n))?;
+        }
+        if let Some((class, data)) = s.ionice {
+            // IOPRIO_WHO_PROCESS = 1; the class sits above 13 bits of data.
+            check(libc::syscall(libc::SYS_ioprio_set, 1, 0, (class << 13) | data) as libc::c_int)?;
+        }
+        if let Some(v) = &s.oom_score_adj {
+            let fd = libc::open(
+                c"/proc/self/oom_score_adj".as_ptr(),
+                libc::O_WRONLY | libc::O_CLOEXEC,
+            );
+            check(fd)?;
+            let bytes = v.as_bytes();
+            let n = libc::write(fd, bytes.as_ptr().cast(), bytes.len());
+            libc::close(fd);
+            if n < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        for &(res, soft, hard) in &s.rlimits {
+            let mut cur = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            check(libc::getrlimit(res as _, &mut cur))?;
+            let keep = u64::MAX - 1;
+            if soft != keep {
+                cur.rlim_cur = soft as _;
+            }
+            if hard != keep {
+                cur.rlim_max = hard as _;
+            }
+            check(libc::setrlimit(res as _, &cur))?;
+        }
+    }
+    Ok(())
+}
+
+/// After the chroot: directory, umask, identity, no_new_privs, then the files opened as the
+/// daemon's user (V-19).
+///
+/// # Safety
+/// Only for a child between fork and exec.
+unsafe fn daemon_setup_late(s: &Setup) -> std::io::Result<()> {
+    // SAFETY: plain syscalls on our own process, with buffers prepared before the fork.
+    unsafe {
+        if let Some(d) = &s.directory {
+            check(libc::chdir(d.as_ptr()))?;
+        }
+        if let Some(m) = s.umask {
+            libc::umask(m as libc::mode_t);
+        }
+        if let Some((uid, gid, groups)) = &s.ids {
+            check(libc::setgroups(groups.len() as _, groups.as_ptr()))?;
+            check(libc::setgid(*gid))?;
+            check(libc::setuid(*uid))?;
+        }
+        if s.no_new_privs {
+            check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;
+        }
+        for (path, flags, mode, target) in &s.files {
+            let fd = libc::open(
+                path.as_ptr(),
+                *flags | libc::O_CLOEXEC,
+                *mode as libc::c_uint,
+            );
+            check(fd)?;
+            check(libc::dup2(fd, *target))?;
+            libc::close(fd);
+        }
+    }
+    Ok(())
 }
 
 /// Runs in the child between fork and exec.

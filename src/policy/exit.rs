@@ -41,7 +41,13 @@ pub enum StopCause {
     /// The boot could not proceed: the init scripts name a runlevel that does not exist, or
     /// stacked runlevels loop.
     BootFailed,
+    /// A critical service failed (its start failed, or respawning gave up).
+    CriticalFailed,
 }
+
+/// A critical service failed: the orchestrator sees a failure, distinct from a CMD's usual
+/// codes and from a bug (daemontools' "system failure" code).
+pub const EXIT_CRITICAL: i32 = 111;
 
 /// A configuration error stopped the boot.
 pub const EXIT_CONFIG: i32 = 1;
@@ -60,6 +66,7 @@ pub fn exit_code(cause: StopCause, cmd: Option<Exit>) -> i32 {
     match cause {
         StopCause::CmdEnded(e) => e.shell_code(),
         StopCause::BootFailed => EXIT_CONFIG,
+        StopCause::CriticalFailed => EXIT_CRITICAL,
         StopCause::Requested { forwarded } => match (cmd, forwarded) {
             (None, _) | (Some(Exit::Code(0)), _) => 0,
             (Some(Exit::Signal(libc::SIGKILL)), _) => 0,
@@ -85,6 +92,8 @@ mod tests {
             (StopCause::CmdEnded(Exit::Signal(SIGKILL)), None, 137),
             (StopCause::CmdEnded(Exit::Signal(SIGSEGV)), None, 139),
             (StopCause::BootFailed, None, 1),
+            (StopCause::CriticalFailed, None, 111),
+            (StopCause::CriticalFailed, Some(Exit::Code(0)), 111),
             // docker stop without a CMD.
             (req(None), None, 0),
             // docker stop, the CMD died of the forwarded signal or exited as a shell does.

@@ -74,6 +74,9 @@ pub struct Loaded {
     /// Names taken as provided by the container when nothing provides them.
     pub assumed: Vec<String>,
     pub graph: Graph,
+    /// The environment scripts run with: the container's (filtered by `rc_env_allow` when
+    /// rc.conf sets it, E-20) plus OpenRC's variables (E-21).
+    pub env: Vec<(OsString, OsString)>,
 }
 
 /// The libexec directory OpenRC's scripts expect (0.3): where the image has it.
@@ -116,12 +119,26 @@ pub async fn load(opts: &Options) -> Result<Loaded> {
         .cloned()
         .collect();
 
-    let mut env: Vec<(OsString, OsString)> = opts
+    let container: Vec<(String, String)> = opts
         .env
         .iter()
         .filter(|(k, _)| !k.as_encoded_bytes().starts_with(b"RC_"))
-        .cloned()
+        .map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                v.to_string_lossy().into_owned(),
+            )
+        })
         .collect();
+    let profile = std::fs::read_to_string(root.join("etc/profile.env")).unwrap_or_default();
+    let mut env: Vec<(OsString, OsString)> = crate::supervisor::env::filter(
+        &container,
+        conf.get("rc_env_allow").map(String::as_str),
+        &profile,
+    )
+    .into_iter()
+    .map(|(k, v)| (k.into(), v.into()))
+    .collect();
     let mut set = |k: &str, v: &str| env.push((k.into(), v.into()));
     if let Some(s) = &system.sys {
         set("RC_SYS", &s.to_ascii_uppercase());
@@ -132,8 +149,8 @@ pub async fn load(opts: &Options) -> Result<Loaded> {
     set("RC_SVCDIR", "/run/openrc");
     set("RC_TMPDIR", "/run/openrc/tmp");
     set("RC_LIBEXECDIR", libexec(root));
-    if root != Path::new("/") {
-        // The host's PATH means nothing inside the image.
+    if root != Path::new("/") || !env.iter().any(|(k, _)| k == "PATH") {
+        // The host's PATH means nothing inside the image; rc_env_allow may have removed it.
         env.retain(|(k, _)| k != "PATH");
         env.push((
             "PATH".into(),
@@ -141,7 +158,7 @@ pub async fn load(opts: &Options) -> Result<Loaded> {
         ));
     }
     let mut req = Request::new(root, &runlevel);
-    req.env = env;
+    req.env = env.clone();
     req.timeout = opts.timeout;
     req.run_pass = opts.run_pass;
     let specs = eval::evaluate(&req, &services).await;
@@ -173,5 +190,6 @@ pub async fn load(opts: &Options) -> Result<Loaded> {
         runlevel,
         assumed,
         graph,
+        env,
     })
 }

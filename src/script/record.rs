@@ -27,6 +27,11 @@ pub enum Record {
     End { pass: String, status: i32 },
     /// The batch is done.
     Done,
+    /// Lifecycle mode: the script asks rcinit to act (`start` or `stop` its daemon) and waits
+    /// for the answer on fd 8.
+    Ask(String),
+    /// Lifecycle mode: what `export -p` printed when the daemon was asked for.
+    Exported(String),
     /// A field that starts no known record.
     Garbage(String),
 }
@@ -63,7 +68,7 @@ impl Parser {
         let need = match tag.as_str() {
             "B" => 4,
             "D" | "V" | "T" | "E" => 3,
-            "S" => 2,
+            "S" | "Q" | "X" => 2,
             "Z" => 1,
             "A" => {
                 let n: usize = match f.get(1)?.parse() {
@@ -102,6 +107,8 @@ impl Parser {
                 status: num(&f[2]),
             },
             "S" => Record::Sourced(num(&f[1])),
+            "Q" => Record::Ask(f[1].clone()),
+            "X" => Record::Exported(f[1].clone()),
             "Z" => Record::Done,
             _ => Record::Argv(f[2..].to_vec()),
         })

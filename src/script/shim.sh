@@ -5,7 +5,7 @@
 #   B pass name pid | D verb args | S status | V name value | T name type-output | A n argv... |
 #   E pass status | Z
 # and a marker `\036pass name\036` on stderr so rcinit can tell whose messages follow.
-# It runs no daemon and changes nothing: helpers that would change state are no-ops here.
+# In evaluation it runs no daemon and changes nothing: helpers that would change state are no-ops.
 
 _rcinit_out() { printf '%s\0' "$@" >&9; }
 
@@ -189,59 +189,82 @@ _rcinit_source_or_fail() {
 	fi
 }
 
-# Run-time pass (E-10): rc.conf, rc.conf.d, conf.d (a .<runlevel> file replaces the plain one),
-# what supervise-daemon.sh adds, then the script; report the variables and functions the later
-# stages read, and the daemon's argv as openrc-run would build it now.
+# Sources what openrc-run sources before a command (E-10): rc.conf, rc.conf.d, conf.d (a
+# .<runlevel> file replaces the plain one), what supervise-daemon.sh adds, then the script. A file
+# that fails to load ends the (sub)shell with records saying which.
+_rcinit_load() {
+	_rcinit_dir=$1
+	_rcinit_name=$2
+	cd / || exit 1
+	RC_SVCNAME=$_rcinit_name
+	SVCNAME=$_rcinit_name
+	RC_SERVICE=$3
+	RC_CMD=$4
+	export RC_SVCNAME SVCNAME RC_SERVICE RC_CMD
+	_rcinit_source_or_fail /etc/rc.conf
+	if [ -d /etc/rc.conf.d ]; then
+		for _rcinit_f in /etc/rc.conf.d/*.conf; do
+			_rcinit_source_or_fail "$_rcinit_f"
+		done
+	fi
+	_rcinit_confd=${RC_SERVICE%/*}/../conf.d
+	_rcinit_c=${_rcinit_name%%.*}
+	if [ -n "$_rcinit_c" ] && [ "$_rcinit_c" != "$_rcinit_name" ]; then
+		if [ -e "$_rcinit_confd/$_rcinit_c.$RC_RUNLEVEL" ]; then
+			_rcinit_source_or_fail "$_rcinit_confd/$_rcinit_c.$RC_RUNLEVEL"
+		else
+			_rcinit_source_or_fail "$_rcinit_confd/$_rcinit_c"
+		fi
+	fi
+	if [ -e "$_rcinit_confd/$_rcinit_name.$RC_RUNLEVEL" ]; then
+		_rcinit_source_or_fail "$_rcinit_confd/$_rcinit_name.$RC_RUNLEVEL"
+	else
+		_rcinit_source_or_fail "$_rcinit_confd/$_rcinit_name"
+	fi
+	# s6.sh (0.63) and supervise-daemon.sh, sourced after conf.d and before the script.
+	extra_commands="healthcheck unhealthy restart reload ${extra_commands-}"
+	if . "$_rcinit_dir/$_rcinit_name"; then
+		_rcinit_out S 0
+	else
+		_rcinit_out S "$?" E run 1
+		exit 1
+	fi
+}
+
+_rcinit_vars() {
+	for _rcinit_v in command command_args command_args_foreground command_args_background \
+		command_background command_user command_progress pidfile procname name description \
+		directory chroot umask input_file output_log error_log output_logger error_logger \
+		capabilities secbits no_new_privs notify ready retry stopsig stopgroup respawn_delay \
+		respawn_max respawn_period healthcheck_delay healthcheck_timer start_stop_daemon_args \
+		supervise_daemon_args start_inactive extra_commands extra_started_commands \
+		extra_stopped_commands required_dirs required_files in_background_fake supervisor \
+		rc_ulimit RC_ULIMIT rcinit_critical opts; do
+		eval "[ \"\${$_rcinit_v+set}\" = set ]" && eval "_rcinit_out V $_rcinit_v \"\$$_rcinit_v\""
+	done
+}
+
+# The daemon's argv as supervise-daemon.sh / start-stop-daemon.sh build it: the same unquoted
+# expansion, then eval's second parse.
+_rcinit_argv() {
+	if [ "${supervisor-}" = supervise-daemon ]; then
+		# shellcheck disable=SC2086
+		eval set -- ${command-} ${command_args-} ${command_args_foreground-}
+	else
+		# shellcheck disable=SC2086
+		eval set -- ${command-} ${command_args-} ${command_args_background-}
+	fi
+	_rcinit_out A "$#" "$@"
+}
+
+# Run-time pass: report the variables and functions the later stages read, and the argv as
+# openrc-run would build it now.
 _rcinit_run() {
 	(
 		exec 1>&2
-		_rcinit_dir=$1
-		_rcinit_name=$2
-		_rcinit_begin run "$_rcinit_name"
-		cd / || exit 1
-		RC_SVCNAME=$_rcinit_name
-		SVCNAME=$_rcinit_name
-		RC_SERVICE=$3
-		RC_CMD=start
-		export RC_SVCNAME SVCNAME RC_SERVICE RC_CMD
-		_rcinit_source_or_fail /etc/rc.conf
-		if [ -d /etc/rc.conf.d ]; then
-			for _rcinit_f in /etc/rc.conf.d/*.conf; do
-				_rcinit_source_or_fail "$_rcinit_f"
-			done
-		fi
-		_rcinit_confd=${RC_SERVICE%/*}/../conf.d
-		_rcinit_c=${_rcinit_name%%.*}
-		if [ -n "$_rcinit_c" ] && [ "$_rcinit_c" != "$_rcinit_name" ]; then
-			if [ -e "$_rcinit_confd/$_rcinit_c.$RC_RUNLEVEL" ]; then
-				_rcinit_source_or_fail "$_rcinit_confd/$_rcinit_c.$RC_RUNLEVEL"
-			else
-				_rcinit_source_or_fail "$_rcinit_confd/$_rcinit_c"
-			fi
-		fi
-		if [ -e "$_rcinit_confd/$_rcinit_name.$RC_RUNLEVEL" ]; then
-			_rcinit_source_or_fail "$_rcinit_confd/$_rcinit_name.$RC_RUNLEVEL"
-		else
-			_rcinit_source_or_fail "$_rcinit_confd/$_rcinit_name"
-		fi
-		# s6.sh (0.63) and supervise-daemon.sh, sourced after conf.d and before the script.
-		extra_commands="healthcheck unhealthy restart reload ${extra_commands-}"
-		if . "$_rcinit_dir/$_rcinit_name"; then
-			_rcinit_out S 0
-		else
-			_rcinit_out S "$?" E run 1
-			exit 1
-		fi
-		for _rcinit_v in command command_args command_args_foreground command_args_background \
-			command_background command_user command_progress pidfile procname name description \
-			directory chroot umask input_file output_log error_log output_logger error_logger \
-			capabilities secbits no_new_privs notify ready retry stopsig stopgroup respawn_delay \
-			respawn_max respawn_period healthcheck_delay healthcheck_timer start_stop_daemon_args \
-			supervise_daemon_args start_inactive extra_commands extra_started_commands \
-			extra_stopped_commands required_dirs required_files in_background_fake supervisor \
-			rc_ulimit RC_ULIMIT rcinit_critical opts; do
-			eval "[ \"\${$_rcinit_v+set}\" = set ]" && eval "_rcinit_out V $_rcinit_v \"\$$_rcinit_v\""
-		done
+		_rcinit_begin run "$2"
+		_rcinit_load "$1" "$2" "$3" start
+		_rcinit_vars
 		for _rcinit_fn in depend start stop status start_pre start_post stop_pre stop_post \
 			healthcheck unhealthy reload ${extra_commands-} ${extra_started_commands-} \
 			${extra_stopped_commands-}; do
@@ -249,23 +272,93 @@ _rcinit_run() {
 			{ type "$_rcinit_fn"; } >&9 2>&9
 			printf '\0' >&9
 		done
-		# The argv as supervise-daemon.sh / start-stop-daemon.sh build it: the same unquoted
-		# expansion, then eval's second parse.
-		if [ "${supervisor-}" = supervise-daemon ]; then
-			# shellcheck disable=SC2086
-			eval set -- ${command-} ${command_args-} ${command_args_foreground-}
-		else
-			# shellcheck disable=SC2086
-			eval set -- ${command-} ${command_args-} ${command_args_background-}
-		fi
-		_rcinit_out A "$#" "$@" E run 0
+		_rcinit_argv
+		_rcinit_out E run 0
 	)
+}
+
+# --- lifecycle mode: `sh -c SHIM rcinit-cmd cmd RUNLEVEL DIR NAME PATH COMMAND` ---
+# Runs one command of the script as openrc-run does (L-06, L-09, L-15), with fd 8 carrying
+# rcinit's answers. rcinit itself is the supervisor: the default start reports the daemon's
+# settings and asks rcinit to start it; the default stop asks rcinit to stop it.
+_rcinit_ask() {
+	_rcinit_out Q "$1"
+	read -r _rcinit_answer <&8 || return 1
+	_rcinit_status "$_rcinit_answer"
+}
+default_start() {
+	_rcinit_vars
+	_rcinit_argv
+	_rcinit_out X "$(export -p)"
+	_rcinit_ask start
+}
+default_stop() { _rcinit_ask stop; }
+supervise_start() { default_start; }
+supervise_stop() { default_stop; }
+ssd_start() { default_start; }
+ssd_stop() { default_stop; }
+_rcinit_has() { case " $2 " in *" $1 "*) return 0 ;; esac; return 1; }
+_rcinit_defined() { case "$(type "$1" 2>/dev/null)" in *function*) return 0 ;; esac; return 1; }
+# A `*_pre`/`*_post` hook runs only when defined.
+_rcinit_hook() { if _rcinit_defined "$1"; then "$1"; fi; }
+_rcinit_cmd() {
+	_rcinit_load "$1" "$2" "$3" "$4"
+	_rcinit_out E run 0
+	if [ "$4" = start ]; then
+		_rcinit_vars
+		# Whether stopping needs this script at all.
+		for _rcinit_fn in stop stop_pre stop_post; do
+			if _rcinit_defined "$_rcinit_fn"; then _rcinit_out T "$_rcinit_fn" function; fi
+		done
+	fi
+	# openrc-run.sh's templates, for what the script does not define itself.
+	if ! _rcinit_defined start; then start() { default_start; }; fi
+	if ! _rcinit_defined stop; then stop() { default_stop; }; fi
+	if ! _rcinit_defined healthcheck; then healthcheck() { return 0; }; fi
+	if ! _rcinit_defined unhealthy; then unhealthy() { return 0; }; fi
+	_rcinit_c=$4
+	[ "${rc_verbose-}" = yes ] && EINFO_VERBOSE=yes && export EINFO_VERBOSE
+	# E-10 step 12: pairs of ulimit option and value.
+	# shellcheck disable=SC2086
+	set -- ${rc_ulimit:-${RC_ULIMIT-}}
+	while [ $# -ge 2 ]; do
+		ulimit "$1" "$2" || eerror "${RC_SVCNAME}: ulimit $1 $2 failed"
+		shift 2
+	done
+	for _rcinit_d in ${required_dirs-}; do
+		eval "_rcinit_d=$_rcinit_d"
+		[ -d "$_rcinit_d" ] || { eerror "${RC_SVCNAME}: \`$_rcinit_d' is not a directory"; exit 1; }
+	done
+	for _rcinit_f in ${required_files-}; do
+		eval "_rcinit_f=$_rcinit_f"
+		[ -r "$_rcinit_f" ] || { eerror "${RC_SVCNAME}: \`$_rcinit_f' is not readable"; exit 1; }
+	done
+	case "$_rcinit_c" in
+	start | stop) ;;
+	*)
+		if ! _rcinit_has "$_rcinit_c" "${extra_commands:-${opts-}} ${extra_started_commands-} ${extra_stopped_commands-}"; then
+			eerror "${RC_SVCNAME}: unknown command $_rcinit_c (not in extra_commands)"
+			exit 1
+		fi
+		if ! _rcinit_defined "$_rcinit_c"; then
+			eerror "${RC_SVCNAME}: function \`$_rcinit_c' defined but does not exist"
+			exit 1
+		fi
+		;;
+	esac
+	_rcinit_hook "${_rcinit_c}_pre" || exit
+	"$_rcinit_c" || exit
+	_rcinit_hook "${_rcinit_c}_post" || exit
+	exit 0
 }
 
 _rcinit_passes=$1
 RC_RUNLEVEL=$2
 export RC_RUNLEVEL
 shift 2
+if [ "$_rcinit_passes" = cmd ]; then
+	_rcinit_cmd "$@"
+fi
 while [ $# -ge 3 ]; do
 	_rcinit_dep "$1" "$2"
 	# 137: rcinit killed a hung dependency pass; loading the script again would hang again.

@@ -1,6 +1,10 @@
-//! Running the services: what each script's variables ask of its daemon, then (to come) spawning,
-//! respawning and stopping it.
+//! Running the services: what each script asks of its daemon, spawning, respawning, health
+//! checks and stopping, one task per service (rcinit is the supervisor; no helper per service).
 
 pub mod daemon_args;
 pub mod env;
+pub mod forward;
+pub mod launch;
+pub mod runlevel;
+pub mod service;
 pub mod user;

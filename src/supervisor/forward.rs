@@ -1,0 +1,77 @@
+//! Service output to rcinit's streams: one task per pipe, `[service] line`, back-pressure.
+
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use tokio::io::AsyncReadExt;
+
+use crate::logs::Lines;
+use crate::output::{self, Stream};
+
+/// A close-on-exec pipe: (read end, write end).
+pub fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")
+}
+
+/// Forwards everything read from `fd` until every writer closed it, then flushes a last line
+/// without newline. While rcinit's stream is slow the task waits, and the pipe fills.
+pub async fn forward(prefix: String, fd: OwnedFd, stream: Stream) {
+    let Ok(mut rx) = tokio::net::unix::pipe::Receiver::from_owned_fd(fd) else {
+        tracing::warn!("{prefix}: cannot read its output");
+        return;
+    };
+    let mut lines = Lines::new(&prefix);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match rx.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => {
+                let mut out = Vec::with_capacity(n + 64);
+                lines.feed(&buf[..n], &mut out);
+                output::service(stream, out).await;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                tracing::warn!("{prefix}: reading its output: {e}");
+                break;
+            }
+        }
+    }
+    let mut out = Vec::new();
+    lines.finish(&mut out);
+    output::service(stream, out).await;
+}
+
+/// Forwarders still running.
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static DONE: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Starts forwarding a new pipe's read end; returns the write end for the child.
+pub fn start(prefix: &str, stream: Stream) -> Result<OwnedFd> {
+    let (r, w) = pipe()?;
+    let prefix = prefix.to_owned();
+    LIVE.fetch_add(1, Ordering::SeqCst);
+    tokio::task::spawn_local(async move {
+        forward(prefix, r, stream).await;
+        LIVE.fetch_sub(1, Ordering::SeqCst);
+        DONE.notify_waiters();
+    });
+    Ok(w)
+}
+
+/// Waits until every forwarder has passed on what it read (their writers are gone), for at most
+/// `limit`: the last lines of the services reach the log before rcinit exits.
+pub async fn drained(limit: Duration) -> bool {
+    let end = Instant::now() + limit;
+    loop {
+        let notified = DONE.notified();
+        if LIVE.load(Ordering::SeqCst) == 0 {
+            return true;
+        }
+        if tokio::time::timeout_at(end.into(), notified).await.is_err() {
+            return LIVE.load(Ordering::SeqCst) == 0;
+        }
+    }
+}

@@ -1,0 +1,1044 @@
+//! One service's task: runs its script's lifecycle through the shim, spawns and follows its
+//! daemon, respawns it (S-11), checks its health (S-30..S-32) and stops it by its schedule (V-20).
+//!
+//! The task owns everything about its service; the outside talks to it with [`Request`]s and
+//! reads its [`Status`]. Exits reach it from the one reaper through a oneshot per pid.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::ffi::{CString, OsString};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, kill, killpg};
+use nix::unistd::Pid;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::env::parse_assignments;
+use super::forward;
+use super::launch::{self, Kind, Launch, Notify, Reported, Sink};
+use crate::output::Stream;
+use crate::policy::exit::Exit;
+use crate::policy::respawn::{Counter, Decision};
+use crate::policy::retry::Step;
+use crate::reaper::Reaper;
+use crate::script::record::{Parser, Record};
+use crate::spawn::{self, Grouping, Options, Setup};
+use crate::state::{State, Why};
+
+/// What every service task shares.
+pub struct Ctx {
+    pub reaper: Rc<RefCell<Reaper>>,
+    /// The environment scripts run with (the container's, filtered, plus OpenRC's).
+    pub env: Vec<(OsString, OsString)>,
+    pub runlevel: String,
+    pub shell: String,
+    pub ready_timeout: Duration,
+    /// Services named in RCINIT_CRITICAL.
+    pub critical: Vec<String>,
+    /// A critical service failed: (service, why).
+    pub critical_failed: mpsc::UnboundedSender<(String, String)>,
+    /// Set once the container is going down: stops end with SIGKILL when their schedule does.
+    pub shutting_down: Cell<bool>,
+}
+
+/// What the outside sees of a service.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub state: State,
+    pub why: Option<Why>,
+    pub pid: Option<i32>,
+    pub restarts: u32,
+    pub since: Instant,
+    /// The last health check's result, when the service has checks.
+    pub healthy: Option<bool>,
+    /// The first start attempt is over (whatever its result).
+    pub settled: bool,
+}
+
+/// What the outside asks of a service.
+pub enum Request {
+    Start,
+    /// Do not start: a need failed.
+    Refuse(Why),
+    Stop {
+        deadline: Instant,
+        reply: oneshot::Sender<StopReport>,
+    },
+}
+
+/// How one service stopped, for the shutdown report.
+#[derive(Debug, Clone)]
+pub struct StopReport {
+    pub name: String,
+    /// The first signal sent, if a process was running.
+    pub signal: Option<i32>,
+    pub took: Duration,
+    pub exit: Option<Exit>,
+    /// It had to be SIGKILLed (by its schedule, or by the budget).
+    pub killed: bool,
+    /// The state before the stop.
+    pub was: State,
+}
+
+/// The static facts of one service.
+pub struct Def {
+    pub name: String,
+    /// The script's directory and the path openrc-run would export as RC_SERVICE.
+    pub dir: String,
+    pub path: String,
+}
+
+struct Daemon {
+    pid: i32,
+    /// The process group to signal (None: signal the pid alone).
+    pgid: Option<i32>,
+    exit: oneshot::Receiver<Exit>,
+}
+
+struct Svc {
+    def: Def,
+    ctx: Rc<Ctx>,
+    status: watch::Sender<Status>,
+    launch: Option<Launch>,
+    daemon: Option<Daemon>,
+    counter: Counter,
+    critical: bool,
+    /// Script variables reported at the last start.
+    vars: BTreeMap<String, String>,
+    /// Stop needs the script (it defines stop, stop_pre or stop_post).
+    script_stop: bool,
+}
+
+/// Creates a service's status channel and starts its task.
+pub fn spawn_task(
+    def: Def,
+    ctx: Rc<Ctx>,
+) -> (watch::Receiver<Status>, mpsc::UnboundedSender<Request>) {
+    let (status, status_rx) = watch::channel(Status {
+        state: State::Stopped,
+        why: None,
+        pid: None,
+        restarts: 0,
+        since: Instant::now(),
+        healthy: None,
+        settled: false,
+    });
+    let (tx, rx) = mpsc::unbounded_channel();
+    let critical = ctx.critical.contains(&def.name);
+    let svc = Svc {
+        def,
+        ctx,
+        status,
+        launch: None,
+        daemon: None,
+        counter: Counter::default(),
+        critical,
+        vars: BTreeMap::new(),
+        script_stop: false,
+    };
+    tokio::task::spawn_local(svc.run(rx));
+    (status_rx, tx)
+}
+
+/// What a run of the script reported.
+#[derive(Default)]
+struct ScriptRun {
+    exit: Option<Exit>,
+    /// The shim got past loading (rc.conf, conf.d, the script).
+    loaded: bool,
+    /// A stop request that arrived during the run.
+    interrupted: Option<(Instant, oneshot::Sender<StopReport>)>,
+    timed_out: bool,
+}
+
+impl Svc {
+    fn set(&self, state: State, why: Option<Why>) {
+        self.status.send_modify(|s| {
+            s.state = state;
+            s.why = why;
+            s.since = Instant::now();
+        });
+    }
+
+    fn state(&self) -> State {
+        self.status.borrow().state
+    }
+
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Request>) {
+        while let Some(req) = rx.recv().await {
+            match req {
+                Request::Refuse(why) => {
+                    tracing::error!("{}: not started: {why}", self.def.name);
+                    self.set(State::Failed, Some(why));
+                    self.status.send_modify(|s| s.settled = true);
+                }
+                Request::Start => {
+                    let pending = self.start(&mut rx).await;
+                    self.status.send_modify(|s| s.settled = true);
+                    if self.state() == State::Failed {
+                        self.on_failed();
+                    }
+                    let stop = match pending {
+                        Some(p) => Some(p),
+                        None if matches!(self.state(), State::Started | State::Crashed) => {
+                            self.supervise(&mut rx).await
+                        }
+                        None => None,
+                    };
+                    if let Some((deadline, reply)) = stop {
+                        let r = self.stop(deadline).await;
+                        let _ = reply.send(r);
+                    }
+                }
+                Request::Stop { deadline, reply } => {
+                    let r = self.stop(deadline).await;
+                    let _ = reply.send(r);
+                }
+            }
+        }
+    }
+
+    fn on_failed(&self) {
+        if self.critical
+            && let Some(why) = self.status.borrow().why.clone()
+        {
+            let _ = self
+                .ctx
+                .critical_failed
+                .send((self.def.name.clone(), why.to_string()));
+        }
+    }
+
+    /// start_pre, start (the daemon, or the script's own), start_post (L-06, L-07).
+    async fn start(
+        &mut self,
+        rx: &mut mpsc::UnboundedReceiver<Request>,
+    ) -> Option<(Instant, oneshot::Sender<StopReport>)> {
+        self.set(State::Starting, None);
+        let run = self.script("start", None, Some(rx)).await;
+        if let Some(stop) = run.interrupted {
+            return Some(stop);
+        }
+        match run.exit {
+            Some(Exit::Code(0)) => {
+                let supervised = self
+                    .launch
+                    .as_ref()
+                    .is_some_and(|l| l.kind == Kind::Supervised);
+                match &self.daemon {
+                    Some(d) => {
+                        tracing::info!("{}: started (pid {})", self.def.name, d.pid);
+                        self.set(State::Started, None);
+                    }
+                    // The daemon died between its start and the end of start_post: the
+                    // supervisor's business (V-16), counted as an exit.
+                    None if supervised => {
+                        self.set(State::Started, None);
+                        self.respawn_or_give_up(Exit::Code(-1)).await;
+                    }
+                    None => {
+                        tracing::info!("{}: started", self.def.name);
+                        self.set(State::Started, None);
+                    }
+                }
+            }
+            other => {
+                let why = match (other, run.loaded) {
+                    (_, false) => "its script failed to load".to_string(),
+                    (Some(e), _) => format!("start failed ({e})"),
+                    (None, _) => "start failed".to_string(),
+                };
+                // T-12: OpenRC would leave a daemon started before a failing start_post running
+                // while the service reads stopped; rcinit stops it (documented).
+                if self.daemon.is_some() {
+                    let _ = self
+                        .stop_daemon(Instant::now() + Duration::from_secs(5))
+                        .await;
+                }
+                tracing::error!("{}: {why}", self.def.name);
+                self.set(State::Failed, Some(Why::Said(why)));
+            }
+        }
+        None
+    }
+
+    /// Runs one command of the script through the shim (L-06, L-09, L-15), answering its
+    /// requests to start or stop the daemon.
+    async fn script(
+        &mut self,
+        cmd: &str,
+        limit: Option<Duration>,
+        mut rx: Option<&mut mpsc::UnboundedReceiver<Request>>,
+    ) -> ScriptRun {
+        let mut out = ScriptRun::default();
+        let spawned = match self.spawn_shim(cmd) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("{}: {cmd}: {e:#}", self.def.name);
+                return out;
+            }
+        };
+        let (pid, exit_rx, recs, answers) = spawned;
+        let mut guard = KillGroup(pid);
+        let Ok(mut recs) = tokio::net::unix::pipe::Receiver::from_owned_fd(recs) else {
+            return out;
+        };
+        let Ok(mut answers) = tokio::net::unix::pipe::Sender::from_owned_fd(answers) else {
+            return out;
+        };
+        let mut exit_rx = exit_rx;
+        let mut parser = Parser::default();
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut recs_open = true;
+        let mut argv: Vec<String> = Vec::new();
+        let mut exported: Vec<(String, String)> = Vec::new();
+        let deadline = limit.map(|l| Instant::now() + l);
+        loop {
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let req = async {
+                match rx.as_deref_mut() {
+                    Some(r) => r.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let mut asks: Vec<String> = Vec::new();
+            tokio::select! {
+                biased;
+                n = recs.read(&mut buf), if recs_open => match n {
+                    Ok(0) | Err(_) => recs_open = false,
+                    Ok(n) => {
+                        for r in parser.feed(&buf[..n]) {
+                            match r {
+                                Record::Var { name, value } => { self.vars.insert(name, value); }
+                                Record::Argv(a) => argv = a,
+                                Record::Exported(text) => exported = parse_assignments(&text),
+                                Record::End { status: 0, .. } => out.loaded = true,
+                                Record::Ask(what) => asks.push(what),
+                                Record::Type { name, output }
+                                    if output.contains("function") && name.starts_with("stop") =>
+                                {
+                                    self.script_stop = true;
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                },
+                e = &mut exit_rx => {
+                    // Records the shell wrote just before it ended are in the pipe already.
+                    while let Ok(n) = recs.try_read(&mut buf) {
+                        if n == 0 { break; }
+                        for r in parser.feed(&buf[..n]) {
+                            if let Record::End { status: 0, .. } = r { out.loaded = true; }
+                        }
+                    }
+                    out.exit = e.ok();
+                    // What the script left running in the background is its own business.
+                    guard.0 = 0;
+                    return out;
+                }
+                r = req => if let Some(Request::Stop { deadline, reply }) = r {
+                    tracing::info!("{}: stop asked for during {cmd}", self.def.name);
+                    out.interrupted = Some((deadline, reply));
+                    return out;
+                },
+                _ = sleep => {
+                    tracing::warn!("{}: {cmd} took longer than {} ms; killed", self.def.name, limit.unwrap_or_default().as_millis());
+                    out.timed_out = true;
+                    return out;
+                }
+            }
+            for what in asks {
+                let ok = match what.as_str() {
+                    "start" => self.start_daemon(&argv, &exported).await,
+                    "stop" => {
+                        let r = self
+                            .stop_daemon(Instant::now() + Duration::from_secs(3600))
+                            .await;
+                        !r.killed || self.ctx.shutting_down.get()
+                    }
+                    _ => false,
+                };
+                let _ = answers.write_all(if ok { b"0\n" } else { b"1\n" }).await;
+            }
+        }
+    }
+
+    /// Spawns `sh -c SHIM rcinit-cmd cmd ...` with fd 9 (records) and fd 8 (answers).
+    fn spawn_shim(&self, cmd: &str) -> Result<(i32, oneshot::Receiver<Exit>, OwnedFd, OwnedFd)> {
+        let (rec_r, rec_w) = forward::pipe()?;
+        let (ans_r, ans_w) = forward::pipe()?;
+        let argv: Vec<OsString> = vec![
+            self.ctx.shell.clone().into(),
+            "-c".into(),
+            crate::script::eval::SHIM.into(),
+            "rcinit-cmd".into(),
+            "cmd".into(),
+            self.ctx.runlevel.clone().into(),
+            self.def.dir.clone().into(),
+            self.def.name.clone().into(),
+            self.def.path.clone().into(),
+            cmd.into(),
+        ];
+        let out = forward::start(&self.def.name, Stream::Stdout)?;
+        let err = forward::start(&self.def.name, Stream::Stderr)?;
+        let mut opts = Options::new(Grouping::Session, &self.ctx.env);
+        opts.fds = vec![(rec_w.as_raw_fd(), 9), (ans_r.as_raw_fd(), 8)];
+        opts.stdin = Some(std::process::Stdio::null());
+        opts.stdout = Some(out.into());
+        opts.stderr = Some(err.into());
+        let child = spawn::spawn_with(&argv, opts)?;
+        let exit = self.ctx.reaper.borrow_mut().watch(child.pid);
+        Ok((child.pid, exit, rec_r, ans_w))
+    }
+
+    /// The script asked for its daemon (default_start): plan it, spawn it, wait for readiness.
+    async fn start_daemon(&mut self, argv: &[String], exported: &[(String, String)]) -> bool {
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+        let plan = launch::plan(&Reported {
+            vars: &self.vars,
+            argv,
+            exported,
+            passwd: &passwd,
+            group: &group,
+        });
+        let l = match plan {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!("{}: {e}", self.def.name);
+                return false;
+            }
+        };
+        for w in &l.warnings {
+            tracing::warn!("{}: {w}", self.def.name);
+        }
+        if self.vars.get("rcinit_critical").is_some_and(|v| is_yes(v)) {
+            self.critical = true;
+        }
+        if let Err(e) = command_exists(&l) {
+            tracing::error!("{}: {e}", self.def.name);
+            return false;
+        }
+        self.counter = Counter::default();
+        self.status.send_modify(|s| s.restarts = 0);
+        let kind = l.kind;
+        self.launch = Some(l);
+        match kind {
+            Kind::Supervised => {
+                // V-16: a supervised start succeeds once spawned (and ready); an exec failure
+                // is the respawn loop's business.
+                if let Err(e) = self.spawn_daemon().await {
+                    tracing::error!("{}: {e:#}", self.def.name);
+                    return e.downcast_ref::<NotReady>().is_none();
+                }
+                true
+            }
+            Kind::Background => match self.spawn_daemon().await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::error!("{}: {e:#}", self.def.name);
+                    false
+                }
+            },
+            Kind::Forking => self.run_forking().await,
+        }
+    }
+
+    /// Spawns the planned daemon with its outputs and readiness.
+    async fn spawn_daemon(&mut self) -> Result<()> {
+        let Some(l) = self.launch.clone() else {
+            anyhow::bail!("nothing to start");
+        };
+        let (d, ready) = self.spawn_process(&l)?;
+        let pid = d.pid;
+        self.daemon = Some(d);
+        self.status.send_modify(|s| s.pid = Some(pid));
+        tracing::debug!(
+            "{}: spawned {} as pid {pid}",
+            self.def.name,
+            l.argv.join(" ")
+        );
+        if l.kind == Kind::Background
+            && let Some(p) = &l.pidfile
+        {
+            let path = in_chroot(&l, p);
+            if let Err(e) = std::fs::write(&path, format!("{pid}\n")) {
+                tracing::warn!("{}: writing pidfile {path}: {e}", self.def.name);
+            }
+        }
+        match (l.notify, ready) {
+            (Some(Notify::Fd(_)), Some(r)) => self.wait_ready_fd(r).await,
+            (Some(Notify::Socket), _) => self.wait_ready_socket().await,
+            _ => Ok(()),
+        }
+    }
+
+    fn spawn_process(&self, l: &Launch) -> Result<(Daemon, Option<OwnedFd>)> {
+        let name = &self.def.name;
+        let mut setup = Setup {
+            nice: l.nice,
+            ionice: l.ionice,
+            oom_score_adj: l.oom_score_adj.map(|v| cstr(&v.to_string())),
+            rlimits: l.rlimits.clone(),
+            directory: l.directory.as_deref().map(cstr),
+            umask: Some(l.umask),
+            ids: l.user.as_ref().map(|u| (u.uid, u.gid, u.groups.clone())),
+            no_new_privs: l.no_new_privs,
+            files: Vec::new(),
+        };
+        let env: Vec<(OsString, OsString)> =
+            l.env.iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let mut keep: Vec<OwnedFd> = Vec::new();
+        let mut stream = |sink: &Sink, which: Stream, target: i32| -> Result<Option<OwnedFd>> {
+            Ok(match sink {
+                Sink::Forward => Some(forward::start(name, which)?),
+                Sink::File(p) => {
+                    setup.files.push((
+                        cstr(p),
+                        libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND,
+                        0o600,
+                        target,
+                    ));
+                    None
+                }
+                Sink::Logger(cmd) => {
+                    let (r, w) = forward::pipe()?;
+                    self.spawn_logger(l, cmd, r, &env)?;
+                    Some(w)
+                }
+            })
+        };
+        let out = stream(&l.stdout, Stream::Stdout, 1)?;
+        let err = stream(&l.stderr, Stream::Stderr, 2)?;
+        if let Some(p) = &l.stdin {
+            setup.files.push((cstr(p), libc::O_RDONLY, 0, 0));
+        }
+        let mut fds = Vec::new();
+        let mut ready_r = None;
+        let mut env = env;
+        match l.notify {
+            Some(Notify::Fd(n)) => {
+                let (r, w) = forward::pipe()?;
+                fds.push((w.as_raw_fd(), n));
+                keep.push(w);
+                ready_r = Some(r);
+            }
+            Some(Notify::Socket) => {
+                env.push((
+                    "NOTIFY_SOCKET".into(),
+                    format!("/run/openrc/supervise-{name}.sock").into(),
+                ));
+            }
+            None => {}
+        }
+        let chroot = l.chroot.as_deref().map(std::path::Path::new);
+        let mut opts = Options::new(Grouping::Session, &env);
+        opts.chroot = chroot;
+        opts.fds = fds;
+        opts.setup = Some(setup);
+        opts.stdin = Some(std::process::Stdio::null());
+        opts.stdout = Some(match out {
+            Some(fd) => fd.into(),
+            None => std::process::Stdio::null(),
+        });
+        opts.stderr = Some(match err {
+            Some(fd) => fd.into(),
+            None => std::process::Stdio::null(),
+        });
+        let argv: Vec<OsString> = l.argv.iter().map(OsString::from).collect();
+        let child = spawn::spawn_with(&argv, opts)?;
+        let exit = self.ctx.reaper.borrow_mut().watch(child.pid);
+        drop(keep);
+        let d = Daemon {
+            pid: child.pid,
+            pgid: Some(child.pid),
+            exit,
+        };
+        Ok((d, ready_r))
+    }
+
+    fn spawn_logger(
+        &self,
+        l: &Launch,
+        cmd: &str,
+        input: OwnedFd,
+        env: &[(OsString, OsString)],
+    ) -> Result<i32> {
+        let argv: Vec<OsString> = vec!["/bin/sh".into(), "-c".into(), cmd.into()];
+        let err = forward::start(&self.def.name, Stream::Stderr)?;
+        let setup = Setup {
+            ids: l.user.as_ref().map(|u| (u.uid, u.gid, u.groups.clone())),
+            umask: Some(l.umask),
+            ..Setup::default()
+        };
+        let mut opts = Options::new(Grouping::Session, env);
+        opts.chroot = l.chroot.as_deref().map(std::path::Path::new);
+        opts.setup = Some(setup);
+        opts.stdin = Some(input.into());
+        opts.stdout = Some(std::process::Stdio::null());
+        opts.stderr = Some(err.into());
+        let child = spawn::spawn_with(&argv, opts)
+            .with_context(|| format!("starting its logger {cmd:?}"))?;
+        let exit = self.ctx.reaper.borrow_mut().watch(child.pid);
+        let name = self.def.name.clone();
+        let cmd = cmd.to_owned();
+        let status = self.status.subscribe();
+        tokio::task::spawn_local(async move {
+            if let Ok(e) = exit.await
+                && !matches!(status.borrow().state, State::Stopping | State::Stopped)
+            {
+                tracing::warn!(
+                    "{name}: its logger {cmd:?} ended ({e}); the daemon's output to it is lost"
+                );
+            }
+        });
+        Ok(child.pid)
+    }
+}
+
+impl Svc {
+    async fn wait_ready_fd(&mut self, r: OwnedFd) -> Result<()> {
+        let rx = tokio::net::unix::pipe::Receiver::from_owned_fd(r)?;
+        let mut lines = tokio::io::BufReader::new(rx);
+        let mut line = String::new();
+        let limit = self.ctx.ready_timeout;
+        match tokio::time::timeout(limit, lines.read_line(&mut line)).await {
+            Ok(Ok(n)) if n > 0 && line.ends_with('\n') => Ok(()),
+            Ok(_) => Err(NotReady("its readiness fd closed before it said ready".into()).into()),
+            Err(_) => Err(NotReady(format!(
+                "not ready after {} ms (RCINIT_READY_TIMEOUT)",
+                limit.as_millis()
+            ))
+            .into()),
+        }
+    }
+
+    async fn wait_ready_socket(&mut self) -> Result<()> {
+        let path = format!("/run/openrc/supervise-{}.sock", self.def.name);
+        let _ = std::fs::create_dir_all("/run/openrc");
+        let _ = std::fs::remove_file(&path);
+        let sock = tokio::net::UnixDatagram::bind(&path)
+            .with_context(|| format!("creating the notify socket {path}"))?;
+        let limit = Instant::now() + self.ctx.ready_timeout;
+        let mut buf = vec![0u8; 4096];
+        let r = loop {
+            match tokio::time::timeout_at(limit.into(), sock.recv(&mut buf)).await {
+                Ok(Ok(n)) => {
+                    let msg = String::from_utf8_lossy(&buf[..n]);
+                    if msg.lines().any(|l| l.trim() == "READY=1") {
+                        break Ok(());
+                    }
+                }
+                Ok(Err(e)) => break Err(anyhow::Error::from(e)),
+                Err(_) => {
+                    break Err(NotReady(format!(
+                        "not ready after {} ms (RCINIT_READY_TIMEOUT)",
+                        self.ctx.ready_timeout.as_millis()
+                    ))
+                    .into());
+                }
+            }
+        };
+        let _ = std::fs::remove_file(&path);
+        r
+    }
+
+    /// start-stop-daemon without background: the command runs until it returns; the daemon it
+    /// leaves is followed through the pidfile (V-11).
+    async fn run_forking(&mut self) -> bool {
+        let Some(l) = self.launch.clone() else {
+            return false;
+        };
+        let (d, _) = match self.spawn_process(&l) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!("{}: {e:#}", self.def.name);
+                return false;
+            }
+        };
+        let exit = d.exit.await;
+        if exit != Ok(Exit::Code(0)) {
+            let e = exit.map(|e| e.to_string()).unwrap_or_default();
+            tracing::error!("{}: {} returned {e}", self.def.name, l.argv[0]);
+            return false;
+        }
+        let Some(p) = &l.pidfile else {
+            // Nothing to follow: OpenRC would match by name; rcinit counts it started.
+            return true;
+        };
+        let path = in_chroot(&l, p);
+        let pid = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok())
+            .filter(|p| *p > 1);
+        let Some(pid) = pid else {
+            tracing::error!("{}: pidfile {path} names no process", self.def.name);
+            return false;
+        };
+        // Checked and watched in one step of the single-threaded loop: the reaper cannot take
+        // its exit in between (a zombie still answers kill 0).
+        if kill(Pid::from_raw(pid), None).is_err() {
+            tracing::error!("{}: pid {pid} of {path} is not running", self.def.name);
+            return false;
+        }
+        let exit = self.ctx.reaper.borrow_mut().watch(pid);
+        let pgid = nix::unistd::getpgid(Some(Pid::from_raw(pid)))
+            .ok()
+            .map(|g| g.as_raw())
+            .filter(|g| *g > 1 && *g != nix::unistd::getpgrp().as_raw());
+        self.daemon = Some(Daemon { pid, pgid, exit });
+        self.status.send_modify(|s| s.pid = Some(pid));
+        true
+    }
+
+    /// Follows the started service until a stop is asked for.
+    async fn supervise(
+        &mut self,
+        rx: &mut mpsc::UnboundedReceiver<Request>,
+    ) -> Option<(Instant, oneshot::Sender<StopReport>)> {
+        let mut respawn_at: Option<Instant> = None;
+        let mut next_check = self.first_check();
+        loop {
+            let check_at = next_check.filter(|_| self.daemon.is_some());
+            let daemon_exit = async {
+                match self.daemon.as_mut() {
+                    Some(d) => (&mut d.exit).await.ok(),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                e = daemon_exit => {
+                    let e = e.unwrap_or(Exit::Code(-1));
+                    self.daemon = None;
+                    self.status.send_modify(|s| s.pid = None);
+                    tracing::warn!("{}: daemon ended ({e})", self.def.name);
+                    next_check = None;
+                    respawn_at = self.respawn_or_give_up(e).await;
+                }
+                _ = sleep_opt(respawn_at) => {
+                    respawn_at = None;
+                    self.status.send_modify(|s| s.restarts += 1);
+                    match self.spawn_daemon().await {
+                        Ok(()) => {
+                            self.set(State::Started, None);
+                            next_check = self.first_check();
+                        }
+                        Err(e) => {
+                            tracing::error!("{}: {e:#}", self.def.name);
+                            respawn_at = self.respawn_or_give_up(Exit::Code(127)).await;
+                        }
+                    }
+                }
+                _ = sleep_opt(check_at) => {
+                    match self.health_check(rx).await {
+                        Check::Passed => {
+                            self.status.send_modify(|s| s.healthy = Some(true));
+                            next_check = self.launch.as_ref().and_then(|l| l.health).and_then(|h| h.timer).map(|t| Instant::now() + t);
+                        }
+                        Check::Failed => {
+                            self.status.send_modify(|s| s.healthy = Some(false));
+                            tracing::warn!("{}: health check failed; restarting it", self.def.name);
+                            let _ = self.script("unhealthy", self.check_limit(), None).await;
+                            let r = self.stop_daemon(Instant::now() + Duration::from_secs(3600)).await;
+                            next_check = None;
+                            let e = r.exit.unwrap_or(Exit::Code(-1));
+                            respawn_at = self.respawn_or_give_up(e).await;
+                            if self.state() == State::Crashed {
+                                self.status.send_modify(|s| s.why = Some(Why::HealthcheckFailed));
+                            }
+                        }
+                        Check::Interrupted(stop) => return Some(stop),
+                        Check::DaemonGone => next_check = None,
+                    }
+                }
+                r = rx.recv() => match r {
+                    Some(Request::Stop { deadline, reply }) => return Some((deadline, reply)),
+                    Some(_) => {}
+                    None => return None,
+                },
+            }
+        }
+    }
+
+    fn first_check(&self) -> Option<Instant> {
+        self.launch
+            .as_ref()
+            .and_then(|l| l.health)
+            .map(|h| Instant::now() + h.delay)
+    }
+
+    /// A check may take as long as the interval between checks (at least 1 s); OpenRC waits
+    /// without limit (T-10) and stops supervising meanwhile.
+    fn check_limit(&self) -> Option<Duration> {
+        let h = self.launch.as_ref().and_then(|l| l.health)?;
+        Some(h.timer.unwrap_or(h.delay).max(Duration::from_secs(1)))
+    }
+
+    async fn health_check(&mut self, rx: &mut mpsc::UnboundedReceiver<Request>) -> Check {
+        let limit = self.check_limit();
+        let run = self.script("healthcheck", limit, Some(rx)).await;
+        if let Some(stop) = run.interrupted {
+            return Check::Interrupted(stop);
+        }
+        if self.daemon.is_none() {
+            return Check::DaemonGone;
+        }
+        match run.exit {
+            Some(Exit::Code(0)) => Check::Passed,
+            _ => Check::Failed,
+        }
+    }
+
+    /// S-11 after an exit of the daemon: respawn later, or give up (S-20). Services that are not
+    /// supervised stay crashed (OpenRC: started, daemon dead).
+    async fn respawn_or_give_up(&mut self, e: Exit) -> Option<Instant> {
+        let Some(l) = &self.launch else {
+            return None;
+        };
+        if l.kind != Kind::Supervised {
+            self.set(State::Crashed, Some(Why::Exited(e)));
+            return None;
+        }
+        let now = monotonic_ms();
+        match self.counter.on_exit(now, &l.respawn) {
+            Decision::Respawn { after, .. } => {
+                self.set(State::Crashed, Some(Why::Exited(e)));
+                Some(Instant::now() + after)
+            }
+            Decision::GiveUp { respawns } => {
+                tracing::error!(
+                    "{}: respawned {respawns} times; giving up (respawn_max={})",
+                    self.def.name,
+                    l.respawn.max
+                );
+                self.set(State::Failed, Some(Why::GaveUp { respawns }));
+                self.on_failed();
+                None
+            }
+        }
+    }
+
+    /// stop_pre, stop, stop_post when the script has them; otherwise the schedule directly.
+    async fn stop(&mut self, deadline: Instant) -> StopReport {
+        let was = self.state();
+        let begin = Instant::now();
+        if !matches!(was, State::Started | State::Crashed | State::Starting) {
+            return StopReport {
+                name: self.def.name.clone(),
+                signal: None,
+                took: Duration::ZERO,
+                exit: None,
+                killed: false,
+                was,
+            };
+        }
+        self.set(State::Stopping, None);
+        let mut report = if self.script_stop {
+            let limit = deadline.saturating_duration_since(Instant::now());
+            let _ = self.script("stop", Some(limit), None).await;
+            // Whatever the script did, nothing of the daemon outlives the stop.
+            let mut r = self.stop_daemon(deadline).await;
+            r.took = begin.elapsed();
+            r
+        } else {
+            self.stop_daemon(deadline).await
+        };
+        report.was = was;
+        self.set(State::Stopped, Some(Why::Requested));
+        self.status.send_modify(|s| s.pid = None);
+        report
+    }
+
+    /// Runs the stop schedule on the daemon's process group (V-20..V-23), reaping as it goes;
+    /// past `deadline` (the shutdown budget) it escalates to SIGKILL at once.
+    async fn stop_daemon(&mut self, deadline: Instant) -> StopReport {
+        let begin = Instant::now();
+        let mut report = StopReport {
+            name: self.def.name.clone(),
+            signal: None,
+            took: Duration::ZERO,
+            exit: None,
+            killed: false,
+            was: self.state(),
+        };
+        let Some(mut d) = self.daemon.take() else {
+            return report;
+        };
+        let steps = self
+            .launch
+            .as_ref()
+            .map(|l| l.stop.clone())
+            .unwrap_or_else(crate::policy::retry::default_schedule);
+        let send = |d: &Daemon, sig: i32| -> bool {
+            let Ok(s) = Signal::try_from(sig) else {
+                return false;
+            };
+            let r = match d.pgid {
+                Some(g) => killpg(Pid::from_raw(g), s),
+                None => kill(Pid::from_raw(d.pid), s),
+            };
+            r != Err(Errno::ESRCH)
+        };
+        let mut exit: Option<Exit> = None;
+        'steps: for step in steps {
+            if exit.is_some() && !group_alive(&d) {
+                break;
+            }
+            match step {
+                Step::Signal(sig) => {
+                    report.signal.get_or_insert(sig);
+                    if sig == libc::SIGKILL {
+                        report.killed = true;
+                    }
+                    send(&d, sig);
+                }
+                Step::Wait(_) | Step::Forever => {
+                    let end = match step {
+                        Step::Wait(t) => (Instant::now() + t).min(deadline),
+                        _ => deadline,
+                    };
+                    if wait_gone(&mut d, &mut exit, end).await || Instant::now() >= deadline {
+                        break 'steps;
+                    }
+                }
+            }
+        }
+        if exit.is_none() || group_alive(&d) {
+            // The schedule (or the budget) ran out with the daemon still there: SIGKILL, so
+            // nothing of it is left orphaned (OpenRC would leave it running, T-02).
+            report.signal.get_or_insert(libc::SIGKILL);
+            report.killed = true;
+            send(&d, libc::SIGKILL);
+            let _ = wait_gone(&mut d, &mut exit, Instant::now() + Duration::from_secs(1)).await;
+        }
+        report.exit = exit;
+        report.took = begin.elapsed();
+        report
+    }
+}
+
+enum Check {
+    Passed,
+    Failed,
+    DaemonGone,
+    Interrupted((Instant, oneshot::Sender<StopReport>)),
+}
+
+/// Anything of the daemon's process group still there (zombies are reaped by the loop).
+fn group_alive(d: &Daemon) -> bool {
+    match d.pgid {
+        Some(g) => killpg(Pid::from_raw(g), None).is_ok(),
+        None => false,
+    }
+}
+
+/// Waits until the daemon exited and its group is empty, or `end`. The group's other members
+/// are not ours to wait for, so their end is polled every 20 ms (V-22's rhythm), only while
+/// the main process is gone and they linger.
+async fn wait_gone(d: &mut Daemon, exit: &mut Option<Exit>, end: Instant) -> bool {
+    if exit.is_none() {
+        match tokio::time::timeout_at(end.into(), &mut d.exit).await {
+            Ok(e) => *exit = Some(e.unwrap_or(Exit::Code(-1))),
+            Err(_) => return false,
+        }
+    }
+    loop {
+        if !group_alive(d) {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn sleep_opt(at: Option<Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Milliseconds on CLOCK_BOOTTIME, as supervise-daemon counts (S-11).
+fn monotonic_ms() -> u64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec we own.
+    if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut t) } != 0 {
+        return 0;
+    }
+    t.tv_sec as u64 * 1000 + t.tv_nsec as u64 / 1_000_000
+}
+
+/// The daemon was not ready in time, or said it never would be.
+#[derive(Debug)]
+struct NotReady(String);
+
+impl std::fmt::Display for NotReady {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for NotReady {}
+
+fn cstr(s: &str) -> CString {
+    CString::new(s.replace('\0', "")).unwrap_or_default()
+}
+
+fn is_yes(v: &str) -> bool {
+    matches!(v.to_ascii_lowercase().as_str(), "yes" | "true" | "on" | "1")
+}
+
+fn in_chroot(l: &Launch, p: &str) -> String {
+    match &l.chroot {
+        Some(c) => format!("{}/{}", c.trim_end_matches('/'), p.trim_start_matches('/')),
+        None => p.to_owned(),
+    }
+}
+
+/// The V table's check: the command must exist (absolute, under the chroot, or on PATH).
+fn command_exists(l: &Launch) -> Result<(), String> {
+    let cmd = &l.argv[0];
+    let found = if cmd.contains('/') {
+        std::path::Path::new(&in_chroot(l, cmd)).exists()
+    } else {
+        let path = l
+            .env
+            .iter()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("/usr/sbin:/usr/bin:/sbin:/bin");
+        path.split(':')
+            .any(|d| std::path::Path::new(&in_chroot(l, &format!("{d}/{cmd}"))).exists())
+    };
+    if found {
+        Ok(())
+    } else {
+        Err(format!("{cmd} does not exist"))
+    }
+}
+
+/// Kills a shim's process group when its run is abandoned (stop, time limit).
+struct KillGroup(i32);
+
+impl Drop for KillGroup {
+    fn drop(&mut self) {
+        if self.0 > 1 {
+            let _ = killpg(Pid::from_raw(self.0), Signal::SIGKILL);
+        }
+    }
+}
