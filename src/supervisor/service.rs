@@ -731,6 +731,14 @@ impl Svc {
                     self.status.send_modify(|s| s.restarts += 1);
                     match self.spawn_daemon().await {
                         Ok(()) => {
+                            let st = self.status.borrow().clone();
+                            let max = self.launch.as_ref().map_or(0, |l| l.respawn.max);
+                            tracing::info!(
+                                "{}: respawned as pid {} (restart {}, respawn_max={max})",
+                                self.def.name,
+                                st.pid.unwrap_or(0),
+                                st.restarts
+                            );
                             self.set(State::Started, None);
                             next_check = self.first_check();
                         }

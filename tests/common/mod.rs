@@ -128,7 +128,8 @@ impl Rootfs {
     /// Boots with extra environment and process setup.
     pub fn boot_with(&self, mode: Mode, args: &[&str], env: &[(&str, &str)], prep: Prep) -> Booted {
         let root = self.path().to_str().expect("utf-8 temp path").to_owned();
-        let enter = "mount -t proc proc \"$R/proc\" && mount -o rbind /dev \"$R/dev\" || exit 99\n";
+        // A network namespace of its own too: services of parallel tests may use the same ports.
+        let enter = "\"$R/bin/busybox\" ip link set lo up && mount -t proc proc \"$R/proc\" && mount -o rbind /dev \"$R/dev\" || exit 99\n";
         let script = match mode {
             Mode::Pid1 => format!("{enter}exec chroot \"$R\" /harness/run-rcinit \"$@\""),
             Mode::Subreaper => format!(
@@ -140,6 +141,7 @@ impl Rootfs {
             "--pid",
             "--fork",
             "--mount",
+            "--net",
             "--propagation",
             "private",
             "--",
@@ -326,10 +328,15 @@ impl Booted {
     /// Waits for a line containing `needle`; returns it. Fails the test with the transcript on
     /// timeout or when rcinit ends first.
     pub fn wait_line(&mut self, needle: &str) -> String {
+        self.wait_line_after(0, needle)
+    }
+
+    /// Like [`Booted::wait_line`], for a line at index `from` or later.
+    pub fn wait_line_after(&mut self, from: usize, needle: &str) -> String {
         let deadline = Instant::now() + HANG;
-        let mut seen = 0;
+        let mut seen = from;
         loop {
-            if let Some((_, l)) = self.lines[seen..].iter().find(|(_, l)| l.contains(needle)) {
+            if let Some((_, l)) = self.lines[seen.min(self.lines.len())..].iter().find(|(_, l)| l.contains(needle)) {
                 return l.clone();
             }
             seen = self.lines.len();
