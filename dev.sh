@@ -77,7 +77,7 @@ release() {
 # A busybox-static root filesystem with rcinit and the examples, in $1.
 make_rootfs() {
 	local r=$1 bin=$2
-	mkdir -p "$r"/{bin,sbin,proc,dev,tmp,run,etc}
+	mkdir -p "$r"/{bin,sbin,proc,dev,tmp,run,etc,var}
 	cp /bin/busybox "$r/bin/busybox"
 	for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$r/bin/$a"; done
 	cp "$bin" "$r/sbin/rcinit"

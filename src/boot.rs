@@ -20,6 +20,7 @@ use crate::reaper::Reaper;
 use crate::script::{discover, load};
 use crate::signals::{self, AsyncIntake, Intake};
 use crate::spawn::{self, Grouping};
+use crate::state::State;
 use crate::supervisor::forward;
 use crate::supervisor::runlevel::Runlevel;
 use crate::supervisor::service::{Ctx, Def, StopReport};
@@ -217,9 +218,10 @@ impl Init {
         }
         if self.running() {
             let st = services.statuses();
+            // Crashed counts: started, its respawn pending.
             let up = st
                 .values()
-                .filter(|s| s.state == crate::state::State::Started)
+                .filter(|s| matches!(s.state, State::Started | State::Crashed))
                 .count();
             tracing::info!("{up} of {} services started in {}", st.len(), since(begin));
         }

@@ -57,13 +57,27 @@ fn pos(b: &Booted, needle: &str) -> usize {
         .unwrap_or_else(|| panic!("no line {needle:?}\n{}", b.transcript()))
 }
 
+/// rcinit's last message (stdout lines may arrive later: the streams are read apart).
+fn last_err(b: &Booted) -> String {
+    b.lines()
+        .iter()
+        .rev()
+        .find(|(s, _)| *s == Stream::Err)
+        .map(|(_, l)| l.clone())
+        .unwrap_or_default()
+}
+
 /// Host pids below rcinit whose command line contains `needle`.
 fn pids_running(b: &mut Booted, needle: &str) -> Vec<i32> {
     b.below_rcinit()
         .into_iter()
         .filter(|p| {
             std::fs::read(format!("/proc/{p}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(needle))
+                .map(|c| {
+                    String::from_utf8_lossy(&c)
+                        .replace('\0', " ")
+                        .contains(needle)
+                })
                 .unwrap_or(false)
         })
         .filter(|&p| common::state(p).is_some_and(|s| s != 'Z'))
@@ -83,6 +97,17 @@ fn the_example_stack_starts_in_dependency_order_and_stops_in_reverse() {
     // Each service's own output, prefixed: the proxy got the web app's page through loopback.
     b.wait_line("[proxy] upstream ok: <h1>Hello from the rcinit example web app</h1>");
     b.wait_line("[worker] processed job 1");
+    // The web app's access log went through its error_logger (tee) to a file and to the log.
+    b.wait_line("[webapp] 127.0.0.1:");
+    let log = wait_for("the web app's log file", || {
+        std::fs::read_to_string(root.path().join("var/log/webapp.log"))
+            .ok()
+            .filter(|l| l.contains("response:200"))
+    });
+    assert!(
+        log.lines().all(|l| !l.starts_with('[')),
+        "the file has no prefix"
+    );
     let web = pos(&b, "webapp: started");
     assert!(web < pos(&b, "proxy: started"), "{}", b.transcript());
     assert!(web < pos(&b, "worker: started"), "{}", b.transcript());
@@ -101,7 +126,7 @@ fn the_example_stack_starts_in_dependency_order_and_stops_in_reverse() {
     };
     assert!(line("proxy") < line("webapp"), "{}", b.transcript());
     assert!(line("worker") < line("webapp"), "{}", b.transcript());
-    let last = &b.lines().last().expect("output").1;
+    let last = last_err(&b);
     assert!(
         last.contains("exit code 0: stopped on request"),
         "{}",
@@ -148,7 +173,11 @@ fn a_crash_loop_is_respawned_respawn_max_times_then_given_up_s11() {
     let mut b = boot(&root, &[]);
     b.wait_line("crashy: respawned 2 times; giving up (respawn_max=2)");
     // S-12: respawn_max=N allows N respawns, N + 1 runs in the window.
-    let runs = b.lines().iter().filter(|(_, l)| l == "[crashy] run").count();
+    let runs = b
+        .lines()
+        .iter()
+        .filter(|(_, l)| l == "[crashy] run")
+        .count();
     assert_eq!(runs, 3, "{}", b.transcript());
     // A failed service does not stop the container.
     b.signal(libc::SIGTERM);
@@ -162,7 +191,7 @@ fn a_critical_service_that_gives_up_ends_the_run_with_111() {
     let root = services("critical", &[("crashy", &critical)]);
     let mut b = boot(&root, &[]);
     assert_eq!(b.wait_exit(), 111, "{}", b.transcript());
-    let last = &b.lines().last().expect("output").1;
+    let last = last_err(&b);
     assert!(
         last.contains("exit code 111: critical service crashy failed (gave up after 2 respawns)"),
         "{}",
@@ -299,7 +328,12 @@ directory=/tmp
         status
             .lines()
             .find(|l| l.starts_with(k))
-            .map(|l| l[k.len()..].split_whitespace().collect::<Vec<_>>().join(" "))
+            .map(|l| {
+                l[k.len()..]
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
             .unwrap_or_default()
     };
     assert_eq!(field("Uid:"), "1000 1000 1000 1000");
@@ -311,7 +345,10 @@ directory=/tmp
     let env = String::from_utf8_lossy(&env);
     assert!(env.split('\0').any(|e| e == "HOME=/home/web"), "{env}");
     assert!(env.split('\0').any(|e| e == "USER=web"), "{env}");
-    assert!(!env.contains("RC_SVCNAME"), "V-19 cleans OpenRC's variables: {env}");
+    assert!(
+        !env.contains("RC_SVCNAME"),
+        "V-19 cleans OpenRC's variables: {env}"
+    );
     b.signal(libc::SIGTERM);
     assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
 }

@@ -112,6 +112,10 @@ struct Svc {
     vars: BTreeMap<String, String>,
     /// Stop needs the script (it defines stop, stop_pre or stop_post).
     script_stop: bool,
+    /// The deadline of the stop in progress, for the script's request to stop the daemon.
+    stop_deadline: Option<Instant>,
+    /// What the daemon's stop did, when the script asked for it.
+    last_stop: Option<StopReport>,
 }
 
 /// Creates a service's status channel and starts its task.
@@ -140,6 +144,8 @@ pub fn spawn_task(
         critical,
         vars: BTreeMap::new(),
         script_stop: false,
+        stop_deadline: None,
+        last_stop: None,
     };
     tokio::task::spawn_local(svc.run(rx));
     (status_rx, tx)
@@ -362,10 +368,13 @@ impl Svc {
                 let ok = match what.as_str() {
                     "start" => self.start_daemon(&argv, &exported).await,
                     "stop" => {
-                        let r = self
-                            .stop_daemon(Instant::now() + Duration::from_secs(3600))
-                            .await;
-                        !r.killed || self.ctx.shutting_down.get()
+                        let end = self
+                            .stop_deadline
+                            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+                        let r = self.stop_daemon(end).await;
+                        let ok = !r.killed || self.ctx.shutting_down.get();
+                        self.last_stop = Some(r);
+                        ok
                     }
                     _ => false,
                 };
@@ -576,6 +585,9 @@ impl Svc {
         env: &[(OsString, OsString)],
     ) -> Result<i32> {
         let argv: Vec<OsString> = vec!["/bin/sh".into(), "-c".into(), cmd.into()];
+        // OpenRC sends a logger's own output to /dev/null; rcinit forwards it like the daemon's,
+        // so `tee -a FILE` keeps a file and the container's log (an extension, T-08).
+        let out = forward::start(&self.def.name, Stream::Stdout)?;
         let err = forward::start(&self.def.name, Stream::Stderr)?;
         let setup = Setup {
             ids: l.user.as_ref().map(|u| (u.uid, u.gid, u.groups.clone())),
@@ -586,7 +598,7 @@ impl Svc {
         opts.chroot = l.chroot.as_deref().map(std::path::Path::new);
         opts.setup = Some(setup);
         opts.stdin = Some(input.into());
-        opts.stdout = Some(std::process::Stdio::null());
+        opts.stdout = Some(out.into());
         opts.stderr = Some(err.into());
         let child = spawn::spawn_with(&argv, opts)
             .with_context(|| format!("starting its logger {cmd:?}"))?;
@@ -854,9 +866,21 @@ impl Svc {
         self.set(State::Stopping, None);
         let mut report = if self.script_stop {
             let limit = deadline.saturating_duration_since(Instant::now());
-            let _ = self.script("stop", Some(limit), None).await;
+            self.stop_deadline = Some(deadline);
+            self.last_stop = None;
+            let run = self.script("stop", Some(limit), None).await;
+            self.stop_deadline = None;
+            if run.exit != Some(Exit::Code(0)) {
+                let e = run.exit.map_or("killed".into(), |e| e.to_string());
+                tracing::warn!("{}: stop failed ({e})", self.def.name);
+            }
             // Whatever the script did, nothing of the daemon outlives the stop.
             let mut r = self.stop_daemon(deadline).await;
+            if r.signal.is_none()
+                && let Some(asked) = self.last_stop.take()
+            {
+                r = asked;
+            }
             r.took = begin.elapsed();
             r
         } else {

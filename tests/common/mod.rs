@@ -83,7 +83,9 @@ impl Rootfs {
     pub fn new(tag: &str) -> Self {
         let dir = TempDir::new(tag);
         let r = dir.path();
-        for d in ["bin", "sbin", "proc", "dev", "tmp", "etc", "run", "harness"] {
+        for d in [
+            "bin", "sbin", "proc", "dev", "tmp", "etc", "run", "var", "harness",
+        ] {
             std::fs::create_dir_all(r.join(d)).expect("making the rootfs");
         }
         let busybox = Path::new("/bin/busybox");
@@ -336,7 +338,10 @@ impl Booted {
         let deadline = Instant::now() + HANG;
         let mut seen = from;
         loop {
-            if let Some((_, l)) = self.lines[seen.min(self.lines.len())..].iter().find(|(_, l)| l.contains(needle)) {
+            if let Some((_, l)) = self.lines[seen.min(self.lines.len())..]
+                .iter()
+                .find(|(_, l)| l.contains(needle))
+            {
                 return l.clone();
             }
             seen = self.lines.len();
