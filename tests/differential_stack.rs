@@ -165,7 +165,7 @@ fn under_rcinit(root: &Path, f: &Path) -> Outcome {
     let out = common::TempDir::new("stack-rcinit");
     std::fs::copy(common::rcinit_bin(), out.path().join("rcinit")).expect("copy rcinit");
     let script = format!("{SETUP}exec chroot \"$R\" /run/rcinit\n");
-    let child = Command::new("unshare")
+    let mut child = Command::new("unshare")
         .args([
             "--pid",
             "--fork",
@@ -188,7 +188,7 @@ fn under_rcinit(root: &Path, f: &Path) -> Outcome {
     let pid = child.id() as i32;
     // rcinit's messages tell when crashy was given up; then stop the container as docker would.
     let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = child.stderr.expect("stderr");
+    let stderr = child.stderr.take().expect("stderr");
     std::thread::spawn(move || {
         use std::io::BufRead;
         for line in std::io::BufReader::new(stderr)
@@ -225,7 +225,9 @@ fn under_rcinit(root: &Path, f: &Path) -> Outcome {
             }
         }
     }
+    let st = child.wait().expect("waiting for unshare");
     assert!(stopped, "crashy was never given up\n{log}");
+    assert!(st.success(), "rcinit: {st}\n{log}");
     outcome(out.path(), log)
 }
 
