@@ -272,9 +272,19 @@ impl Init {
 
     /// One task per planned service, ready to start.
     fn prepare(&mut self, l: &load::Loaded, settings: &Settings) {
+        let mut env = l.env.clone();
+        env.push(("RCINIT_SHIM".into(), "1".into()));
+        // Without OpenRC in the image, scripts' own calls of start-stop-daemon and
+        // supervise-daemon reach rcinit's stand-ins (the shim aliases them: a busybox shell
+        // would otherwise run its own applet, whatever PATH says).
+        if !std::path::Path::new("/sbin/openrc-run").exists()
+            && let Some(dir) = helper_links()
+        {
+            env.push(("RCINIT_HELPERS".into(), dir.into()));
+        }
         let ctx = Rc::new(Ctx {
             reaper: Rc::clone(&self.reaper),
-            env: l.env.clone(),
+            env,
             runlevel: l.runlevel.clone(),
             shell: "/bin/sh".into(),
             ready_timeout: settings.ready_timeout,
@@ -475,7 +485,24 @@ impl Init {
     }
 }
 
-/// Logs what the runlevel would start, and every problem, naming the service.
+/// start-stop-daemon and supervise-daemon as links to rcinit, for scripts that call them in an
+/// image without OpenRC; returns the directory, or None when it cannot be made (read-only /run).
+fn helper_links() -> Option<&'static str> {
+    const DIR: &str = "/run/rcinit/bin";
+    let exe = std::env::current_exe().ok()?;
+    std::fs::create_dir_all(DIR).ok()?;
+    for name in ["start-stop-daemon", "supervise-daemon"] {
+        let link = std::path::Path::new(DIR).join(name);
+        let _ = std::fs::remove_file(&link);
+        if let Err(e) = std::os::unix::fs::symlink(&exe, &link) {
+            tracing::debug!("{}: {e}", link.display());
+            return None;
+        }
+    }
+    Some(DIR)
+}
+
+/// Logs the plan, and every problem, naming the service.
 fn report_plan(l: &load::Loaded, begin: Instant) {
     let g = &l.graph;
     let n: usize = g.start.iter().map(Vec::len).sum();

@@ -10,6 +10,13 @@ fn main() -> ExitCode {
     signals::block_early();
     spawn::cloexec_inherited_fds();
 
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if args.first().is_some_and(|a| cli::helper::is_helper(a)) {
+        signals::unblock_early();
+        return ExitCode::from(cli::helper::run(args).clamp(0, 255) as u8);
+    }
     let role = Role::detect();
     let invocation = match cli::parse(std::env::args_os().collect(), role == Role::Pid1) {
         Ok(i) => i,

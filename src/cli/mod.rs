@@ -11,6 +11,7 @@ use std::ffi::OsString;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
 pub mod graph;
+pub mod helper;
 pub mod image;
 pub mod inspect;
 pub mod lint;

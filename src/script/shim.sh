@@ -352,6 +352,10 @@ _rcinit_checkpath() {
 _rcinit_options() { printf '%s' "${RC_SVCDIR:-/run/openrc}/options/$RC_SVCNAME"; }
 
 _rcinit_cmd() {
+	if [ -n "${RCINIT_HELPERS-}" ]; then
+		# shellcheck disable=SC2139 # expanded now, on purpose
+		alias start-stop-daemon="$RCINIT_HELPERS/start-stop-daemon" supervise-daemon="$RCINIT_HELPERS/supervise-daemon"
+	fi
 	checkpath() { _rcinit_checkpath "$@"; }
 	service_set_value() {
 		_rcinit_o=$(_rcinit_options)

@@ -117,6 +117,26 @@ fn find(helper: Helper, short: Option<char>, long: Option<&str>) -> Option<&'sta
         })
 }
 
+/// Whether an option word (`-p`, `--pidfile`, `--pidfile=x`, `-bm`) of `helper` consumes the
+/// next word as its value; None for an unknown option.
+pub fn takes_next(helper: Helper, word: &str) -> Option<bool> {
+    if let Some(long) = word.strip_prefix("--") {
+        if long.contains('=') {
+            return find(helper, None, long.split('=').next()).map(|_| false);
+        }
+        return find(helper, None, Some(long)).map(|o| o.2);
+    }
+    let shorts: Vec<char> = word.strip_prefix('-')?.chars().collect();
+    for (j, c) in shorts.iter().enumerate() {
+        let o = find(helper, Some(*c), None)?;
+        if o.2 {
+            // The rest of the word is the value, or the next word is.
+            return Some(j + 1 == shorts.len());
+        }
+    }
+    Some(false)
+}
+
 impl DaemonArgs {
     fn set(&mut self, key: &str, flag_or_word: &str, value: Option<String>) -> Result<(), String> {
         let v = || value.clone().unwrap_or_default();

@@ -4,6 +4,7 @@
 pub mod daemon_args;
 pub mod env;
 pub mod forward;
+pub mod helper_call;
 pub mod launch;
 pub mod runlevel;
 pub mod service;

@@ -18,8 +18,10 @@ use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::daemon_args::Helper;
 use super::env::parse_assignments;
 use super::forward;
+use super::helper_call::{self, Mode as HelperMode};
 use super::launch::{self, Kind, Launch, Notify, Reported, Sink};
 use crate::output::Stream;
 use crate::policy::exit::Exit;
@@ -366,7 +368,11 @@ impl Svc {
             }
             for what in asks {
                 let ok = match what.as_str() {
-                    "start" => self.start_daemon(&argv, &exported).await,
+                    "start" => {
+                        let vars = self.vars.clone();
+                        self.start_daemon(&vars, &argv, &exported).await
+                    }
+                    "helper" => self.helper(&argv, &exported).await,
                     "stop" => {
                         let end = self
                             .stop_deadline
@@ -412,11 +418,16 @@ impl Svc {
     }
 
     /// The script asked for its daemon (default_start): plan it, spawn it, wait for readiness.
-    async fn start_daemon(&mut self, argv: &[String], exported: &[(String, String)]) -> bool {
+    async fn start_daemon(
+        &mut self,
+        vars: &BTreeMap<String, String>,
+        argv: &[String],
+        exported: &[(String, String)],
+    ) -> bool {
         let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
         let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
         let plan = launch::plan(&Reported {
-            vars: &self.vars,
+            vars,
             argv,
             exported,
             passwd: &passwd,
@@ -461,6 +472,65 @@ impl Svc {
                 }
             },
             Kind::Forking => self.run_forking().await,
+        }
+    }
+
+    /// The script called start-stop-daemon or supervise-daemon itself, and rcinit stands in for
+    /// them: only the call's own options apply, as they would to the real helper.
+    async fn helper(&mut self, argv: &[String], exported: &[(String, String)]) -> bool {
+        let call = match helper_call::split(argv) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!("{}: {e}", self.def.name);
+                return false;
+            }
+        };
+        match call.mode {
+            HelperMode::Start => {
+                let Some(command) = call.command.clone() else {
+                    tracing::error!("{}: {}: no program to start", self.def.name, argv[0]);
+                    return false;
+                };
+                let mut vars = BTreeMap::new();
+                vars.insert("command".to_owned(), command.clone());
+                let key = match call.helper {
+                    Helper::SuperviseDaemon => {
+                        vars.insert("supervisor".to_owned(), "supervise-daemon".to_owned());
+                        "supervise_daemon_args"
+                    }
+                    Helper::StartStopDaemon => "start_stop_daemon_args",
+                };
+                vars.insert(key.to_owned(), shell_words::join(&call.options));
+                // Health checks still need the script's own functions.
+                if let Some(e) = self.vars.get("extra_commands") {
+                    vars.insert("extra_commands".to_owned(), e.clone());
+                }
+                let mut full = vec![command];
+                full.extend(call.args);
+                self.start_daemon(&vars, &full, exported).await
+            }
+            HelperMode::Stop => {
+                let end = self
+                    .stop_deadline
+                    .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+                let r = self.stop_daemon(end).await;
+                let ok = !r.killed || self.ctx.shutting_down.get();
+                self.last_stop = Some(r);
+                ok
+            }
+            HelperMode::Signal(sig) => {
+                let Some(signal) = crate::policy::retry::parse_signal(&sig)
+                    .or_else(|| crate::policy::retry::parse_signal(&format!("-{sig}")))
+                    .and_then(|n| Signal::try_from(n).ok())
+                else {
+                    tracing::error!("{}: --signal {sig}: not a signal", self.def.name);
+                    return false;
+                };
+                match &self.daemon {
+                    Some(d) => kill(Pid::from_raw(d.pid), signal).is_ok(),
+                    None => false,
+                }
+            }
         }
     }
 

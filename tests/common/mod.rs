@@ -249,6 +249,8 @@ enum Event {
 /// A running namespace with rcinit in it.
 pub struct Booted {
     unshare_pid: i32,
+    /// While set, nobody reads rcinit's stdout (a stalled `docker logs`).
+    stdout_paused: std::sync::Arc<std::sync::atomic::AtomicBool>,
     pub mode: Mode,
     events: Receiver<Event>,
     lines: Vec<(Stream, String)>,
@@ -262,14 +264,18 @@ impl Booted {
         let (tx, rx) = channel();
         let unshare_pid = child.id() as i32;
         let err = child.stderr.take().expect("piped stderr");
+        let paused = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let out_reader = match (child.stdout.take(), master.as_ref()) {
-            (Some(out), _) => spawn_reader(out, Stream::Out, tx.clone()),
-            (None, Some(m)) => {
-                spawn_reader(m.try_clone().expect("dup master"), Stream::Out, tx.clone())
-            }
+            (Some(out), _) => spawn_reader(out, Stream::Out, tx.clone(), Some(paused.clone())),
+            (None, Some(m)) => spawn_reader(
+                m.try_clone().expect("dup master"),
+                Stream::Out,
+                tx.clone(),
+                Some(paused.clone()),
+            ),
             (None, None) => unreachable!("stdout is a pipe or a terminal"),
         };
-        let readers = [out_reader, spawn_reader(err, Stream::Err, tx.clone())];
+        let readers = [out_reader, spawn_reader(err, Stream::Err, tx.clone(), None)];
         std::thread::spawn(move || {
             let status = child.wait().expect("waiting for unshare");
             // All output first, then the exit, so a test that saw the exit has seen every line.
@@ -280,6 +286,7 @@ impl Booted {
         });
         Booted {
             unshare_pid,
+            stdout_paused: paused,
             mode,
             events: rx,
             lines: Vec::new(),
@@ -287,6 +294,17 @@ impl Booted {
             rcinit: None,
             master,
         }
+    }
+
+    /// Stops reading rcinit's stdout until [`Booted::resume_stdout`]: its pipe fills up.
+    pub fn pause_stdout(&self) {
+        self.stdout_paused
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn resume_stdout(&self) {
+        self.stdout_paused
+            .store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Types on the terminal (a `tty` boot only).
@@ -431,11 +449,19 @@ fn spawn_reader(
     r: impl std::io::Read + Send + 'static,
     s: Stream,
     tx: Sender<Event>,
+    paused: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut r = BufReader::new(r);
         let mut buf = Vec::new();
         loop {
+            // A stalled reader, on purpose: nothing to wait for but the test's say-so.
+            while paused
+                .as_ref()
+                .is_some_and(|p| p.load(std::sync::atomic::Ordering::SeqCst))
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
             buf.clear();
             match r.read_until(b'\n', &mut buf) {
                 Ok(0) | Err(_) => return,
@@ -513,4 +539,16 @@ pub fn output_within(child: Child) -> std::process::Output {
             panic!("pid {pid} did not end within {HANG:?}");
         }
     }
+}
+
+/// Sends `sig` to a host pid of the test's own namespace.
+pub fn kill_pid(pid: i32, sig: i32) {
+    // SAFETY: kill(2) on a process the test started.
+    let r = unsafe { libc::kill(pid, sig) };
+    assert_eq!(
+        r,
+        0,
+        "kill({pid}, {sig}): {}",
+        std::io::Error::last_os_error()
+    );
 }

@@ -1,0 +1,67 @@
+//! `start-stop-daemon` and `supervise-daemon` for images without OpenRC (L-37): invoked by a
+//! script's own `start()` or `stop()` while rcinit runs it, they hand the command line to
+//! rcinit (the shim's record pipe, fd 9) and exit with its answer (fd 8).
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::mem::ManuallyDrop;
+use std::os::fd::FromRawFd;
+
+/// Whether `argv0` names one of the helpers.
+pub fn is_helper(argv0: &str) -> bool {
+    matches!(
+        argv0.rsplit('/').next(),
+        Some("start-stop-daemon" | "supervise-daemon")
+    )
+}
+
+fn fd_open(fd: i32) -> bool {
+    // SAFETY: F_GETFD only reads the descriptor's flags.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
+/// Runs the helper; returns the exit code.
+pub fn run(argv: Vec<String>) -> i32 {
+    let name = argv[0].rsplit('/').next().unwrap_or("helper").to_owned();
+    if std::env::var("RCINIT_SHIM").as_deref() != Ok("1") || !fd_open(8) || !fd_open(9) {
+        eprintln!(
+            "{name} (rcinit): this image has no OpenRC; rcinit answers {name} only inside an init script it runs"
+        );
+        return 1;
+    }
+    let mut rec = Vec::new();
+    let mut field = |s: &str| {
+        rec.extend_from_slice(s.as_bytes());
+        rec.push(0);
+    };
+    field("A");
+    field(&argv.len().to_string());
+    for a in &argv {
+        field(a);
+    }
+    let mut env = String::new();
+    for (k, v) in std::env::vars() {
+        env.push_str(&format!("export {k}={}\n", shell_words::quote(&v)));
+    }
+    field("X");
+    field(&env);
+    field("Q");
+    field("helper");
+    // SAFETY: fds 9 and 8 are the shim's pipes, inherited open (checked above); ManuallyDrop
+    // leaves them open for the shell.
+    let mut out = ManuallyDrop::new(unsafe { File::from_raw_fd(9) });
+    if out.write_all(&rec).is_err() {
+        eprintln!("{name} (rcinit): cannot reach rcinit");
+        return 1;
+    }
+    // SAFETY: as above, for the answer pipe.
+    let answers = ManuallyDrop::new(unsafe { File::from_raw_fd(8) });
+    let mut line = String::new();
+    // One byte at a time would be exact; the shell reads its answers the same way, and rcinit
+    // writes one line per request, so a buffered read never takes another's answer.
+    let mut r = BufReader::with_capacity(1, &*answers);
+    match r.read_line(&mut line) {
+        Ok(n) if n > 0 => line.trim().parse().unwrap_or(1),
+        _ => 1,
+    }
+}

@@ -1,0 +1,378 @@
+//! Script lifecycles and daemon styles on real processes, rcinit as PID 1: custom start()
+//! functions calling the helpers in an image without OpenRC, one-shots, forking daemons
+//! followed through their pidfile, readiness, the stop budget, back-pressure, process settings.
+
+// The test process is not PID 1 and has no reaper: waiting on its own children is right here.
+#![allow(clippy::disallowed_methods)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Booted, Mode, Prep, Rootfs, Stream, wait_for};
+
+fn services(tag: &str, scripts: &[(&str, &str)]) -> Rootfs {
+    let root = Rootfs::new(tag);
+    let level = root.path().join("etc/runlevels/default");
+    std::fs::create_dir_all(&level).expect("mkdir runlevel");
+    for (name, text) in scripts {
+        root.write_exec(&format!("etc/init.d/{name}"), text);
+        std::os::unix::fs::symlink(format!("/etc/init.d/{name}"), level.join(name))
+            .expect("runlevel link");
+    }
+    root
+}
+
+fn boot(root: &Rootfs, env: &[(&str, &str)]) -> Booted {
+    root.boot_with(Mode::Pid1, &[], env, Prep::default())
+}
+
+fn pids_running(b: &mut Booted, needle: &str) -> Vec<i32> {
+    b.below_rcinit()
+        .into_iter()
+        .filter(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline"))
+                .map(|c| {
+                    String::from_utf8_lossy(&c)
+                        .replace('\0', " ")
+                        .contains(needle)
+                })
+                .unwrap_or(false)
+        })
+        .filter(|&p| common::state(p).is_some_and(|s| s != 'Z'))
+        .collect()
+}
+
+fn one(b: &mut Booted, needle: &str) -> i32 {
+    wait_for(needle, || {
+        let p = pids_running(b, needle);
+        (p.len() == 1).then(|| p[0])
+    })
+}
+
+fn report_line(b: &Booted, name: &str) -> String {
+    let from = b
+        .lines()
+        .iter()
+        .position(|(_, l)| l.contains("shutdown report:"))
+        .unwrap_or_else(|| panic!("no report\n{}", b.transcript()));
+    b.lines()[from..]
+        .iter()
+        .find(|(_, l)| l.starts_with(&format!("  {name} ")))
+        .map(|(_, l)| l.clone())
+        .unwrap_or_else(|| panic!("{name} not in the report\n{}", b.transcript()))
+}
+
+fn stop(b: &mut Booted) {
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+}
+
+#[test]
+fn custom_start_functions_call_the_helpers_without_openrc_installed_l37() {
+    let ssd = r#"#!/sbin/openrc-run
+pidfile=/run/bg.pid
+start() {
+	ebegin "Starting bg"
+	start-stop-daemon --start --exec /bin/sleep --background --make-pidfile --pidfile "$pidfile" -- 100010
+	eend $?
+}
+stop() {
+	start-stop-daemon --stop --pidfile "$pidfile"
+}
+"#;
+    let sd = r#"#!/sbin/openrc-run
+start() {
+	supervise-daemon "$RC_SVCNAME" --start --respawn-max 5 --respawn-delay 0 /bin/sleep -- 100011
+}
+"#;
+    let root = services("helpers", &[("bg", ssd), ("sup", sd)]);
+    // busybox's start-stop-daemon is in the tree (as in an image without OpenRC): rcinit's
+    // stand-in comes first, so rcinit follows the daemon.
+    assert!(root.path().join("bin/start-stop-daemon").exists());
+    let mut b = boot(&root, &[]);
+    b.wait_line("2 of 2 services started");
+    b.wait_line("[bg]  * Starting bg ...");
+    b.wait_line("bg: started (pid");
+    let bg = one(&mut b, "sleep 100010");
+    let written: i32 = std::fs::read_to_string(root.path().join("run/bg.pid"))
+        .expect("pidfile")
+        .trim()
+        .parse()
+        .expect("a pid");
+    assert!(written > 1, "the pidfile names the daemon (namespace pid)");
+    // supervise-daemon's call is supervised: killed, it comes back.
+    let sup = one(&mut b, "sleep 100011");
+    common::kill_pid(sup, libc::SIGKILL);
+    b.wait_line("sup: respawned as pid");
+    stop(&mut b);
+    assert!(common::state(bg).is_none());
+    let line = report_line(&b, "bg");
+    assert!(line.contains("SIGTERM after"), "{line}\n{}", b.transcript());
+}
+
+#[test]
+fn a_start_without_a_daemon_is_a_one_shot_and_a_forking_daemon_is_followed_by_its_pidfile() {
+    let oneshot = r#"#!/sbin/openrc-run
+start() { echo "prepared the volume"; }
+"#;
+    // start-stop-daemon style: the command forks, writes the pidfile and returns (V-11).
+    let forking = r#"#!/sbin/openrc-run
+command=/bin/sh
+command_args="-c 'sleep 100012 </dev/null >/dev/null 2>&1 & echo \$! >/run/fork.pid'"
+pidfile=/run/fork.pid
+depend() { after once; }
+"#;
+    let root = services("oneshot", &[("once", oneshot), ("forker", forking)]);
+    let mut b = boot(&root, &[]);
+    b.wait_line("2 of 2 services started");
+    assert!(b.has_line("[once] prepared the volume"));
+    let line = b.wait_line("forker: started (pid");
+    let d = one(&mut b, "sleep 100012");
+    // The forked daemon is followed: its death is seen at once (no polling), and a service
+    // that is not supervise-daemon's is not respawned.
+    common::kill_pid(d, libc::SIGKILL);
+    b.wait_line("forker: daemon ended (killed by SIGKILL)");
+    assert!(!b.has_line("forker: respawned"), "{line}");
+    stop(&mut b);
+    assert!(report_line(&b, "forker").contains("was crashed"));
+}
+
+#[test]
+fn dependents_wait_for_readiness_on_the_notify_fd() {
+    let ready = r#"#!/sbin/openrc-run
+supervisor=supervise-daemon
+notify=fd:4
+command=/bin/sh
+command_args="-c 'sleep 1; echo ready-svc >>/run/order; echo >&4; exec sleep 100013'"
+"#;
+    let after = r#"#!/sbin/openrc-run
+start_pre() { echo dependent >>/run/order; }
+command=/bin/true
+depend() { need ready; }
+"#;
+    let never = r#"#!/sbin/openrc-run
+supervisor=supervise-daemon
+notify=fd:4
+command=/bin/sleep
+command_args=100014
+"#;
+    let root = services(
+        "notify",
+        &[("ready", ready), ("dep", after), ("never", never)],
+    );
+    let mut b = boot(&root, &[("RCINIT_READY_TIMEOUT", "1500")]);
+    b.wait_line("never: not ready after 1500 ms");
+    b.wait_line("dep: started");
+    let order = std::fs::read_to_string(root.path().join("run/order")).expect("order");
+    assert_eq!(order, "ready-svc\ndependent\n");
+    stop(&mut b);
+}
+
+#[test]
+fn the_stop_budget_escalates_so_a_chain_of_term_ignorers_ends_in_time() {
+    // Each ignores SIGTERM and asks for 30 s before SIGKILL: per-service timeouts would add up
+    // to a minute; the 2 s budget is shared out instead.
+    let ignorer = |dep: &str| {
+        format!(
+            "#!/sbin/openrc-run\nsupervisor=supervise-daemon\ncommand=/bin/sh\ncommand_args=\"-c 'trap \\\"\\\" TERM; echo up; while :; do sleep 1; done'\"\nretry=TERM/30/KILL/5\ndepend() {{ {dep} }}\n"
+        )
+    };
+    let (a, b_, c) = (ignorer(":;"), ignorer("need a;"), ignorer("need b;"));
+    let root = services("budget", &[("a", &a), ("b", &b_), ("c", &c)]);
+    let mut b = boot(&root, &[("RCINIT_SERVICES_GRACETIME", "2000")]);
+    b.wait_line("3 of 3 services started");
+    let begin = Instant::now();
+    stop(&mut b);
+    for s in ["a", "b", "c"] {
+        assert!(
+            report_line(&b, s).contains("(killed)"),
+            "{}",
+            b.transcript()
+        );
+    }
+    // c (the dependent) first, a last; together inside the budget plus the sweep (generous).
+    let at = |s: &str| {
+        b.lines()
+            .iter()
+            .position(|(_, l)| l.starts_with(&format!("  {s} ")))
+            .expect("in report")
+    };
+    assert!(at("c") < at("b") && at("b") < at("a"), "{}", b.transcript());
+    assert!(
+        begin.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        begin.elapsed()
+    );
+}
+
+#[test]
+fn a_stalled_stdout_reader_slows_the_service_not_pid1_and_loses_nothing() {
+    let flood = r#"#!/sbin/openrc-run
+command=/bin/sh
+command_args="-c 'seq 1 400000; echo flood-done >&2; exec sleep 100015'"
+command_background=yes
+pidfile=/run/flood.pid
+"#;
+    let crashy = r#"#!/sbin/openrc-run
+supervisor=supervise-daemon
+command=/bin/sh
+command_args="-c 'sleep 0.2; exit 1'"
+respawn_max=0
+respawn_delay=0
+"#;
+    let root = services("stall", &[("flood", flood), ("crashy", crashy)]);
+    let mut b = boot(&root, &[]);
+    b.pause_stdout();
+    b.wait_line("2 of 2 services started");
+    // While nobody reads stdout, PID 1 keeps supervising: respawns go on and are logged...
+    let n = b.lines().len();
+    b.wait_line_after(n, "crashy: respawned as pid");
+    let n = b.lines().len();
+    b.wait_line_after(n, "crashy: respawned as pid");
+    // ...and the flood is held back, not dropped: it has not finished writing.
+    assert!(!b.has_line("flood-done"), "{}", b.transcript());
+    b.resume_stdout();
+    b.wait_line("flood-done");
+    b.wait_line("[flood] 400000");
+    stop(&mut b);
+    let mut next = 1u32;
+    for (s, l) in b.lines() {
+        if let Some(n) = l
+            .strip_prefix("[flood] ")
+            .and_then(|n| n.parse::<u32>().ok())
+        {
+            assert_eq!(*s, Stream::Out);
+            assert_eq!(n, next, "lost, repeated or reordered");
+            next += 1;
+        }
+    }
+    assert_eq!(next, 400_001);
+}
+
+#[test]
+fn output_without_newlines_is_split_not_lost_and_a_dead_logger_is_reported() {
+    let blob = r#"#!/sbin/openrc-run
+command=/bin/sh
+command_args="-c 'head -c 150000 /dev/zero | tr \"\\\\0\" x; exec sleep 100016'"
+command_background=yes
+pidfile=/run/blob.pid
+"#;
+    let logged = r#"#!/sbin/openrc-run
+supervisor=supervise-daemon
+command=/bin/sh
+command_args="-c 'while :; do echo tick; sleep 0.2; done'"
+output_logger="exit 3"
+"#;
+    let root = services("blob", &[("blob", blob), ("logged", logged)]);
+    let mut b = boot(&root, &[]);
+    b.wait_line("logged: its logger \"exit 3\" ended (exit code 3)");
+    b.wait_line("logged: respawned as pid");
+    // 150,000 bytes without a newline: two full 64 KiB lines now, the rest at the end.
+    b.wait_line("[blob] x");
+    let first = b
+        .lines()
+        .iter()
+        .position(|(_, l)| l.starts_with("[blob] x"))
+        .expect("just seen");
+    b.wait_line_after(first + 1, "[blob] x");
+    stop(&mut b);
+    let pieces: Vec<usize> = b
+        .lines()
+        .iter()
+        .filter(|(_, l)| l.starts_with("[blob] "))
+        .map(|(_, l)| l.len() - "[blob] ".len())
+        .collect();
+    assert_eq!(pieces, [65536, 65536, 150_000 - 2 * 65536], "{pieces:?}");
+    // Writing to the dead logger killed the daemon with SIGPIPE (as under OpenRC); supervision
+    // respawned it, with a new logger; the other service never noticed.
+    assert!(
+        b.has_line("logged: daemon ended (killed by SIGPIPE)"),
+        "{}",
+        b.transcript()
+    );
+    assert!(report_line(&b, "blob").contains("SIGTERM after"));
+}
+
+#[test]
+fn a_hung_healthcheck_is_time_limited_and_counts_as_a_failure() {
+    let hung = r#"#!/sbin/openrc-run
+supervisor=supervise-daemon
+command=/bin/sleep
+command_args=100017
+healthcheck_delay=1
+healthcheck_timer=1
+healthcheck() { [ -e /tmp/hang ] && sleep 100000; return 0; }
+"#;
+    let root = services("hungcheck", &[("hc", hung)]);
+    let mut b = boot(&root, &[]);
+    b.wait_line("hc: started");
+    std::fs::write(root.path().join("tmp/hang"), "").expect("touch");
+    b.wait_line("hc: healthcheck took longer than 1000 ms; killed");
+    b.wait_line("hc: health check failed; restarting it");
+    std::fs::remove_file(root.path().join("tmp/hang")).expect("rm");
+    b.wait_line("hc: respawned as pid");
+    assert!(
+        pids_running(&mut b, "sleep 100000").is_empty(),
+        "the hung check was killed"
+    );
+    stop(&mut b);
+}
+
+#[test]
+fn process_settings_reach_the_daemon_umask_limits_no_new_privs_nice() {
+    let script = r#"#!/sbin/openrc-run
+supervisor=supervise-daemon
+command=/bin/sleep
+command_args=100018
+umask=027
+rc_ulimit="-n 123 -Su 77"
+no_new_privs=yes
+export SSD_NICELEVEL=7
+export GREETING="hello world"
+"#;
+    let root = services("settings", &[("set", script)]);
+    let mut b = boot(&root, &[("CONTAINER_VAR", "from-docker-run")]);
+    b.wait_line("set: started");
+    let pid = one(&mut b, "sleep 100018");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    assert!(status.contains("Umask:\t0027"), "{status}");
+    assert!(status.contains("NoNewPrivs:\t1"), "{status}");
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("limits");
+    let row = |name: &str| {
+        limits
+            .lines()
+            .find(|l| l.starts_with(name))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
+    };
+    assert!(row("Max open files").contains("123 123"), "{limits}");
+    assert!(
+        row("Max processes").starts_with("Max processes 77 "),
+        "{limits}"
+    );
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let nice: i32 = stat[stat.rfind(')').expect(")") + 2..]
+        .split_whitespace()
+        .nth(16)
+        .expect("nice")
+        .parse()
+        .expect("number");
+    assert_eq!(nice, 7);
+    let env = std::fs::read(format!("/proc/{pid}/environ")).expect("environ");
+    let env: Vec<String> = String::from_utf8_lossy(&env)
+        .split('\0')
+        .map(str::to_owned)
+        .collect();
+    assert!(env.contains(&"GREETING=hello world".to_owned()), "{env:?}");
+    assert!(
+        env.contains(&"CONTAINER_VAR=from-docker-run".to_owned()),
+        "{env:?}"
+    );
+    assert!(
+        !env.iter()
+            .any(|e| e.starts_with("SSD_") || e.starts_with("RCINIT_")),
+        "{env:?}"
+    );
+    stop(&mut b);
+}
