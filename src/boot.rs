@@ -23,7 +23,7 @@ use crate::spawn::{self, Grouping};
 use crate::state::State;
 use crate::supervisor::forward;
 use crate::supervisor::runlevel::Runlevel;
-use crate::supervisor::service::{Ctx, Def, StopReport};
+use crate::supervisor::service::{Ctx, Def, Fast, StopReport};
 use crate::sweep::{Role, signal_all};
 
 /// What to boot.
@@ -239,8 +239,9 @@ impl Init {
             tracing::debug!("no init.d directory: no services to start");
             return;
         }
-        let mut opts = load::Options::from_settings(root, &boot.settings, boot.runlevel.clone());
-        opts.run_pass = false;
+        // The run-time pass too: a script that leaves its start to the default starts from what
+        // it reports, without a shell of its own.
+        let opts = load::Options::from_settings(root, &boot.settings, boot.runlevel.clone());
         let begin = Instant::now();
         let fut = load::load(&opts);
         tokio::pin!(fut);
@@ -302,6 +303,7 @@ impl Init {
                     name: s.name.clone(),
                     dir: dir.to_owned(),
                     path: s.path.clone(),
+                    fast: Fast::of(s),
                 }
             })
             .collect();

@@ -273,6 +273,10 @@ _rcinit_run() {
 			printf '\0' >&9
 		done
 		_rcinit_argv
+		# What a daemon started now would inherit (no subshell: export -p straight to fd 9).
+		printf 'X\0' >&9
+		export -p >&9
+		printf '\0' >&9
 		_rcinit_out E run 0
 	)
 }

@@ -104,6 +104,8 @@ pub struct Spec {
     pub functions: Vec<String>,
     /// The daemon's argv if start_pre changes nothing.
     pub argv: Vec<String>,
+    /// What the script exports (`export -p` after loading it), for the daemon's environment.
+    pub exported: Vec<(String, String)>,
     /// Why the script cannot be used, if it cannot.
     pub error: Option<String>,
     /// What the script printed while being evaluated.
@@ -173,6 +175,9 @@ pub fn build(name: &str, path: &str, dep: &PassLog, run: Option<&PassLog>) -> Sp
                     spec.functions.push(name.clone());
                 }
                 Record::Argv(a) => spec.argv = a.clone(),
+                Record::Exported(text) => {
+                    spec.exported = crate::supervisor::env::parse_assignments(text)
+                }
                 Record::End { status, .. } => run_status = Some(*status),
                 _ => {}
             }

@@ -4,8 +4,9 @@ use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use std::cell::RefCell;
+
 use anyhow::{Context, Result};
-use tokio::io::AsyncReadExt;
 
 use crate::logs::Lines;
 use crate::output::{self, Stream};
@@ -15,28 +16,57 @@ pub fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe")
 }
 
+thread_local! {
+    /// One read buffer for every forwarder: reads happen synchronously once a pipe is readable,
+    /// so a hundred services cost a hundred small tasks, not a hundred 64 KiB buffers.
+    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0u8; 64 * 1024]);
+}
+
+enum Read {
+    Data(Vec<u8>),
+    Again,
+    End,
+}
+
 /// Forwards everything read from `fd` until every writer closed it, then flushes a last line
 /// without newline. While rcinit's stream is slow the task waits, and the pipe fills.
 pub async fn forward(prefix: String, fd: OwnedFd, stream: Stream) {
-    let Ok(mut rx) = tokio::net::unix::pipe::Receiver::from_owned_fd(fd) else {
+    let Ok(rx) = tokio::net::unix::pipe::Receiver::from_owned_fd(fd) else {
         tracing::warn!("{prefix}: cannot read its output");
         return;
     };
     let mut lines = Lines::new(&prefix);
-    let mut buf = vec![0u8; 64 * 1024];
     loop {
-        match rx.read(&mut buf).await {
-            Ok(0) => break,
-            Ok(n) => {
-                let mut out = Vec::with_capacity(n + 64);
-                lines.feed(&buf[..n], &mut out);
-                output::service(stream, out).await;
+        if rx.readable().await.is_err() {
+            break;
+        }
+        let read = SCRATCH.with(|s| {
+            let mut buf = s.borrow_mut();
+            match rx.try_read(&mut buf) {
+                Ok(0) => Read::End,
+                Ok(n) => {
+                    let mut out = Vec::with_capacity(n + 64);
+                    lines.feed(&buf[..n], &mut out);
+                    Read::Data(out)
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    Read::Again
+                }
+                Err(e) => {
+                    tracing::warn!("{prefix}: reading its output: {e}");
+                    Read::End
+                }
             }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                tracing::warn!("{prefix}: reading its output: {e}");
-                break;
-            }
+        });
+        match read {
+            Read::Data(out) => output::service(stream, out).await,
+            Read::Again => continue,
+            Read::End => break,
         }
     }
     let mut out = Vec::new();

@@ -93,6 +93,36 @@ pub struct Def {
     /// The script's directory and the path openrc-run would export as RC_SERVICE.
     pub dir: String,
     pub path: String,
+    /// The evaluation's run-time pass already says everything the default start would: no
+    /// shell needs to run to start this service.
+    pub fast: Option<Fast>,
+}
+
+/// What a script without start_pre, start or start_post reported at evaluation: the same
+/// sourcing order and RC_CMD as openrc-run's start, so the same values (V-02).
+#[derive(Debug, Clone)]
+pub struct Fast {
+    pub vars: BTreeMap<String, String>,
+    pub argv: Vec<String>,
+    pub exported: Vec<(String, String)>,
+    /// It defines stop, stop_pre or stop_post: stopping runs the script.
+    pub script_stop: bool,
+}
+
+impl Fast {
+    /// The fast path for a spec, when its script leaves the start entirely to the default.
+    pub fn of(spec: &crate::script::spec::Spec) -> Option<Fast> {
+        let f = |n: &str| spec.functions.iter().any(|x| x == n);
+        let needs_shell = ["start", "start_pre", "start_post"].iter().any(|n| f(n))
+            || spec.vars.contains_key("required_dirs")
+            || spec.vars.contains_key("required_files");
+        (!needs_shell && spec.error.is_none()).then(|| Fast {
+            vars: spec.vars.clone(),
+            argv: spec.argv.clone(),
+            exported: spec.exported.clone(),
+            script_stop: ["stop", "stop_pre", "stop_post"].iter().any(|n| f(n)),
+        })
+    }
 }
 
 struct Daemon {
@@ -184,6 +214,7 @@ impl Svc {
                     tracing::error!("{}: not started: {why}", self.def.name);
                     self.set(State::Failed, Some(why));
                     self.status.send_modify(|s| s.settled = true);
+                    self.on_failed();
                 }
                 Request::Start => {
                     let pending = self.start(&mut rx).await;
@@ -228,7 +259,21 @@ impl Svc {
         rx: &mut mpsc::UnboundedReceiver<Request>,
     ) -> Option<(Instant, oneshot::Sender<StopReport>)> {
         self.set(State::Starting, None);
-        let run = self.script("start", None, Some(rx)).await;
+        let run = match self.def.fast.clone() {
+            Some(fast) => {
+                self.vars = fast.vars.clone();
+                self.script_stop = fast.script_stop;
+                let ok = self
+                    .start_daemon(&fast.vars, &fast.argv, &fast.exported)
+                    .await;
+                ScriptRun {
+                    exit: Some(Exit::Code(if ok { 0 } else { 1 })),
+                    loaded: true,
+                    ..ScriptRun::default()
+                }
+            }
+            None => self.script("start", None, Some(rx)).await,
+        };
         if let Some(stop) = run.interrupted {
             return Some(stop);
         }
@@ -424,6 +469,19 @@ impl Svc {
         argv: &[String],
         exported: &[(String, String)],
     ) -> bool {
+        if vars.get("command").is_none_or(|c| c.is_empty()) {
+            // V table: start-stop-daemon's default start without a command succeeds with
+            // nothing started; supervise-daemon's fails.
+            if vars.get("supervisor").map(String::as_str) == Some("supervise-daemon") {
+                tracing::error!("{}: the command variable is undefined", self.def.name);
+                return false;
+            }
+            tracing::warn!(
+                "{}: the command variable is undefined; nothing to start",
+                self.def.name
+            );
+            return true;
+        }
         let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
         let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
         let plan = launch::plan(&Reported {
@@ -898,6 +956,11 @@ impl Svc {
         };
         if l.kind != Kind::Supervised {
             self.set(State::Crashed, Some(Why::Exited(e)));
+            return None;
+        }
+        if self.ctx.shutting_down.get() {
+            // The container is going down (the final sweep may be what killed it).
+            self.set(State::Stopped, Some(Why::Exited(e)));
             return None;
         }
         let now = monotonic_ms();
