@@ -70,6 +70,8 @@ pub struct Setup {
     /// (uid, gid, supplementary groups).
     pub ids: Option<(u32, u32, Vec<u32>)>,
     pub no_new_privs: bool,
+    /// (inheritable, ambient, bounding drops) as capability bit masks.
+    pub caps: Option<(u64, u64, u64)>,
     /// Files opened after dropping privileges, so permissions are the user's (V table):
     /// (path, open flags, mode, target fd).
     pub files: Vec<(std::ffi::CString, i32, u32, i32)>,
@@ -231,10 +233,27 @@ unsafe fn daemon_setup_late(s: &Setup) -> std::io::Result<()> {
         if let Some(m) = s.umask {
             libc::umask(m as libc::mode_t);
         }
+        if let Some((_, _, drop)) = s.caps {
+            for cap in (0..64).filter(|c| drop & (1u64 << c) != 0) {
+                check(libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0))?;
+            }
+        }
+        let keep = s.caps.is_some_and(|(i, a, _)| i | a != 0);
         if let Some((uid, gid, groups)) = &s.ids {
+            if keep {
+                // The capabilities asked for must survive the change of user.
+                check(libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0))?;
+            }
             check(libc::setgroups(groups.len() as _, groups.as_ptr()))?;
             check(libc::setgid(*gid))?;
             check(libc::setuid(*uid))?;
+        }
+        if let Some((inheritable, ambient, _)) = s.caps.filter(|_| keep) {
+            set_caps(
+                inheritable,
+                ambient,
+                s.ids.as_ref().is_some_and(|i| i.0 != 0),
+            )?;
         }
         if s.no_new_privs {
             check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;
@@ -248,6 +267,60 @@ unsafe fn daemon_setup_late(s: &Setup) -> std::io::Result<()> {
             check(fd)?;
             check(libc::dup2(fd, *target))?;
             libc::close(fd);
+        }
+    }
+    Ok(())
+}
+
+/// Sets the inheritable set and raises the ambient capabilities (which exec turns into the
+/// daemon's permitted and effective sets). For a non-root user, permitted and effective shrink
+/// to exactly what was asked: nothing else of root's survives.
+///
+/// # Safety
+/// Only for a child between fork and exec.
+unsafe fn set_caps(inheritable: u64, ambient: u64, non_root: bool) -> std::io::Result<()> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let mut h = Header {
+        version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
+        pid: 0,
+    };
+    let mut d = [Data {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
+    // SAFETY: capget/capset read and write the header and two data structs we own; prctl
+    // changes only this process's ambient set.
+    unsafe {
+        check(libc::syscall(libc::SYS_capget, &mut h, d.as_mut_ptr()) as libc::c_int)?;
+        for (k, w) in d.iter_mut().enumerate() {
+            let part = |m: u64| (m >> (32 * k)) as u32;
+            w.inheritable = part(inheritable);
+            if non_root {
+                w.permitted &= part(inheritable);
+                w.effective = w.permitted;
+            }
+        }
+        check(libc::syscall(libc::SYS_capset, &h, d.as_ptr()) as libc::c_int)?;
+        for cap in (0..64).filter(|c| ambient & (1u64 << c) != 0) {
+            check(libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_RAISE,
+                cap,
+                0,
+                0,
+            ))?;
         }
     }
     Ok(())

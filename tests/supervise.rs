@@ -298,13 +298,14 @@ pidfile=/run/flood.pid
 }
 
 #[test]
-fn services_run_as_command_user_with_its_uid_gid_and_groups() {
+fn services_run_as_command_user_with_its_uid_gid_groups_and_capabilities() {
     let script = r#"#!/sbin/openrc-run
 supervisor=supervise-daemon
 command=/bin/sleep
 command_args=100001
 command_user=web:www
 directory=/tmp
+capabilities="^cap_net_bind_service,!cap_sys_admin"
 "#;
     let root = services("user", &[("asuser", script)]);
     let etc = root.path().join("etc");
@@ -340,6 +341,13 @@ directory=/tmp
     assert_eq!(field("Uid:"), "1000 1000 1000 1000");
     assert_eq!(field("Gid:"), "33 33 33 33");
     assert_eq!(field("Groups:"), "4 6 33");
+    // Only the capability asked for, ambient so that it survives the exec as the user's;
+    // cap_sys_admin is gone from the bounding set.
+    let caps = |k: &str| u64::from_str_radix(&field(k), 16).expect("hex");
+    assert_eq!(caps("CapAmb:"), 1 << 10, "{status}");
+    assert_eq!(caps("CapEff:"), 1 << 10, "{status}");
+    assert_eq!(caps("CapPrm:"), 1 << 10, "{status}");
+    assert_eq!(caps("CapBnd:") & (1 << 21), 0, "{status}");
     let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).expect("cwd");
     assert!(cwd.ends_with("tmp"), "{}", cwd.display());
     let env = std::fs::read(format!("/proc/{pid}/environ")).expect("environ");

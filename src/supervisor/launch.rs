@@ -72,6 +72,8 @@ pub struct Launch {
     pub ionice: Option<(i32, i32)>,
     pub oom_score_adj: Option<i32>,
     pub no_new_privs: bool,
+    /// `capabilities` (cap_iab text), parsed.
+    pub capabilities: Option<super::caps::Iab>,
     pub stdin: Option<String>,
     pub stdout: Sink,
     pub stderr: Sink,
@@ -257,9 +259,14 @@ pub fn plan(r: &Reported<'_>) -> Result<Launch, String> {
             .unwrap_or(""),
     )?;
 
-    if nonempty(vars, "capabilities").is_some() || da.capabilities.is_some() {
-        warnings.push("capabilities are not applied by rcinit yet: the daemon keeps the capabilities of its user".into());
-    }
+    let capabilities = match da
+        .capabilities
+        .clone()
+        .or_else(|| nonempty(vars, "capabilities").cloned())
+    {
+        Some(t) => Some(super::caps::parse(&t)?),
+        None => None,
+    };
     if nonempty(vars, "secbits").is_some() || da.secbits.is_some() {
         warnings.push("secbits are not applied by rcinit yet".into());
     }
@@ -377,6 +384,7 @@ pub fn plan(r: &Reported<'_>) -> Result<Launch, String> {
         ionice,
         oom_score_adj,
         no_new_privs: da.no_new_privs || nonempty(vars, "no_new_privs").is_some(),
+        capabilities,
         stdin: da
             .stdin
             .clone()

@@ -1,6 +1,7 @@
 //! Running the services: what each script asks of its daemon, spawning, respawning, health
 //! checks and stopping, one task per service (rcinit is the supervisor; no helper per service).
 
+pub mod caps;
 pub mod daemon_args;
 pub mod env;
 pub mod forward;

@@ -632,6 +632,7 @@ impl Svc {
             umask: Some(l.umask),
             ids: l.user.as_ref().map(|u| (u.uid, u.gid, u.groups.clone())),
             no_new_privs: l.no_new_privs,
+            caps: l.capabilities.map(|c| (c.inheritable, c.ambient, c.drop)),
             files: Vec::new(),
         };
         let env: Vec<(OsString, OsString)> =
