@@ -304,6 +304,9 @@ impl Init {
                     dir: dir.to_owned(),
                     path: s.path.clone(),
                     fast: Fast::of(s),
+                    critical: s.vars.get("rcinit_critical").is_some_and(|v| {
+                        matches!(v.to_ascii_lowercase().as_str(), "yes" | "true" | "on" | "1")
+                    }),
                 }
             })
             .collect();

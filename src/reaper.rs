@@ -42,6 +42,12 @@ impl Reaper {
         rx
     }
 
+    /// Whether someone waits for `pid` already (a pidfile must not name a process of rcinit's
+    /// own that is another service's).
+    pub fn is_watched(&self, pid: i32) -> bool {
+        self.owners.contains_key(&pid)
+    }
+
     /// Reaps every zombie we have now; never blocks.
     pub fn reap(&mut self) -> Drained {
         let mut out = Drained::default();

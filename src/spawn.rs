@@ -135,10 +135,22 @@ pub fn spawn_with(argv: &[OsString], opts: Options<'_>) -> Result<Spawned> {
                     return Err(std::io::Error::last_os_error());
                 }
             }
-            for &(src, dst) in &fds {
+            // A source may be another pair's target (the records pipe on fd 8 while the answers
+            // go to 8): move every source above all targets first, then place them.
+            let base = fds.iter().map(|f| f.1).max().unwrap_or(2) + 1;
+            let mut moved = [-1i32; 8];
+            for (k, &(src, dst)) in fds.iter().enumerate().take(moved.len()) {
+                if src != dst {
+                    moved[k] = libc::fcntl(src, libc::F_DUPFD_CLOEXEC, base);
+                    if moved[k] < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+            }
+            for (k, &(src, dst)) in fds.iter().enumerate().take(moved.len()) {
                 if src == dst {
                     libc::fcntl(dst, libc::F_SETFD, 0);
-                } else if libc::dup2(src, dst) < 0 {
+                } else if libc::dup2(moved[k], dst) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
             }
@@ -259,12 +271,16 @@ unsafe fn daemon_setup_late(s: &Setup) -> std::io::Result<()> {
             check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;
         }
         for (path, flags, mode, target) in &s.files {
+            // Non-blocking open: a FIFO without a peer must not hold the fork (and rcinit, which
+            // waits for the exec) forever; a FIFO with no reader fails with ENXIO instead.
             let fd = libc::open(
                 path.as_ptr(),
-                *flags | libc::O_CLOEXEC,
+                *flags | libc::O_CLOEXEC | libc::O_NONBLOCK,
                 *mode as libc::c_uint,
             );
             check(fd)?;
+            let fl = libc::fcntl(fd, libc::F_GETFL);
+            libc::fcntl(fd, libc::F_SETFL, fl & !libc::O_NONBLOCK);
             check(libc::dup2(fd, *target))?;
             libc::close(fd);
         }

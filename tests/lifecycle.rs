@@ -376,3 +376,102 @@ export GREETING="hello world"
     );
     stop(&mut b);
 }
+
+// Regression tests from review findings.
+
+#[test]
+fn a_start_that_never_returns_does_not_hold_up_the_stop_t05() {
+    // start-stop-daemon style without background: a command that never forks never returns.
+    let stuck = "#!/sbin/openrc-run\ncommand=/bin/sleep\ncommand_args=100020\n";
+    let good = "#!/sbin/openrc-run\nsupervisor=supervise-daemon\ncommand=/bin/sleep\ncommand_args=100021\n";
+    let root = services("stuck", &[("stuck", stuck), ("good", good)]);
+    let mut b = boot(&root, &[("RCINIT_SERVICES_GRACETIME", "1000")]);
+    b.wait_line("good: started");
+    one(&mut b, "sleep 100020");
+    let begin = Instant::now();
+    stop(&mut b);
+    assert!(b.has_line("stuck: did not stop in time (starting); killing its processes"));
+    assert!(report_line(&b, "stuck").contains("(killed)"));
+    assert!(
+        begin.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        begin.elapsed()
+    );
+}
+
+#[test]
+fn fifos_as_input_file_or_log_never_block_pid1() {
+    let reader = "#!/sbin/openrc-run\nsupervisor=supervise-daemon\ncommand=/bin/cat\ninput_file=/run/in.fifo\noutput_log=/run/cat.out\n";
+    let writer = "#!/sbin/openrc-run\nsupervisor=supervise-daemon\ncommand=/bin/sleep\ncommand_args=100022\noutput_log=/run/out.fifo\nrespawn_max=1\nrespawn_delay=0\n";
+    let root = services("fifo", &[("reader", reader), ("writer", writer)]);
+    for f in ["run/in.fifo", "run/out.fifo"] {
+        let p = std::ffi::CString::new(root.path().join(f).to_str().expect("utf-8")).expect("c");
+        // SAFETY: mkfifo on a path we own.
+        assert_eq!(unsafe { libc::mkfifo(p.as_ptr(), 0o600) }, 0);
+    }
+    let mut b = boot(&root, &[]);
+    // A FIFO without a writer as stdin: the daemon starts (and waits on it itself).
+    b.wait_line("reader: started (pid");
+    // A FIFO without a reader as a log: a clear error, respawns, then given up; PID 1 goes on.
+    b.wait_line("writer: respawned 1 times; giving up");
+    assert!(
+        b.has_line("No such device or address"),
+        "{}",
+        b.transcript()
+    );
+    stop(&mut b);
+}
+
+#[test]
+fn a_pidfile_written_late_by_the_daemons_child_is_followed() {
+    let late = r#"#!/sbin/openrc-run
+command=/bin/sh
+command_args="-c '(sleep 0.3; exec sleep 100023) </dev/null >/dev/null 2>&1 & (sleep 0.3; echo \$! >/run/late.pid) &'"
+pidfile=/run/late.pid
+"#;
+    // Inside, $! of the outer subshell is the future `sleep 100023` (exec keeps the pid).
+    let root = services("late", &[("late", late)]);
+    std::fs::write(root.path().join("run/late.pid"), "999999\n").expect("stale pidfile");
+    let mut b = boot(&root, &[]);
+    b.wait_line("late: started (pid");
+    let d = one(&mut b, "sleep 100023");
+    common::kill_pid(d, libc::SIGKILL);
+    b.wait_line("late: daemon ended (killed by SIGKILL)");
+    stop(&mut b);
+}
+
+#[test]
+fn a_supervised_daemon_that_cannot_be_spawned_is_respawned_then_failed_not_stuck() {
+    let broken = "#!/sbin/openrc-run\nsupervisor=supervise-daemon\ncommand=/bin/sleep\ncommand_args=100024\ndirectory=/no/such/dir\nrespawn_max=2\nrespawn_delay=0\n";
+    let root = services("nospawn", &[("broken", broken)]);
+    let mut b = boot(&root, &[]);
+    b.wait_line("broken: respawned 2 times; giving up");
+    stop(&mut b);
+    assert!(report_line(&b, "broken").contains("was failed"));
+}
+
+#[test]
+fn a_critical_service_whose_start_pre_fails_ends_the_run_with_111() {
+    let failing =
+        "#!/sbin/openrc-run\nrcinit_critical=yes\ncommand=/bin/sleep\nstart_pre() { return 1; }\n";
+    let root = services("critpre", &[("db", failing)]);
+    let mut b = boot(&root, &[]);
+    assert_eq!(b.wait_exit(), 111, "{}", b.transcript());
+}
+
+#[test]
+fn variables_start_pre_unsets_are_gone_from_the_daemon_v02() {
+    let script = r#"#!/sbin/openrc-run
+supervisor=supervise-daemon
+command=/bin/sh
+command_args="-c 'echo hello-u; exec sleep 100025'"
+output_log=/run/u.log
+start_pre() { unset output_log; }
+"#;
+    let root = services("unset", &[("u", script)]);
+    let mut b = boot(&root, &[]);
+    // Without output_log the output is forwarded, and no file is made.
+    b.wait_line("[u] hello-u");
+    assert!(!root.path().join("run/u.log").exists());
+    stop(&mut b);
+}

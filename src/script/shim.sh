@@ -232,6 +232,8 @@ _rcinit_load() {
 }
 
 _rcinit_vars() {
+	# What follows is the whole set: a variable start_pre unset must not linger.
+	_rcinit_out V _rcinit_reset 1
 	for _rcinit_v in command command_args command_args_foreground command_args_background \
 		command_background command_user command_progress pidfile procname name description \
 		directory chroot umask input_file output_log error_log output_logger error_logger \

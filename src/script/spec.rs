@@ -166,6 +166,7 @@ pub fn build(name: &str, path: &str, dep: &PassLog, run: Option<&PassLog>) -> Sp
                 Record::Var { name, value } if name == "_rcinit_failed_file" => {
                     failed_file = Some(value.clone())
                 }
+                Record::Var { name, .. } if name.starts_with("_rcinit") => {}
                 Record::Var { name, value } => {
                     spec.vars.insert(name.clone(), value.clone());
                 }

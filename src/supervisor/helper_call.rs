@@ -85,6 +85,19 @@ pub fn split(argv: &[String]) -> Result<Call, String> {
             }
         }
     }
+    // start-stop-daemon --signal HUP --pidfile ... alone sends the signal (reload idioms).
+    if mode.is_none() && helper == Helper::StartStopDaemon {
+        let sig = options
+            .iter()
+            .position(|o| o == "-s" || o == "--signal")
+            .and_then(|i| options.get(i + 1).cloned())
+            .or_else(|| {
+                options
+                    .iter()
+                    .find_map(|o| o.strip_prefix("--signal=").map(str::to_owned))
+            });
+        mode = sig.map(Mode::Signal);
+    }
     let mode = mode.ok_or("no --start, --stop or --signal: nothing to do")?;
     Ok(Call {
         helper,
@@ -114,8 +127,18 @@ mod tests {
         assert_eq!(c.command.as_deref(), Some("/usr/bin/app"));
         assert_eq!(c.options, words("-b -m --pidfile /run/app.pid -u web"));
         assert_eq!(c.args, words("-c '/etc/app conf'"));
-        let c = split(&words("start-stop-daemon -K -p /run/app.pid")).unwrap();
+        let c = split(&words(
+            "start-stop-daemon -K -p /run/app.pid --retry QUIT/30",
+        ))
+        .unwrap();
         assert_eq!(c.mode, Mode::Stop);
+        assert_eq!(c.options, words("-p /run/app.pid --retry QUIT/30"));
+        // The reload idiom: a signal alone.
+        let c = split(&words(
+            "start-stop-daemon --signal HUP --pidfile /run/app.pid",
+        ))
+        .unwrap();
+        assert_eq!(c.mode, Mode::Signal("HUP".into()));
     }
 
     #[test]

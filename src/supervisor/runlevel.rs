@@ -24,6 +24,31 @@ struct Entry {
     levels: u32,
 }
 
+/// How long past its deadline a service's task may take to answer a stop.
+const BUSY_GRACE: Duration = Duration::from_millis(500);
+
+fn kill_busy(name: &str, status: &watch::Receiver<Status>, since: Instant) -> StopReport {
+    let st = status.borrow().clone();
+    tracing::warn!(
+        "{name}: did not stop in time ({}); killing its processes",
+        st.state
+    );
+    if let Some(p) = st.pid.filter(|p| *p > 1) {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(p),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    StopReport {
+        name: name.to_owned(),
+        signal: Some(libc::SIGKILL),
+        took: since.elapsed(),
+        exit: None,
+        killed: true,
+        was: st.state,
+    }
+}
+
 /// Every planned service of the runlevel.
 pub struct Runlevel {
     entries: BTreeMap<String, Entry>,
@@ -161,6 +186,7 @@ impl Runlevel {
             let tx = e.tx.clone();
             let levels = e.levels;
             let name = name.clone();
+            let status = e.status.clone();
             set.spawn_local(async move {
                 for mut w in waits {
                     let _ = w.wait_for(|d| *d).await;
@@ -168,14 +194,15 @@ impl Runlevel {
                 let now = Instant::now();
                 let share = end.saturating_duration_since(now) / levels.max(1);
                 let (reply, rx) = oneshot::channel();
-                let report = if tx
-                    .send(Request::Stop {
-                        deadline: now + share,
-                        reply,
-                    })
-                    .is_ok()
-                {
-                    rx.await.ok()
+                let deadline = now + share;
+                let report = if tx.send(Request::Stop { deadline, reply }).is_ok() {
+                    // A task busy in a start that does not end (a forking command that never
+                    // returns, T-05) must not hold up the stop: past its share, its processes
+                    // are killed and the stop goes on.
+                    match tokio::time::timeout_at((deadline + BUSY_GRACE).into(), rx).await {
+                        Ok(r) => r.ok(),
+                        Err(_) => Some(kill_busy(&name, &status, now)),
+                    }
                 } else {
                     None
                 };

@@ -18,7 +18,7 @@ use nix::unistd::Pid;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::daemon_args::Helper;
+use super::daemon_args::{self, Helper};
 use super::env::parse_assignments;
 use super::forward;
 use super::helper_call::{self, Mode as HelperMode};
@@ -96,6 +96,8 @@ pub struct Def {
     /// The evaluation's run-time pass already says everything the default start would: no
     /// shell needs to run to start this service.
     pub fast: Option<Fast>,
+    /// `rcinit_critical=yes` in the script or its conf.d (as evaluated), or RCINIT_CRITICAL.
+    pub critical: bool,
 }
 
 /// What a script without start_pre, start or start_post reported at evaluation: the same
@@ -148,6 +150,14 @@ struct Svc {
     stop_deadline: Option<Instant>,
     /// What the daemon's stop did, when the script asked for it.
     last_stop: Option<StopReport>,
+    /// When the pending respawn is due.
+    respawn_at: Option<Instant>,
+    /// The schedule a script's own `start-stop-daemon --stop --retry ...` asked for.
+    stop_override: Option<Vec<Step>>,
+    /// A supervised spawn failed during the start: the respawn loop counts it once started.
+    pending_exit: Option<Exit>,
+    /// Daemons of earlier `--start` calls of the same start(): stopped with the service.
+    extras: Vec<Daemon>,
 }
 
 /// Creates a service's status channel and starts its task.
@@ -165,7 +175,7 @@ pub fn spawn_task(
         settled: false,
     });
     let (tx, rx) = mpsc::unbounded_channel();
-    let critical = ctx.critical.contains(&def.name);
+    let critical = def.critical || ctx.critical.contains(&def.name);
     let svc = Svc {
         def,
         ctx,
@@ -178,6 +188,10 @@ pub fn spawn_task(
         script_stop: false,
         stop_deadline: None,
         last_stop: None,
+        respawn_at: None,
+        stop_override: None,
+        pending_exit: None,
+        extras: Vec::new(),
     };
     tokio::task::spawn_local(svc.run(rx));
     (status_rx, tx)
@@ -243,7 +257,8 @@ impl Svc {
     }
 
     fn on_failed(&self) {
-        if self.critical
+        let said = self.vars.get("rcinit_critical").is_some_and(|v| is_yes(v));
+        if (self.critical || said)
             && let Some(why) = self.status.borrow().why.clone()
         {
             let _ = self
@@ -292,7 +307,8 @@ impl Svc {
                     // supervisor's business (V-16), counted as an exit.
                     None if supervised => {
                         self.set(State::Started, None);
-                        self.respawn_or_give_up(Exit::Code(-1)).await;
+                        let e = self.pending_exit.take().unwrap_or(Exit::Code(-1));
+                        self.respawn_at = self.respawn_or_give_up(e).await;
                     }
                     None => {
                         tracing::info!("{}: started", self.def.name);
@@ -350,7 +366,7 @@ impl Svc {
         let mut recs_open = true;
         let mut argv: Vec<String> = Vec::new();
         let mut exported: Vec<(String, String)> = Vec::new();
-        let deadline = limit.map(|l| Instant::now() + l);
+        let deadline = limit.map(later);
         loop {
             let sleep = async {
                 match deadline {
@@ -372,6 +388,7 @@ impl Svc {
                     Ok(n) => {
                         for r in parser.feed(&buf[..n]) {
                             match r {
+                                Record::Var { name, .. } if name == "_rcinit_reset" => self.vars.clear(),
                                 Record::Var { name, value } => { self.vars.insert(name, value); }
                                 Record::Argv(a) => argv = a,
                                 Record::Exported(text) => exported = parse_assignments(&text),
@@ -518,7 +535,10 @@ impl Svc {
                 // is the respawn loop's business.
                 if let Err(e) = self.spawn_daemon().await {
                     tracing::error!("{}: {e:#}", self.def.name);
-                    return e.downcast_ref::<NotReady>().is_none();
+                    if e.downcast_ref::<NotReady>().is_some() {
+                        return false;
+                    }
+                    self.pending_exit = Some(Exit::Code(127));
                 }
                 true
             }
@@ -568,6 +588,14 @@ impl Svc {
                 self.start_daemon(&vars, &full, exported).await
             }
             HelperMode::Stop => {
+                if let Ok(da) = daemon_args::parse(call.helper, &call.options)
+                    && (da.retry.is_some() || da.signal.is_some())
+                {
+                    match crate::policy::retry::parse(da.retry.as_deref(), da.signal.as_deref()) {
+                        Ok(steps) => self.stop_override = Some(steps),
+                        Err(e) => tracing::warn!("{}: {e}", self.def.name),
+                    }
+                }
                 let end = self
                     .stop_deadline
                     .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
@@ -599,7 +627,14 @@ impl Svc {
         };
         let (d, ready) = self.spawn_process(&l)?;
         let pid = d.pid;
-        self.daemon = Some(d);
+        if let Some(old) = self.daemon.replace(d) {
+            tracing::warn!(
+                "{}: a second daemon (pid {pid}) for one service; pid {} is stopped with it",
+                self.def.name,
+                old.pid
+            );
+            self.extras.push(old);
+        }
         self.status.send_modify(|s| s.pid = Some(pid));
         tracing::debug!(
             "{}: spawned {} as pid {pid}",
@@ -614,14 +649,21 @@ impl Svc {
                 tracing::warn!("{}: writing pidfile {path}: {e}", self.def.name);
             }
         }
-        match (l.notify, ready) {
-            (Some(Notify::Fd(_)), Some(r)) => self.wait_ready_fd(r).await,
-            (Some(Notify::Socket), _) => self.wait_ready_socket().await,
-            _ => Ok(()),
+        let r = match ready {
+            Some(Ready::Fd(r)) => self.wait_ready_fd(r).await,
+            Some(Ready::Socket(sock, path)) => self.wait_ready_socket(sock, &path).await,
+            None => Ok(()),
+        };
+        if r.is_err()
+            && let Some(d) = &self.daemon
+        {
+            // Not ready: it goes, and its exit is counted like any other.
+            signal_daemon(d, libc::SIGKILL);
         }
+        r
     }
 
-    fn spawn_process(&self, l: &Launch) -> Result<(Daemon, Option<OwnedFd>)> {
+    fn spawn_process(&self, l: &Launch) -> Result<(Daemon, Option<Ready>)> {
         let name = &self.def.name;
         let mut setup = Setup {
             nice: l.nice,
@@ -670,13 +712,18 @@ impl Svc {
                 let (r, w) = forward::pipe()?;
                 fds.push((w.as_raw_fd(), n));
                 keep.push(w);
-                ready_r = Some(r);
+                ready_r = Some(Ready::Fd(r));
             }
             Some(Notify::Socket) => {
-                env.push((
-                    "NOTIFY_SOCKET".into(),
-                    format!("/run/openrc/supervise-{name}.sock").into(),
-                ));
+                // Bound before the spawn: a daemon may say READY=1 at once.
+                let path = format!("/run/openrc/supervise-{name}.sock");
+                let _ = std::fs::create_dir_all("/run/openrc");
+                let _ = std::fs::remove_file(&path);
+                let sock = std::os::unix::net::UnixDatagram::bind(&path)
+                    .with_context(|| format!("creating the notify socket {path}"))?;
+                sock.set_nonblocking(true)?;
+                env.push(("NOTIFY_SOCKET".into(), path.clone().into()));
+                ready_r = Some(Ready::Socket(sock, path));
             }
             None => {}
         }
@@ -765,13 +812,13 @@ impl Svc {
         }
     }
 
-    async fn wait_ready_socket(&mut self) -> Result<()> {
-        let path = format!("/run/openrc/supervise-{}.sock", self.def.name);
-        let _ = std::fs::create_dir_all("/run/openrc");
-        let _ = std::fs::remove_file(&path);
-        let sock = tokio::net::UnixDatagram::bind(&path)
-            .with_context(|| format!("creating the notify socket {path}"))?;
-        let limit = Instant::now() + self.ctx.ready_timeout;
+    async fn wait_ready_socket(
+        &mut self,
+        sock: std::os::unix::net::UnixDatagram,
+        path: &str,
+    ) -> Result<()> {
+        let sock = tokio::net::UnixDatagram::from_std(sock)?;
+        let limit = later(self.ctx.ready_timeout);
         let mut buf = vec![0u8; 4096];
         let r = loop {
             match tokio::time::timeout_at(limit.into(), sock.recv(&mut buf)).await {
@@ -791,7 +838,7 @@ impl Svc {
                 }
             }
         };
-        let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(path);
         r
     }
 
@@ -801,6 +848,14 @@ impl Svc {
         let Some(l) = self.launch.clone() else {
             return false;
         };
+        // A pidfile left by the last run (docker restart keeps /run) that names nothing alive,
+        // or a process of rcinit's own, is stale.
+        let path = l.pidfile.as_deref().map(|p| in_chroot(&l, p));
+        if let Some(path) = &path
+            && read_pid(path).is_some_and(|pid| !self.followable(pid))
+        {
+            let _ = std::fs::remove_file(path);
+        }
         let (d, _) = match self.spawn_process(&l) {
             Ok(d) => d,
             Err(e) => {
@@ -808,31 +863,38 @@ impl Svc {
                 return false;
             }
         };
+        // While the command runs, its group is what a stop kills.
+        self.status.send_modify(|s| s.pid = Some(d.pid));
         let exit = d.exit.await;
+        self.status.send_modify(|s| s.pid = None);
         if exit != Ok(Exit::Code(0)) {
             let e = exit.map(|e| e.to_string()).unwrap_or_default();
             tracing::error!("{}: {} returned {e}", self.def.name, l.argv[0]);
             return false;
         }
-        let Some(p) = &l.pidfile else {
+        let Some(path) = path else {
             // Nothing to follow: OpenRC would match by name; rcinit counts it started.
             return true;
         };
-        let path = in_chroot(&l, p);
-        let pid = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|t| t.trim().parse::<i32>().ok())
-            .filter(|p| *p > 1);
-        let Some(pid) = pid else {
-            tracing::error!("{}: pidfile {path} names no process", self.def.name);
-            return false;
+        // The daemon's own child may write the pidfile after the command returned (nginx):
+        // give it the readiness time limit.
+        let limit = later(self.ctx.ready_timeout);
+        let pid = loop {
+            // Checked and watched in one step of the single-threaded loop: the reaper cannot
+            // take its exit in between (a zombie still answers kill 0).
+            if let Some(pid) = read_pid(&path).filter(|p| self.followable(*p)) {
+                break pid;
+            }
+            if Instant::now() >= limit {
+                tracing::error!(
+                    "{}: pidfile {path} names no running process after {} ms",
+                    self.def.name,
+                    self.ctx.ready_timeout.as_millis()
+                );
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         };
-        // Checked and watched in one step of the single-threaded loop: the reaper cannot take
-        // its exit in between (a zombie still answers kill 0).
-        if kill(Pid::from_raw(pid), None).is_err() {
-            tracing::error!("{}: pid {pid} of {path} is not running", self.def.name);
-            return false;
-        }
         let exit = self.ctx.reaper.borrow_mut().watch(pid);
         let pgid = nix::unistd::getpgid(Some(Pid::from_raw(pid)))
             .ok()
@@ -843,12 +905,19 @@ impl Svc {
         true
     }
 
+    /// A pid a pidfile may name: alive, and not a process rcinit already follows for something
+    /// else.
+    fn followable(&self, pid: i32) -> bool {
+        pid > 1
+            && kill(Pid::from_raw(pid), None).is_ok()
+            && !self.ctx.reaper.borrow().is_watched(pid)
+    }
+
     /// Follows the started service until a stop is asked for.
     async fn supervise(
         &mut self,
         rx: &mut mpsc::UnboundedReceiver<Request>,
     ) -> Option<(Instant, oneshot::Sender<StopReport>)> {
-        let mut respawn_at: Option<Instant> = None;
         let mut next_check = self.first_check();
         loop {
             let check_at = next_check.filter(|_| self.daemon.is_some());
@@ -865,10 +934,10 @@ impl Svc {
                     self.status.send_modify(|s| s.pid = None);
                     tracing::warn!("{}: daemon ended ({e})", self.def.name);
                     next_check = None;
-                    respawn_at = self.respawn_or_give_up(e).await;
+                    self.respawn_at = self.respawn_or_give_up(e).await;
                 }
-                _ = sleep_opt(respawn_at) => {
-                    respawn_at = None;
+                _ = sleep_opt(self.respawn_at) => {
+                    self.respawn_at = None;
                     self.status.send_modify(|s| s.restarts += 1);
                     match self.spawn_daemon().await {
                         Ok(()) => {
@@ -885,7 +954,11 @@ impl Svc {
                         }
                         Err(e) => {
                             tracing::error!("{}: {e:#}", self.def.name);
-                            respawn_at = self.respawn_or_give_up(Exit::Code(127)).await;
+                            // Not ready: the daemon was killed, its exit is counted when it
+                            // comes. Not started at all: this is the exit.
+                            if e.downcast_ref::<NotReady>().is_none() {
+                                self.respawn_at = self.respawn_or_give_up(Exit::Code(127)).await;
+                            }
                         }
                     }
                 }
@@ -893,7 +966,7 @@ impl Svc {
                     match self.health_check(rx).await {
                         Check::Passed => {
                             self.status.send_modify(|s| s.healthy = Some(true));
-                            next_check = self.launch.as_ref().and_then(|l| l.health).and_then(|h| h.timer).map(|t| Instant::now() + t);
+                            next_check = self.launch.as_ref().and_then(|l| l.health).and_then(|h| h.timer).map(later);
                         }
                         Check::Failed => {
                             self.status.send_modify(|s| s.healthy = Some(false));
@@ -902,7 +975,7 @@ impl Svc {
                             let r = self.stop_daemon(Instant::now() + Duration::from_secs(3600)).await;
                             next_check = None;
                             let e = r.exit.unwrap_or(Exit::Code(-1));
-                            respawn_at = self.respawn_or_give_up(e).await;
+                            self.respawn_at = self.respawn_or_give_up(e).await;
                             if self.state() == State::Crashed {
                                 self.status.send_modify(|s| s.why = Some(Why::HealthcheckFailed));
                             }
@@ -924,7 +997,7 @@ impl Svc {
         self.launch
             .as_ref()
             .and_then(|l| l.health)
-            .map(|h| Instant::now() + h.delay)
+            .map(|h| later(h.delay))
     }
 
     /// A check may take as long as the interval between checks (at least 1 s); OpenRC waits
@@ -968,7 +1041,7 @@ impl Svc {
         match self.counter.on_exit(now, &l.respawn) {
             Decision::Respawn { after, .. } => {
                 self.set(State::Crashed, Some(Why::Exited(e)));
-                Some(Instant::now() + after)
+                Some(later(after))
             }
             Decision::GiveUp { respawns } => {
                 tracing::error!(
@@ -1038,24 +1111,19 @@ impl Svc {
             killed: false,
             was: self.state(),
         };
+        let extras = std::mem::take(&mut self.extras);
+        for x in &extras {
+            signal_daemon(x, libc::SIGTERM);
+        }
+        let override_steps = self.stop_override.take();
         let Some(mut d) = self.daemon.take() else {
+            kill_extras(extras);
             return report;
         };
-        let steps = self
-            .launch
-            .as_ref()
-            .map(|l| l.stop.clone())
+        let steps = override_steps
+            .or_else(|| self.launch.as_ref().map(|l| l.stop.clone()))
             .unwrap_or_else(crate::policy::retry::default_schedule);
-        let send = |d: &Daemon, sig: i32| -> bool {
-            let Ok(s) = Signal::try_from(sig) else {
-                return false;
-            };
-            let r = match d.pgid {
-                Some(g) => killpg(Pid::from_raw(g), s),
-                None => kill(Pid::from_raw(d.pid), s),
-            };
-            r != Err(Errno::ESRCH)
-        };
+        let send = signal_daemon;
         let mut exit: Option<Exit> = None;
         'steps: for step in steps {
             if exit.is_some() && !group_alive(&d) {
@@ -1071,7 +1139,7 @@ impl Svc {
                 }
                 Step::Wait(_) | Step::Forever => {
                     let end = match step {
-                        Step::Wait(t) => (Instant::now() + t).min(deadline),
+                        Step::Wait(t) => later(t).min(deadline),
                         _ => deadline,
                     };
                     if wait_gone(&mut d, &mut exit, end).await || Instant::now() >= deadline {
@@ -1088,6 +1156,7 @@ impl Svc {
             send(&d, libc::SIGKILL);
             let _ = wait_gone(&mut d, &mut exit, Instant::now() + Duration::from_secs(1)).await;
         }
+        kill_extras(extras);
         report.exit = exit;
         report.took = begin.elapsed();
         report
@@ -1137,6 +1206,14 @@ async fn sleep_opt(at: Option<Instant>) {
     }
 }
 
+/// Now plus `d`, saturating: a setting of 2^63 s must not overflow the clock (and abort PID 1).
+pub fn later(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(now)
+}
+
 /// Milliseconds on CLOCK_BOOTTIME, as supervise-daemon counts (S-11).
 fn monotonic_ms() -> u64 {
     let mut t = libc::timespec {
@@ -1150,6 +1227,34 @@ fn monotonic_ms() -> u64 {
     t.tv_sec as u64 * 1000 + t.tv_nsec as u64 / 1_000_000
 }
 
+/// How a daemon will say it is ready.
+enum Ready {
+    Fd(OwnedFd),
+    Socket(std::os::unix::net::UnixDatagram, String),
+}
+
+/// Earlier daemons of the service had their SIGTERM with the main one's first signal; what is
+/// left of them now goes.
+fn kill_extras(extras: Vec<Daemon>) {
+    for x in extras
+        .iter()
+        .filter(|x| group_alive(x) || kill(Pid::from_raw(x.pid), None).is_ok())
+    {
+        signal_daemon(x, libc::SIGKILL);
+    }
+}
+
+fn signal_daemon(d: &Daemon, sig: i32) -> bool {
+    let Ok(s) = Signal::try_from(sig) else {
+        return false;
+    };
+    let r = match d.pgid {
+        Some(g) => killpg(Pid::from_raw(g), s),
+        None => kill(Pid::from_raw(d.pid), s),
+    };
+    r != Err(Errno::ESRCH)
+}
+
 /// The daemon was not ready in time, or said it never would be.
 #[derive(Debug)]
 struct NotReady(String);
@@ -1160,6 +1265,13 @@ impl std::fmt::Display for NotReady {
     }
 }
 impl std::error::Error for NotReady {}
+
+fn read_pid(path: &str) -> Option<i32> {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| t.trim().parse::<i32>().ok())
+        .filter(|p| *p > 1)
+}
 
 fn cstr(s: &str) -> CString {
     CString::new(s.replace('\0', "")).unwrap_or_default()
@@ -1206,5 +1318,18 @@ impl Drop for KillGroup {
         if self.0 > 1 {
             let _ = killpg(Pid::from_raw(self.0), Signal::SIGKILL);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huge_settings_do_not_overflow_the_clock() {
+        // healthcheck_timer or a retry timeout of 2^63 s parse fine; adding them must not abort.
+        let far = later(Duration::from_secs(u64::MAX));
+        assert!(far > Instant::now() + Duration::from_secs(86_400));
+        assert!(later(Duration::from_millis(5)) <= Instant::now() + Duration::from_millis(5));
     }
 }

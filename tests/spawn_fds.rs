@@ -1,0 +1,49 @@
+//! Regression: fds handed to a child at fixed numbers may cross (the source of one pair is the
+//! target of another); each must still land where it was asked for.
+
+// The test process is not PID 1 and has no reaper: waiting on its own child is right here.
+#![allow(clippy::disallowed_methods)]
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use rcinit::spawn::{Grouping, Options, spawn_with};
+
+#[test]
+fn crossed_fd_pairs_land_where_asked() {
+    let (a_r, a_w) = nix::unistd::pipe().expect("pipe");
+    let (b_r, b_w) = nix::unistd::pipe().expect("pipe");
+    // Put A's write end on 8 and B's on 9, then ask for 8 -> 9 and 9 -> 8.
+    // SAFETY: dup2 onto fds this single-test binary does not use otherwise.
+    unsafe {
+        assert!(libc::dup2(a_w.as_raw_fd(), 8) == 8);
+        assert!(libc::dup2(b_w.as_raw_fd(), 9) == 9);
+    }
+    drop((a_w, b_w));
+    let argv: Vec<OsString> = ["/bin/sh", "-c", "echo to9 >&9; echo to8 >&8"]
+        .iter()
+        .map(OsString::from)
+        .collect();
+    let env = rcinit::spawn::child_env();
+    let mut opts = Options::new(Grouping::Session, &env);
+    opts.fds = vec![(8, 9), (9, 8)];
+    let child = spawn_with(&argv, opts).expect("spawn");
+    // SAFETY: our fds 8 and 9, closed once the child has them.
+    unsafe {
+        drop(OwnedFd::from_raw_fd(8));
+        drop(OwnedFd::from_raw_fd(9));
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    unsafe { libc::waitpid(child.pid, &mut status, 0) };
+    let read = |fd: OwnedFd| {
+        let mut s = String::new();
+        std::fs::File::from(fd)
+            .read_to_string(&mut s)
+            .expect("read");
+        s
+    };
+    assert_eq!(read(a_r), "to9\n", "A was on 8 and asked onto 9");
+    assert_eq!(read(b_r), "to8\n", "B was on 9 and asked onto 8");
+}
