@@ -9,58 +9,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Booted, Mode, Prep, Rootfs, Stream, wait_for};
-
-fn services(tag: &str, scripts: &[(&str, &str)]) -> Rootfs {
-    let root = Rootfs::new(tag);
-    let level = root.path().join("etc/runlevels/default");
-    std::fs::create_dir_all(&level).expect("mkdir runlevel");
-    for (name, text) in scripts {
-        root.write_exec(&format!("etc/init.d/{name}"), text);
-        std::os::unix::fs::symlink(format!("/etc/init.d/{name}"), level.join(name))
-            .expect("runlevel link");
-    }
-    root
-}
+use common::{Booted, Mode, Prep, Rootfs, Stream, one, pids_running, report_line, services};
 
 fn boot(root: &Rootfs, env: &[(&str, &str)]) -> Booted {
     root.boot_with(Mode::Pid1, &[], env, Prep::default())
-}
-
-fn pids_running(b: &mut Booted, needle: &str) -> Vec<i32> {
-    b.below_rcinit()
-        .into_iter()
-        .filter(|p| {
-            std::fs::read(format!("/proc/{p}/cmdline"))
-                .map(|c| {
-                    String::from_utf8_lossy(&c)
-                        .replace('\0', " ")
-                        .contains(needle)
-                })
-                .unwrap_or(false)
-        })
-        .filter(|&p| common::state(p).is_some_and(|s| s != 'Z'))
-        .collect()
-}
-
-fn one(b: &mut Booted, needle: &str) -> i32 {
-    wait_for(needle, || {
-        let p = pids_running(b, needle);
-        (p.len() == 1).then(|| p[0])
-    })
-}
-
-fn report_line(b: &Booted, name: &str) -> String {
-    let from = b
-        .lines()
-        .iter()
-        .position(|(_, l)| l.contains("shutdown report:"))
-        .unwrap_or_else(|| panic!("no report\n{}", b.transcript()));
-    b.lines()[from..]
-        .iter()
-        .find(|(_, l)| l.starts_with(&format!("  {name} ")))
-        .map(|(_, l)| l.clone())
-        .unwrap_or_else(|| panic!("{name} not in the report\n{}", b.transcript()))
 }
 
 fn stop(b: &mut Booted) {
@@ -144,7 +96,7 @@ fn dependents_wait_for_readiness_on_the_notify_fd() {
 supervisor=supervise-daemon
 notify=fd:4
 command=/bin/sh
-command_args="-c 'sleep 1; echo ready-svc >>/run/order; echo >&4; exec sleep 100013'"
+command_args="-c 'sleep 0.3; echo ready-svc >>/run/order; echo >&4; exec sleep 100013'"
 "#;
     let after = r#"#!/sbin/openrc-run
 start_pre() { echo dependent >>/run/order; }
@@ -161,8 +113,8 @@ command_args=100014
         "notify",
         &[("ready", ready), ("dep", after), ("never", never)],
     );
-    let mut b = boot(&root, &[("RCINIT_READY_TIMEOUT", "1500")]);
-    b.wait_line("never: not ready after 1500 ms");
+    let mut b = boot(&root, &[("RCINIT_READY_TIMEOUT", "3000")]);
+    b.wait_line("never: not ready after 3000 ms");
     b.wait_line("dep: started");
     let order = std::fs::read_to_string(root.path().join("run/order")).expect("order");
     assert_eq!(order, "ready-svc\ndependent\n");
@@ -301,14 +253,14 @@ supervisor=supervise-daemon
 command=/bin/sleep
 command_args=100017
 healthcheck_delay=1
-healthcheck_timer=1
+healthcheck_timer=2
 healthcheck() { [ -e /tmp/hang ] && sleep 100000; return 0; }
 "#;
     let root = services("hungcheck", &[("hc", hung)]);
     let mut b = boot(&root, &[]);
     b.wait_line("hc: started");
     std::fs::write(root.path().join("tmp/hang"), "").expect("touch");
-    b.wait_line("hc: healthcheck took longer than 1000 ms; killed");
+    b.wait_line("hc: healthcheck took longer than 2000 ms; killed");
     b.wait_line("hc: health check failed; restarting it");
     std::fs::remove_file(root.path().join("tmp/hang")).expect("rm");
     b.wait_line("hc: respawned as pid");

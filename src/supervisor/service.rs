@@ -435,15 +435,7 @@ impl Svc {
                         self.start_daemon(&vars, &argv, &exported).await
                     }
                     "helper" => self.helper(&argv, &exported).await,
-                    "stop" => {
-                        let end = self
-                            .stop_deadline
-                            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-                        let r = self.stop_daemon(end).await;
-                        let ok = !r.killed || self.ctx.shutting_down.get();
-                        self.last_stop = Some(r);
-                        ok
-                    }
+                    "stop" => self.stop_for_script().await,
                     _ => false,
                 };
                 let _ = answers.write_all(if ok { b"0\n" } else { b"1\n" }).await;
@@ -596,13 +588,7 @@ impl Svc {
                         Err(e) => tracing::warn!("{}: {e}", self.def.name),
                     }
                 }
-                let end = self
-                    .stop_deadline
-                    .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
-                let r = self.stop_daemon(end).await;
-                let ok = !r.killed || self.ctx.shutting_down.get();
-                self.last_stop = Some(r);
-                ok
+                self.stop_for_script().await
             }
             HelperMode::Signal(sig) => {
                 let Some(signal) = crate::policy::retry::parse_signal(&sig)
@@ -618,6 +604,19 @@ impl Svc {
                 }
             }
         }
+    }
+
+    /// The script's stop asked for the daemon's stop: the schedule, inside the stop's deadline;
+    /// the report is kept for the shutdown report. A daemon that had to be killed outside a
+    /// shutdown is a failed stop (V-13).
+    async fn stop_for_script(&mut self) -> bool {
+        let end = self
+            .stop_deadline
+            .unwrap_or_else(|| later(Duration::from_secs(3600)));
+        let r = self.stop_daemon(end).await;
+        let ok = !r.killed || self.ctx.shutting_down.get();
+        self.last_stop = Some(r);
+        ok
     }
 
     /// Spawns the planned daemon with its outputs and readiness.

@@ -552,3 +552,57 @@ pub fn kill_pid(pid: i32, sig: i32) {
         std::io::Error::last_os_error()
     );
 }
+
+// Service helpers shared by the supervision tests.
+
+/// A rootfs with these init scripts, all in the default runlevel.
+pub fn services(tag: &str, scripts: &[(&str, &str)]) -> Rootfs {
+    let root = Rootfs::new(tag);
+    let level = root.path().join("etc/runlevels/default");
+    std::fs::create_dir_all(&level).expect("mkdir runlevel");
+    for (name, text) in scripts {
+        root.write_exec(&format!("etc/init.d/{name}"), text);
+        std::os::unix::fs::symlink(format!("/etc/init.d/{name}"), level.join(name))
+            .expect("runlevel link");
+    }
+    root
+}
+
+/// Host pids below rcinit, alive, whose command line contains `needle`.
+pub fn pids_running(b: &mut Booted, needle: &str) -> Vec<i32> {
+    b.below_rcinit()
+        .into_iter()
+        .filter(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline"))
+                .map(|c| {
+                    String::from_utf8_lossy(&c)
+                        .replace('\0', " ")
+                        .contains(needle)
+                })
+                .unwrap_or(false)
+        })
+        .filter(|&p| state(p).is_some_and(|s| s != 'Z'))
+        .collect()
+}
+
+/// The one live process below rcinit whose command line contains `needle`, once there is one.
+pub fn one(b: &mut Booted, needle: &str) -> i32 {
+    wait_for(needle, || {
+        let p = pids_running(b, needle);
+        (p.len() == 1).then(|| p[0])
+    })
+}
+
+/// A service's line in the shutdown report.
+pub fn report_line(b: &Booted, name: &str) -> String {
+    let from = b
+        .lines()
+        .iter()
+        .position(|(_, l)| l.contains("shutdown report:"))
+        .unwrap_or_else(|| panic!("no report\n{}", b.transcript()));
+    b.lines()[from..]
+        .iter()
+        .find(|(_, l)| l.starts_with(&format!("  {name} ")))
+        .map(|(_, l)| l.clone())
+        .unwrap_or_else(|| panic!("{name} not in the report\n{}", b.transcript()))
+}
