@@ -12,23 +12,10 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
-
-fn debian_rootfs() -> PathBuf {
-    let p = PathBuf::from(
-        std::env::var("RCINIT_DEBIAN_ROOTFS")
-            .unwrap_or_else(|_| "/var/cache/rcinit/debian-openrc".into()),
-    );
-    assert!(
-        p.join("sbin/openrc").exists() && p.join("usr/lib/rc/sh/gendepends.sh").exists(),
-        "{} has no OpenRC: run ./dev.sh deps (it debootstraps Debian with the openrc package)",
-        p.display()
-    );
-    p
-}
 
 /// Boots the fixtures under real OpenRC and asks rcinit about them, all in one private mount
 /// namespace (the fixtures are bind-mounted over the rootfs's /etc, which stays untouched).
@@ -58,7 +45,7 @@ struct Run {
 }
 
 fn run(sh: &str) -> Run {
-    let rootfs = debian_rootfs();
+    let rootfs = common::debian_rootfs();
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/openrc");
     let out = common::TempDir::new(&format!("diff-{sh}"));
     let st = Command::new("unshare")

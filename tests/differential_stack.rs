@@ -12,7 +12,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 const CRASHY: &str = r#"#!/sbin/openrc-run
@@ -28,19 +28,6 @@ const HOOKS: &str = r#"
 start_pre() { echo "$RC_SVCNAME" >>/run/order; }
 stop_post() { echo "stop $RC_SVCNAME" >>/run/order; }
 "#;
-
-fn debian_rootfs() -> PathBuf {
-    let p = PathBuf::from(
-        std::env::var("RCINIT_DEBIAN_ROOTFS")
-            .unwrap_or_else(|_| "/var/cache/rcinit/debian-openrc".into()),
-    );
-    assert!(
-        p.join("sbin/supervise-daemon").exists(),
-        "{} has no OpenRC: run ./dev.sh deps",
-        p.display()
-    );
-    p
-}
 
 /// The fixture tree: init.d, conf.d, runlevels (default, and empty sysinit/boot/shutdown).
 fn fixtures(dir: &Path) {
@@ -135,22 +122,28 @@ fn outcome(out: &Path, log: String) -> Outcome {
     }
 }
 
+/// `sh -c SCRIPT NAME` in fresh PID, mount and network namespaces; the caller adds the arguments.
+fn in_namespaces(script: &str, name: &str) -> Command {
+    let mut c = Command::new("unshare");
+    c.args([
+        "--pid",
+        "--fork",
+        "--mount",
+        "--net",
+        "--propagation",
+        "private",
+        "/bin/sh",
+        "-c",
+        script,
+        name,
+    ]);
+    c
+}
+
 fn under_openrc(root: &Path, f: &Path) -> Outcome {
     let out = common::TempDir::new("stack-openrc");
     let script = format!("{SETUP}{OPENRC}");
-    let st = Command::new("unshare")
-        .args([
-            "--pid",
-            "--fork",
-            "--mount",
-            "--net",
-            "--propagation",
-            "private",
-            "/bin/sh",
-            "-c",
-            &script,
-            "openrc",
-        ])
+    let st = in_namespaces(&script, "openrc")
         .arg(root)
         .arg(f)
         .arg(out.path())
@@ -165,19 +158,7 @@ fn under_rcinit(root: &Path, f: &Path) -> Outcome {
     let out = common::TempDir::new("stack-rcinit");
     std::fs::copy(common::rcinit_bin(), out.path().join("rcinit")).expect("copy rcinit");
     let script = format!("{SETUP}exec chroot \"$R\" /run/rcinit\n");
-    let mut child = Command::new("unshare")
-        .args([
-            "--pid",
-            "--fork",
-            "--mount",
-            "--net",
-            "--propagation",
-            "private",
-            "/bin/sh",
-            "-c",
-            &script,
-            "rcinit",
-        ])
+    let mut child = in_namespaces(&script, "rcinit")
         .arg(root)
         .arg(f)
         .arg(out.path())
@@ -238,7 +219,7 @@ fn before(order: &[String], a: &str, b: &str) -> bool {
 
 #[test]
 fn the_example_stack_orders_and_respawns_as_under_real_openrc() {
-    let root = debian_rootfs();
+    let root = common::debian_rootfs();
     let f = common::TempDir::new("stack-fixtures");
     fixtures(f.path());
     let openrc = under_openrc(&root, f.path());

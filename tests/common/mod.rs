@@ -606,3 +606,24 @@ pub fn report_line(b: &Booted, name: &str) -> String {
         .map(|(_, l)| l.clone())
         .unwrap_or_else(|| panic!("{name} not in the report\n{}", b.transcript()))
 }
+
+/// The debootstrapped Debian with the real OpenRC the differential tests compare against (made
+/// once by `./dev.sh deps`, outside the checkout).
+pub fn debian_rootfs() -> PathBuf {
+    let p = PathBuf::from(
+        std::env::var("RCINIT_DEBIAN_ROOTFS")
+            .unwrap_or_else(|_| "/var/cache/rcinit/debian-openrc".into()),
+    );
+    assert!(
+        [
+            "sbin/openrc",
+            "sbin/supervise-daemon",
+            "usr/lib/rc/sh/gendepends.sh"
+        ]
+        .iter()
+        .all(|f| p.join(f).exists()),
+        "{} has no OpenRC: run ./dev.sh deps (it debootstraps Debian with the openrc package)",
+        p.display()
+    );
+    p
+}
