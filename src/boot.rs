@@ -14,6 +14,9 @@ use nix::unistd::Pid;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Settings;
+use crate::control::server::{self, Shared};
+use crate::mirror::Mirror;
+use crate::runfs::{self, Run};
 use crate::policy::exit::{Exit, StopCause, exit_code};
 use crate::policy::signals::{Action, action};
 use crate::reaper::Reaper;
@@ -46,7 +49,10 @@ struct Cmd {
 struct Init {
     intake: AsyncIntake,
     reaper: Rc<RefCell<Reaper>>,
-    services: Option<Runlevel>,
+    services: Option<Rc<Runlevel>>,
+    control: Rc<Shared>,
+    shutdown_rx: mpsc::UnboundedReceiver<()>,
+    run: Run,
     ctx: Option<Rc<Ctx>>,
     critical_rx: mpsc::UnboundedReceiver<(String, String)>,
     critical_tx: mpsc::UnboundedSender<(String, String)>,
@@ -78,10 +84,20 @@ pub fn run(boot: Boot, intake: Intake) -> Result<i32> {
     let local = tokio::task::LocalSet::new();
     rt.block_on(local.run_until(async move {
         let (critical_tx, critical_rx) = mpsc::unbounded_channel();
+        let (shutdown, shutdown_rx) = mpsc::unbounded_channel();
+        let control = Rc::new(Shared {
+            services: RefCell::new(None),
+            runlevel: RefCell::new(String::new()),
+            shutdown,
+            own_uid: nix::unistd::geteuid().as_raw(),
+        });
         let mut init = Init {
             intake: intake.into_async()?,
             reaper: Rc::new(RefCell::new(Reaper::default())),
             services: None,
+            control,
+            shutdown_rx,
+            run: Run::Cleared,
             ctx: None,
             critical_rx,
             critical_tx,
@@ -105,6 +121,19 @@ impl Init {
         // when the handlers were in place) is honoured before anything starts.
         let early = self.intake.take();
         self.handle(early);
+        if self.role == Role::Pid1 {
+            self.run = runfs::prepare();
+            if crate::initctl::start(self.control.shutdown.clone()).is_none() {
+                tracing::debug!("no /run/initctl: sysvinit's telinit will not reach rcinit");
+            }
+        }
+        match server::bind() {
+            Ok((listener, path)) => {
+                tracing::debug!("control socket: {}", path.display());
+                tokio::task::spawn_local(server::serve(listener, Rc::clone(&self.control)));
+            }
+            Err(e) => tracing::warn!("{e:#}: `rcinit status` will not reach this init"),
+        }
         if self.stop.is_none() {
             self.evaluate(&boot).await;
         }
@@ -118,6 +147,7 @@ impl Init {
             tokio::select! {
                 sigs = self.intake.next() => self.handle(sigs),
                 Some(c) = self.critical_rx.recv() => self.on_critical(c),
+                Some(()) = self.shutdown_rx.recv() => self.stop = Some(libc::SIGTERM),
             }
         }
         let cause = match self.stop {
@@ -192,7 +222,7 @@ impl Init {
 
     /// Starts the runlevel's services in dependency order, still answering signals.
     async fn start_services(&mut self) {
-        let Some(services) = self.services.take() else {
+        let Some(services) = self.services.clone() else {
             return;
         };
         let begin = Instant::now();
@@ -213,6 +243,11 @@ impl Init {
                         self.on_critical(c);
                         break;
                     }
+                    Some(()) = self.shutdown_rx.recv() => {
+                        tracing::info!("shutdown asked for while starting the services");
+                        self.stop = Some(libc::SIGTERM);
+                        break;
+                    }
                 }
             }
         }
@@ -223,9 +258,9 @@ impl Init {
                 .values()
                 .filter(|s| matches!(s.state, State::Started | State::Crashed))
                 .count();
-            tracing::info!("{up} of {} services started in {}", st.len(), since(begin));
+            let planned = st.keys().filter(|n| services.planned(n)).count();
+            tracing::info!("{up} of {planned} services started in {}", since(begin));
         }
-        self.services = Some(services);
     }
 
     /// Reads the init scripts and plans the runlevel, still answering signals: a stop during a
@@ -273,12 +308,31 @@ impl Init {
 
     /// One task per planned service, ready to start.
     fn prepare(&mut self, l: &load::Loaded, settings: &Settings) {
+        let mirror = match runfs::state_dir(&l.runlevel) {
+            Ok(()) => Some(Mirror::new("/run/openrc")),
+            Err(e) => {
+                tracing::info!(
+                    "/run/openrc cannot be written ({e}): OpenRC's own tools will not see the state"
+                );
+                None
+            }
+        };
+        if self.run == Run::Cleared {
+            let pidfiles: Vec<String> = l
+                .specs
+                .iter()
+                .filter(|s| l.graph.phase.contains_key(&s.name))
+                .filter_map(|s| s.vars.get("pidfile").filter(|p| p.starts_with('/')).cloned())
+                .collect();
+            runfs::remove_stale_pidfiles(&pidfiles);
+        }
+        *self.control.runlevel.borrow_mut() = l.runlevel.clone();
         let mut env = l.env.clone();
         env.push(("RCINIT_SHIM".into(), "1".into()));
         // Without OpenRC in the image, scripts' own calls of start-stop-daemon and
         // supervise-daemon reach rcinit's stand-ins (the shim aliases them: a busybox shell
         // would otherwise run its own applet, whatever PATH says).
-        if !std::path::Path::new("/sbin/openrc-run").exists()
+        if !openrc_installed()
             && let Some(dir) = helper_links()
         {
             env.push(("RCINIT_HELPERS".into(), dir.into()));
@@ -292,6 +346,7 @@ impl Init {
             critical: settings.critical.clone(),
             critical_failed: self.critical_tx.clone(),
             shutting_down: Cell::new(false),
+            mirror,
         });
         let defs: Vec<Def> = l
             .specs
@@ -307,10 +362,13 @@ impl Init {
                     critical: s.vars.get("rcinit_critical").is_some_and(|v| {
                         matches!(v.to_ascii_lowercase().as_str(), "yes" | "true" | "on" | "1")
                     }),
+                    needs: s.deps.need.clone(),
                 }
             })
             .collect();
-        self.services = Some(Runlevel::new(&l.graph, defs, Rc::clone(&ctx)));
+        let rl = Rc::new(Runlevel::new(&l.graph, defs, Rc::clone(&ctx)));
+        *self.control.services.borrow_mut() = Some(Rc::clone(&rl));
+        self.services = Some(rl);
         self.ctx = Some(ctx);
     }
 
@@ -431,7 +489,7 @@ impl Init {
                 tracing::warn!("CMD (pid {pid}) still running after {}", since(begin));
             }
         }
-        if let Some(services) = self.services.take() {
+        if let Some(services) = self.services.clone() {
             {
                 let fut = services.stop_all(end);
                 tokio::pin!(fut);
@@ -450,7 +508,6 @@ impl Init {
                     }
                 }
             }
-            self.services = Some(services);
         }
         self.final_sweep(settings.kill_grace).await;
         // The services' last lines, read from pipes whose writers are all gone now.
@@ -487,6 +544,15 @@ impl Init {
         if !self.wait_until(deadline, |s| s.no_children).await {
             tracing::warn!("some processes could not be reaped (stuck in the kernel?)");
         }
+    }
+}
+
+/// OpenRC's own openrc-run is in the image (not rcinit's applet of that name).
+fn openrc_installed() -> bool {
+    let real = |p: &str| std::fs::canonicalize(p).ok();
+    match real("/sbin/openrc-run") {
+        Some(p) => std::env::current_exe().ok().and_then(|e| std::fs::canonicalize(e).ok()) != Some(p),
+        None => false,
     }
 }
 

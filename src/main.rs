@@ -13,11 +13,22 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args_os()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    if args.first().is_some_and(|a| cli::helper::is_helper(a)) {
-        signals::unblock_early();
-        return ExitCode::from(cli::helper::run(args).clamp(0, 255) as u8);
-    }
     let role = Role::detect();
+    let applet = args
+        .first()
+        .and_then(|a| a.rsplit('/').next())
+        .unwrap_or_default()
+        .to_owned();
+    if cli::helper::is_helper(&applet) {
+        signals::unblock_early();
+        if cli::helper::inside_shim() {
+            return ExitCode::from(cli::helper::run(args).clamp(0, 255) as u8);
+        }
+        return client_exit(cli::control::outside_helper(&args));
+    }
+    if let Some(code) = applet_code(&applet, &args, role == Role::Pid1) {
+        return code;
+    }
     let invocation = match cli::parse(std::env::args_os().collect(), role == Role::Pid1) {
         Ok(i) => i,
         Err(e) => {
@@ -35,10 +46,48 @@ fn main() -> ExitCode {
     }
 }
 
+/// rcinit called through a link named for an OpenRC or sysvinit tool (see install-applets).
+fn applet_code(applet: &str, args: &[String], is_pid1: bool) -> Option<ExitCode> {
+    let rest = &args[1.min(args.len())..];
+    let mut out = std::io::stdout().lock();
+    let result = match applet {
+        "rc-status" => cli::control::rc_status(rest, &mut out),
+        "rc-service" | "service" => cli::control::rc_service(rest, &mut out),
+        "openrc-run" => {
+            // The interpreter line: openrc-run /etc/init.d/SVC [options] CMD...
+            let Some(script) = rest.first() else {
+                eprintln!("usage: openrc-run SCRIPT COMMAND...");
+                return Some(ExitCode::from(1));
+            };
+            let name = script.rsplit('/').next().unwrap_or(script).to_owned();
+            let cmds: Vec<String> = rest[1..]
+                .iter()
+                .filter(|a| !a.starts_with('-'))
+                .cloned()
+                .collect();
+            cli::control::service(&name, &cmds, &mut out)
+        }
+        "halt" | "poweroff" | "reboot" | "shutdown" | "telinit" => {
+            cli::control::power(applet, rest)
+        }
+        // `init 0` from a shell; as PID 1, init boots.
+        "init" if !is_pid1 && matches!(rest, [l] if l == "0" || l == "6") => {
+            cli::control::power("init", rest)
+        }
+        _ => return None,
+    };
+    signals::unblock_early();
+    Some(client_exit(result))
+}
+
 fn client_exit(result: anyhow::Result<i32>) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<rcinit::control::client::NotRunning>().is_some() => {
+            eprintln!("rcinit: {e:#}");
+            ExitCode::from(3)
+        }
         Err(e) if let Some(&cli::image::Interrupted(sig)) = e.downcast_ref() => {
             eprintln!("rcinit: {e:#}");
             ExitCode::from((128 + sig).clamp(0, 255) as u8)

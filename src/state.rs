@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::policy::exit::Exit;
 
 /// A service's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
     Stopped,

@@ -20,6 +20,11 @@ fn fd_open(fd: i32) -> bool {
     unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
 }
 
+/// Whether this helper call comes from a script rcinit itself runs (its pipes are there).
+pub fn inside_shim() -> bool {
+    std::env::var("RCINIT_SHIM").as_deref() == Ok("1") && fd_open(8) && fd_open(9)
+}
+
 /// Runs the helper; returns the exit code.
 pub fn run(argv: Vec<String>) -> i32 {
     let name = argv[0].rsplit('/').next().unwrap_or("helper").to_owned();

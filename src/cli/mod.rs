@@ -10,6 +10,7 @@ use std::ffi::OsString;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
+pub mod control;
 pub mod graph;
 pub mod helper;
 pub mod image;
@@ -77,6 +78,49 @@ pub enum Command {
         #[command(flatten)]
         image: ImageArgs,
     },
+    /// Show what runs, what crashed and why (every user may look).
+    Status {
+        /// Output JSON: {"runlevel": ..., "services": [...]}.
+        #[arg(long)]
+        json: bool,
+        /// Services to show (default: the runlevel's, and any other that is not stopped).
+        #[arg(value_name = "SVC")]
+        services: Vec<String>,
+    },
+    /// Start services, and first what they need.
+    Start {
+        #[arg(value_name = "SVC", required = true)]
+        services: Vec<String>,
+    },
+    /// Stop services, and first what needs them.
+    Stop {
+        #[arg(value_name = "SVC", required = true)]
+        services: Vec<String>,
+    },
+    /// Stop and start services; what needed them is started again.
+    Restart {
+        #[arg(value_name = "SVC", required = true)]
+        services: Vec<String>,
+    },
+    /// Exit 0 when no service of the runlevel failed, crashed or fails its health check
+    /// (for HEALTHCHECK CMD rcinit check); else 1 with the reasons.
+    Check,
+    /// Stop every service and end the container cleanly (exit 0).
+    Shutdown,
+    /// Link rc-status, rc-service, openrc-run, halt, poweroff, reboot, shutdown and telinit to
+    /// rcinit, never over an existing file.
+    InstallApplets {
+        #[arg(long, default_value = "/sbin")]
+        dir: std::path::PathBuf,
+    },
+    /// Run commands of a service's script: `rcinit SVC CMD...` (start, stop, restart, status,
+    /// reload, extra commands).
+    #[command(hide = true)]
+    Service {
+        service: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        commands: Vec<String>,
+    },
 }
 
 impl Command {
@@ -91,6 +135,29 @@ impl Command {
             } => inspect::run(image, services, *json, &mut out),
             Command::Graph { image, format } => graph::run(image, *format, &mut out),
             Command::Lint { image } => lint::run(image, &mut out),
+            Command::Status { json, services } => control::status(services, *json, &mut out),
+            Command::Start { services } => control::op(
+                crate::control::Request::Start {
+                    services: services.clone(),
+                },
+                &mut out,
+            ),
+            Command::Stop { services } => control::op(
+                crate::control::Request::Stop {
+                    services: services.clone(),
+                },
+                &mut out,
+            ),
+            Command::Restart { services } => control::op(
+                crate::control::Request::Restart {
+                    services: services.clone(),
+                },
+                &mut out,
+            ),
+            Command::Check => control::check(&mut out),
+            Command::Shutdown => control::shutdown(),
+            Command::InstallApplets { dir } => control::install_applets(dir, &mut out),
+            Command::Service { service, commands } => control::service(service, commands, &mut out),
         }
     }
 }
@@ -152,6 +219,21 @@ pub fn parse(argv: Vec<OsString>, is_pid1: bool) -> Result<Invocation, clap::Err
             args: c.boot,
             runlevel: None,
         });
+    }
+    // `rcinit SVC CMD...`: a first word naming an init script, and a command after it.
+    let words: Vec<String> = argv
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if words.len() >= 3
+        && !words[1].starts_with('-')
+        && !subcommand_names().contains(&words[1])
+        && crate::script::discover::resolve(&words[1]).is_some()
+    {
+        return Ok(Invocation::Client(Command::Service {
+            service: words[1].clone(),
+            commands: words[2..].to_vec(),
+        }));
     }
     let c = Cli::try_parse_from(argv)?;
     Ok(match c.command {

@@ -22,6 +22,8 @@ struct Entry {
     needs: Vec<String>,
     /// Stop levels below and including this one, to share the budget.
     levels: u32,
+    /// Part of the runlevel (started at boot), not only known from init.d.
+    planned: bool,
 }
 
 /// How long past its deadline a service's task may take to answer a stop.
@@ -66,9 +68,8 @@ impl Runlevel {
         let mut entries = BTreeMap::new();
         for def in defs {
             let name = def.name.clone();
-            let Some(&level) = wave.get(name.as_str()) else {
-                continue;
-            };
+            let planned = wave.contains_key(name.as_str());
+            let level = wave.get(name.as_str()).copied().unwrap_or(0);
             let phase = graph.phase.get(&name).copied().unwrap_or(0);
             let mut before: Vec<String> = graph
                 .edges
@@ -90,12 +91,16 @@ impl Runlevel {
                     after.push(other.clone());
                 }
             }
-            let needs = graph
+            let mut needs: Vec<String> = graph
                 .needs
                 .iter()
                 .filter(|(_, t)| *t == name)
                 .map(|(d, _)| d.clone())
                 .collect();
+            if !planned {
+                // Outside the runlevel the graph has no edges: the script's own needs.
+                needs = def.needs.clone();
+            }
             let (status, tx) = service::spawn_task(def, Rc::clone(&ctx));
             entries.insert(
                 name,
@@ -106,6 +111,7 @@ impl Runlevel {
                     after,
                     needs,
                     levels: level + 1,
+                    planned,
                 },
             );
         }
@@ -123,7 +129,7 @@ impl Runlevel {
     /// Starts every service once what it orders after has settled; returns when all settled.
     pub async fn start_all(&self) {
         let mut set = tokio::task::JoinSet::new();
-        for (name, e) in &self.entries {
+        for (name, e) in self.entries.iter().filter(|(_, e)| e.planned) {
             let waits: Vec<(String, watch::Receiver<Status>)> = e
                 .before
                 .iter()
@@ -152,7 +158,7 @@ impl Runlevel {
                         service: dep,
                         reason: format!("would not start ({state})"),
                     })),
-                    None => tx.send(Request::Start),
+                    None => tx.send(Request::Start(None)),
                 };
                 let _ = own.wait_for(|s| s.settled).await;
                 name
@@ -183,6 +189,7 @@ impl Runlevel {
             let Some(mark) = done.remove(name) else {
                 continue;
             };
+            let quiet = !e.planned;
             let tx = e.tx.clone();
             let levels = e.levels;
             let name = name.clone();
@@ -207,22 +214,170 @@ impl Runlevel {
                     None
                 };
                 let _ = mark.send(true);
-                report.unwrap_or(StopReport {
+                let r = report.unwrap_or(StopReport {
                     name,
                     signal: None,
                     took: Duration::ZERO,
                     exit: None,
                     killed: false,
                     was: State::Stopped,
-                })
+                });
+                (quiet, r)
             });
         }
         let mut reports = Vec::new();
         while let Some(r) = set.join_next().await {
-            if let Ok(r) = r {
+            if let Ok((quiet, r)) = r
+                && !(quiet && r.signal.is_none() && r.was == State::Stopped)
+            {
                 reports.push(r);
             }
         }
         reports
+    }
+
+    pub fn exists(&self, name: &str) -> bool {
+        self.entries.contains_key(name)
+    }
+
+    /// Whether the service belongs to the booted runlevel.
+    pub fn planned(&self, name: &str) -> bool {
+        self.entries.get(name).is_some_and(|e| e.planned)
+    }
+
+    fn state(&self, name: &str) -> Option<State> {
+        self.entries.get(name).map(|e| e.status.borrow().state)
+    }
+
+    /// What `name` needs, transitively, needs first, then `name` itself.
+    fn needs_closure(&self, name: &str) -> Vec<String> {
+        fn visit(rl: &Runlevel, n: &str, seen: &mut Vec<String>) {
+            if seen.iter().any(|s| s == n) {
+                return;
+            }
+            seen.push(n.to_owned());
+            if let Some(e) = rl.entries.get(n) {
+                for d in &e.needs {
+                    visit(rl, d, seen);
+                }
+            }
+            // Post-order: a service after everything it needs.
+            seen.retain(|s| s != n);
+            seen.push(n.to_owned());
+        }
+        let mut out = Vec::new();
+        visit(self, name, &mut out);
+        out.retain(|n| self.entries.contains_key(n));
+        out
+    }
+
+    /// Services that need `name`, transitively, the farthest first, then `name` itself.
+    fn dependents_closure(&self, name: &str) -> Vec<String> {
+        fn visit(rl: &Runlevel, n: &str, out: &mut Vec<String>, seen: &mut Vec<String>) {
+            if seen.iter().any(|s| s == n) {
+                return;
+            }
+            seen.push(n.to_owned());
+            for (other, e) in &rl.entries {
+                if e.needs.iter().any(|d| d == n) {
+                    visit(rl, other, out, seen);
+                }
+            }
+            out.push(n.to_owned());
+        }
+        let mut out = Vec::new();
+        visit(self, name, &mut out, &mut Vec::new());
+        out
+    }
+
+    /// Starts `name` and, first, every stopped service it needs (L-05). Returns what happened,
+    /// one line per service, and whether `name` is up.
+    pub async fn start(&self, name: &str) -> (bool, Vec<String>) {
+        let mut said = Vec::new();
+        for n in self.needs_closure(name) {
+            let up = |s: Option<State>| matches!(s, Some(State::Started | State::Crashed));
+            if up(self.state(&n)) {
+                if n == name {
+                    said.push(format!("{n} has already been started"));
+                }
+                continue;
+            }
+            let Some(e) = self.entries.get(&n) else {
+                continue;
+            };
+            let (reply, rx) = oneshot::channel();
+            if e.tx.send(Request::Start(Some(reply))).is_err() {
+                said.push(format!("{n}: its task is gone"));
+                return (false, said);
+            }
+            let _ = rx.await;
+            let st = e.status.borrow().clone();
+            if !up(Some(st.state)) {
+                let why = st.why.map(|w| format!(" ({w})")).unwrap_or_default();
+                said.push(if n == name {
+                    format!("{n} failed to start{why}")
+                } else {
+                    format!("{name} needs {n}, which failed to start{why}")
+                });
+                return (false, said);
+            }
+            said.push(format!("{n} started"));
+        }
+        (true, said)
+    }
+
+    /// Stops `name` and, first, every service that needs it (L-08). Returns the services that
+    /// were stopped (dependents included) and what happened.
+    pub async fn stop(&self, name: &str) -> (bool, Vec<String>, Vec<String>) {
+        let mut said = Vec::new();
+        let mut stopped = Vec::new();
+        for n in self.dependents_closure(name) {
+            let busy = matches!(
+                self.state(&n),
+                Some(State::Started | State::Crashed | State::Starting)
+            );
+            if !busy {
+                if n == name {
+                    said.push(format!("{n} is already stopped"));
+                }
+                continue;
+            }
+            let Some(e) = self.entries.get(&n) else {
+                continue;
+            };
+            let (reply, rx) = oneshot::channel();
+            let deadline = service::later(Duration::from_secs(24 * 3600));
+            if e.tx.send(Request::Stop { deadline, reply }).is_err() {
+                said.push(format!("{n}: its task is gone"));
+                return (false, stopped, said);
+            }
+            match rx.await {
+                Ok(r) if r.killed => said.push(format!("{n} stopped (killed)")),
+                _ => said.push(format!("{n} stopped")),
+            }
+            stopped.push(n);
+        }
+        (true, stopped, said)
+    }
+
+    /// Stops `name` (and what needs it), starts it, then starts again what the stop took
+    /// down (L-11).
+    pub async fn restart(&self, name: &str) -> (bool, Vec<String>) {
+        let (_, stopped, mut said) = self.stop(name).await;
+        let (ok, more) = self.start(name).await;
+        said.extend(more);
+        if !ok {
+            return (false, said);
+        }
+        for d in stopped.iter().filter(|d| *d != name) {
+            let (_, more) = self.start(d).await;
+            said.extend(more);
+        }
+        (true, said)
+    }
+
+    /// Sends a request to one service's task.
+    pub fn send(&self, name: &str, req: Request) -> bool {
+        self.entries.get(name).is_some_and(|e| e.tx.send(req).is_ok())
     }
 }

@@ -46,6 +46,8 @@ pub struct Ctx {
     pub critical_failed: mpsc::UnboundedSender<(String, String)>,
     /// Set once the container is going down: stops end with SIGKILL when their schedule does.
     pub shutting_down: Cell<bool>,
+    /// OpenRC's state directory, kept current when it can be written.
+    pub mirror: Option<crate::mirror::Mirror>,
 }
 
 /// What the outside sees of a service.
@@ -64,12 +66,27 @@ pub struct Status {
 
 /// What the outside asks of a service.
 pub enum Request {
-    Start,
+    /// Start; the reply says the attempt is over (whatever its result).
+    Start(Option<oneshot::Sender<()>>),
     /// Do not start: a need failed.
     Refuse(Why),
     Stop {
         deadline: Instant,
         reply: oneshot::Sender<StopReport>,
+    },
+    /// Run a command of the script (reload, extra commands), its output to the asker's
+    /// stdout and stderr; the reply is the exit code and what to tell the asker.
+    Run {
+        command: String,
+        stdio: Option<(OwnedFd, OwnedFd)>,
+        reply: oneshot::Sender<(i32, Option<String>)>,
+    },
+    /// OpenRC's own openrc-run called start-stop-daemon or supervise-daemon (rc-service run
+    /// from a shell): rcinit stands in for the helper, as it does inside its own runs.
+    Helper {
+        argv: Vec<String>,
+        exported: Vec<(String, String)>,
+        reply: oneshot::Sender<bool>,
     },
 }
 
@@ -98,6 +115,8 @@ pub struct Def {
     pub fast: Option<Fast>,
     /// `rcinit_critical=yes` in the script or its conf.d (as evaluated), or RCINIT_CRITICAL.
     pub critical: bool,
+    /// What the script needs (used outside the runlevel, where the graph has no edges).
+    pub needs: Vec<String>,
 }
 
 /// What a script without start_pre, start or start_post reported at evaluation: the same
@@ -158,6 +177,8 @@ struct Svc {
     pending_exit: Option<Exit>,
     /// Daemons of earlier `--start` calls of the same start(): stopped with the service.
     extras: Vec<Daemon>,
+    /// The asker's stdout and stderr for the next script run (a command asked for by a client).
+    client_stdio: Option<(OwnedFd, OwnedFd)>,
 }
 
 /// Creates a service's status channel and starts its task.
@@ -192,6 +213,7 @@ pub fn spawn_task(
         stop_override: None,
         pending_exit: None,
         extras: Vec::new(),
+        client_stdio: None,
     };
     tokio::task::spawn_local(svc.run(rx));
     (status_rx, tx)
@@ -215,6 +237,59 @@ impl Svc {
             s.why = why;
             s.since = Instant::now();
         });
+        self.mirror(state);
+    }
+
+    /// Writes the state for OpenRC's tools, with the daemon's record once started
+    /// so rc-status tells a live daemon from a crashed one as rcinit does.
+    fn mirror(&self, state: State) {
+        let Some(m) = &self.ctx.mirror else {
+            return;
+        };
+        let Some(mark) = crate::mirror::Mark::of(state) else {
+            return;
+        };
+        m.mark(&self.def.name, &self.def.path, mark);
+        if mark != crate::mirror::Mark::Started {
+            return;
+        }
+        let (Some(l), Some(d)) = (&self.launch, &self.daemon) else {
+            return;
+        };
+        let exec = l.argv.first().cloned().unwrap_or_default();
+        let mut options = vec![
+            ("command".to_owned(), exec.clone()),
+            ("child_pid".to_owned(), d.pid.to_string()),
+            ("start_time".to_owned(), crate::mirror::local_time_now()),
+            (
+                "start_count".to_owned(),
+                self.status.borrow().restarts.to_string(),
+            ),
+        ];
+        // A supervised service's `pidfile` is its supervisor's (T-03), and OpenRC's tools
+        // signal what it names: rcinit leaves it alone and gives rc-status a pidfile of its
+        // own that names the daemon, read only for R-25's liveness test.
+        let pidfile = match l.kind {
+            Kind::Supervised => {
+                let p = format!("/run/rcinit/pids/{}.pid", self.def.name);
+                let ok = std::fs::create_dir_all("/run/rcinit/pids")
+                    .and_then(|_| std::fs::write(&p, format!("{}\n", d.pid)));
+                ok.is_ok().then_some(p)
+            }
+            _ => l.pidfile.clone(),
+        };
+        if let Some(p) = &pidfile {
+            options.push(("pidfile".to_owned(), p.clone()));
+        }
+        m.daemon(
+            &self.def.name,
+            &crate::mirror::DaemonRecord {
+                exec,
+                argv: l.argv.clone(),
+                pidfile,
+                options,
+            },
+        );
     }
 
     fn state(&self) -> State {
@@ -223,35 +298,151 @@ impl Svc {
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Request>) {
         while let Some(req) = rx.recv().await {
-            match req {
+            let stop = match req {
                 Request::Refuse(why) => {
                     tracing::error!("{}: not started: {why}", self.def.name);
                     self.set(State::Failed, Some(why));
                     self.status.send_modify(|s| s.settled = true);
                     self.on_failed();
+                    None
                 }
-                Request::Start => {
+                Request::Start(reply) => {
                     let pending = self.start(&mut rx).await;
                     self.status.send_modify(|s| s.settled = true);
                     if self.state() == State::Failed {
                         self.on_failed();
                     }
-                    let stop = match pending {
+                    if let Some(r) = reply {
+                        let _ = r.send(());
+                    }
+                    match pending {
                         Some(p) => Some(p),
-                        None if matches!(self.state(), State::Started | State::Crashed) => {
-                            self.supervise(&mut rx).await
-                        }
+                        None if self.is_up() => self.supervise(&mut rx).await,
                         None => None,
-                    };
-                    if let Some((deadline, reply)) = stop {
-                        let r = self.stop(deadline).await;
-                        let _ = reply.send(r);
                     }
                 }
-                Request::Stop { deadline, reply } => {
-                    let r = self.stop(deadline).await;
+                Request::Stop { deadline, reply } => Some((deadline, reply)),
+                Request::Run {
+                    command,
+                    stdio,
+                    reply,
+                } => {
+                    let r = self.run_command(&command, stdio).await;
                     let _ = reply.send(r);
+                    None
                 }
+                Request::Helper {
+                    argv,
+                    exported,
+                    reply,
+                } => {
+                    let ok = self.outside_helper(&argv, &exported).await;
+                    let _ = reply.send(ok);
+                    match self.is_up() {
+                        true => self.supervise(&mut rx).await,
+                        false => None,
+                    }
+                }
+            };
+            if let Some((deadline, reply)) = stop {
+                let r = self.stop(deadline).await;
+                let _ = reply.send(r);
+            }
+        }
+    }
+
+    fn is_up(&self) -> bool {
+        matches!(self.state(), State::Started | State::Crashed)
+    }
+
+    /// A command of the script asked for from outside (L-01): extra_started_commands need the
+    /// service started, extra_stopped_commands need it stopped; the shim checks the rest.
+    async fn run_command(
+        &mut self,
+        command: &str,
+        stdio: Option<(OwnedFd, OwnedFd)>,
+    ) -> (i32, Option<String>) {
+        let vars = match self.def.fast.as_ref() {
+            Some(f) if self.vars.is_empty() => f.vars.clone(),
+            _ => self.vars.clone(),
+        };
+        let listed = |key: &str| {
+            vars.get(key)
+                .is_some_and(|v| v.split_whitespace().any(|w| w == command))
+        };
+        let up = self.is_up();
+        if listed("extra_started_commands") && !up {
+            return (
+                1,
+                Some(format!(
+                    "{}: cannot '{command}' as it has not been started",
+                    self.def.name
+                )),
+            );
+        }
+        if listed("extra_stopped_commands") && up {
+            return (
+                1,
+                Some(format!(
+                    "{}: cannot '{command}' as it has been started",
+                    self.def.name
+                )),
+            );
+        }
+        self.client_stdio = stdio;
+        let run = self.script(command, None, None).await;
+        self.client_stdio = None;
+        let code = match run.exit {
+            Some(Exit::Code(c)) => c,
+            Some(Exit::Signal(s)) => 128 + s,
+            None => 1,
+        };
+        (code, None)
+    }
+
+    /// start-stop-daemon or supervise-daemon run by OpenRC's own openrc-run: `--start` starts
+    /// the daemon under this task, `--stop` stops it, `--signal` signals it.
+    async fn outside_helper(&mut self, argv: &[String], exported: &[(String, String)]) -> bool {
+        let mode = helper_call::split(argv).map(|c| c.mode);
+        match mode {
+            Ok(HelperMode::Start) if self.is_up() => {
+                tracing::warn!("{}: already running; not started again", self.def.name);
+                false
+            }
+            Ok(HelperMode::Start) => {
+                self.set(State::Starting, None);
+                if self.helper(argv, exported).await {
+                    tracing::info!("{}: started by OpenRC's openrc-run", self.def.name);
+                    self.set(State::Started, None);
+                    if self.daemon.is_none() && self.pending_exit.is_some() {
+                        let e = self.pending_exit.take().unwrap_or(Exit::Code(-1));
+                        self.respawn_at = self.respawn_or_give_up(e).await;
+                    }
+                    true
+                } else {
+                    self.set(State::Failed, Some(Why::Said("start failed".into())));
+                    false
+                }
+            }
+            Ok(HelperMode::Stop) => {
+                if self.is_up() || self.daemon.is_some() {
+                    self.set(State::Stopping, None);
+                    let r = self.stop_daemon(later(Duration::from_secs(3600))).await;
+                    self.set(State::Stopped, Some(Why::Requested));
+                    self.status.send_modify(|s| s.pid = None);
+                    tracing::info!(
+                        "{}: stopped by OpenRC's openrc-run{}",
+                        self.def.name,
+                        r.exit.map(|e| format!(" ({e})")).unwrap_or_default()
+                    );
+                }
+                self.respawn_at = None;
+                true
+            }
+            Ok(HelperMode::Signal(_)) => self.helper(argv, exported).await,
+            Err(e) => {
+                tracing::error!("{}: {e}", self.def.name);
+                false
             }
         }
     }
@@ -459,8 +650,13 @@ impl Svc {
             self.def.path.clone().into(),
             cmd.into(),
         ];
-        let out = forward::start(&self.def.name, Stream::Stdout)?;
-        let err = forward::start(&self.def.name, Stream::Stderr)?;
+        let (out, err) = match &self.client_stdio {
+            Some((o, e)) => (o.try_clone()?, e.try_clone()?),
+            None => (
+                forward::start(&self.def.name, Stream::Stdout)?,
+                forward::start(&self.def.name, Stream::Stderr)?,
+            ),
+        };
         let mut opts = Options::new(Grouping::Session, &self.ctx.env);
         opts.fds = vec![(rec_w.as_raw_fd(), 9), (ans_r.as_raw_fd(), 8)];
         opts.stdin = Some(std::process::Stdio::null());
@@ -985,6 +1181,20 @@ impl Svc {
                 }
                 r = rx.recv() => match r {
                     Some(Request::Stop { deadline, reply }) => return Some((deadline, reply)),
+                    Some(Request::Run { command, stdio, reply }) => {
+                        let r = self.run_command(&command, stdio).await;
+                        let _ = reply.send(r);
+                    }
+                    Some(Request::Helper { argv, exported, reply }) => {
+                        let ok = self.outside_helper(&argv, &exported).await;
+                        let _ = reply.send(ok);
+                        if !self.is_up() {
+                            return None;
+                        }
+                    }
+                    Some(Request::Start(Some(reply))) => {
+                        let _ = reply.send(());
+                    }
                     Some(_) => {}
                     None => return None,
                 },

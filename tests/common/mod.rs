@@ -131,7 +131,10 @@ impl Rootfs {
     pub fn boot_with(&self, mode: Mode, args: &[&str], env: &[(&str, &str)], prep: Prep) -> Booted {
         let root = self.path().to_str().expect("utf-8 temp path").to_owned();
         // A network namespace of its own too: services of parallel tests may use the same ports.
-        let enter = "\"$R/bin/busybox\" ip link set lo up && mount -t proc proc \"$R/proc\" && mount -o rbind /dev \"$R/dev\" || exit 99\n";
+        let enter = format!(
+            "\"$R/bin/busybox\" ip link set lo up && mount -t proc proc \"$R/proc\" && mount -o rbind /dev \"$R/dev\" || exit 99\n{}\n",
+            prep.setup.clone().unwrap_or_default()
+        );
         let script = match mode {
             Mode::Pid1 => format!("{enter}exec chroot \"$R\" /harness/run-rcinit \"$@\""),
             Mode::Subreaper => format!(
@@ -221,6 +224,9 @@ pub struct Prep {
     /// Run on a new pseudo-terminal (stdin and stdout; stderr stays a pipe), which becomes the
     /// controlling terminal of a new session, as `docker run -it` gives.
     pub tty: bool,
+    /// Shell run in the new namespaces before rcinit (`$R` is the rootfs): mounts a runtime
+    /// would have made, like Docker's secrets under /run/secrets.
+    pub setup: Option<String>,
 }
 
 trait SpawnCollect {
@@ -294,6 +300,35 @@ impl Booted {
             rcinit: None,
             master,
         }
+    }
+
+    /// Runs `argv` inside the container (its namespaces and root), as `docker exec` does;
+    /// `uid` runs it as that user and group.
+    pub fn exec_as(&mut self, uid: Option<u32>, argv: &[&str]) -> std::process::Output {
+        let pid = self.rcinit_pid().to_string();
+        let mut c = Command::new("nsenter");
+        c.args(["-t", &pid, "-m", "-p", "-n", "-r", "-w"]);
+        let id = uid.map(|u| u.to_string());
+        if let Some(u) = &id {
+            c.args(["-S", u, "-G", u]);
+        }
+        c.arg("--")
+            .args(argv)
+            .env_clear()
+            .env("PATH", "/sbin:/bin")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        output_within(c.spawn().expect("running nsenter (util-linux)"))
+    }
+
+    pub fn exec(&mut self, argv: &[&str]) -> std::process::Output {
+        self.exec_as(None, argv)
+    }
+
+    /// The control socket as seen from the host, through the container's root.
+    pub fn socket_path(&mut self) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/root/run/rcinit/control.sock", self.rcinit_pid()))
     }
 
     /// Stops reading rcinit's stdout until [`Booted::resume_stdout`]: its pipe fills up.

@@ -1,0 +1,69 @@
+//! The client side: connect, send one request (with our stdout and stderr when the command's
+//! output should reach us), read one reply.
+
+use std::io::{BufRead, BufReader, IoSlice, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+
+use super::{Reply, Request};
+
+/// rcinit does not run here (no socket answers).
+#[derive(Debug)]
+pub struct NotRunning(pub String);
+
+impl std::fmt::Display for NotRunning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "rcinit is not running here ({})", self.0)
+    }
+}
+
+impl std::error::Error for NotRunning {}
+
+fn connect() -> Result<UnixStream> {
+    let mut tried = Vec::new();
+    for p in super::socket_candidates() {
+        match UnixStream::connect(&p) {
+            Ok(s) => return Ok(s),
+            Err(e) => tried.push(format!("{}: {e}", p.display())),
+        }
+    }
+    Err(NotRunning(tried.join("; ")).into())
+}
+
+/// Sends `req` and waits for the reply. With `stdio`, the command's output goes to our own
+/// stdout and stderr (passed to rcinit with the request).
+pub fn call(req: &Request, stdio: bool) -> Result<Reply> {
+    let mut s = connect()?;
+    let mut line = serde_json::to_vec(req)?;
+    line.push(b'\n');
+    if stdio {
+        let fds = [
+            std::io::stdout().as_raw_fd(),
+            std::io::stderr().as_raw_fd(),
+        ];
+        let iov = [IoSlice::new(&line)];
+        let cmsg = [ControlMessage::ScmRights(&fds)];
+        let n = sendmsg::<()>(s.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
+            .context("sending the request")?;
+        s.write_all(&line[n..]).context("sending the request")?;
+    } else {
+        s.write_all(&line).context("sending the request")?;
+    }
+    // A status answers at once; a stop may take the service's whole schedule.
+    let limit = match req {
+        Request::Status { .. } | Request::Check => Some(Duration::from_secs(10)),
+        _ => None,
+    };
+    s.set_read_timeout(limit)?;
+    let mut r = BufReader::new(s);
+    let mut text = String::new();
+    r.read_line(&mut text).context("reading the reply")?;
+    if text.is_empty() {
+        anyhow::bail!("rcinit closed the connection without a reply");
+    }
+    serde_json::from_str(&text).context("reading the reply")
+}

@@ -1,0 +1,388 @@
+//! PID 1's side of the control socket. Every connection is its own task with a time limit and
+//! a size limit, so a client that never sends, sends garbage or sends too much costs one task
+//! for a while and nothing else.
+
+use std::cell::{Cell, RefCell};
+use std::io::IoSliceMut;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+use tokio::io::{AsyncWriteExt, Interest};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+
+use super::report::{Report, Service};
+use super::{MAX_REQUEST, Reply, Request};
+use crate::state::{self, State};
+use crate::supervisor::runlevel::Runlevel;
+use crate::supervisor::service::Request as SvcRequest;
+
+/// What the server reaches.
+pub struct Shared {
+    pub services: RefCell<Option<Rc<Runlevel>>>,
+    pub runlevel: RefCell<String>,
+    /// Asks the init to stop the container (exit 0).
+    pub shutdown: mpsc::UnboundedSender<()>,
+    /// rcinit's own user: besides root, the one user that may change things.
+    pub own_uid: u32,
+}
+
+/// Connections served at once; more are closed at once.
+const MAX_CONNECTIONS: usize = 64;
+/// How long a client may take to send its request.
+const REQUEST_TIME: Duration = Duration::from_secs(10);
+
+/// Binds the first socket location that works; returns the listener and its path.
+pub fn bind() -> Result<(UnixListener, PathBuf)> {
+    let mut errors = Vec::new();
+    for path in super::socket_candidates() {
+        match bind_at(&path) {
+            Ok(l) => return Ok((l, path)),
+            Err(e) => errors.push(format!("{}: {e:#}", path.display())),
+        }
+    }
+    anyhow::bail!("no control socket: {}", errors.join("; "))
+}
+
+fn bind_at(path: &Path) -> Result<UnixListener> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
+    }
+    // A socket left by an earlier run of this container: nobody listens on it any more.
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).context("removing the old socket"),
+    }
+    let l = UnixListener::bind(path).context("binding")?;
+    // Every user may connect; what each may do is decided by its credentials.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))?;
+    Ok(l)
+}
+
+/// Serves connections until the listener fails.
+pub async fn serve(listener: UnixListener, shared: Rc<Shared>) {
+    let open = Rc::new(Cell::new(0usize));
+    loop {
+        let stream = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                tracing::debug!("control socket: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if open.get() >= MAX_CONNECTIONS {
+            tracing::warn!("control socket: too many connections; one refused");
+            continue;
+        }
+        open.set(open.get() + 1);
+        let (open, shared) = (Rc::clone(&open), Rc::clone(&shared));
+        tokio::task::spawn_local(async move {
+            if let Err(e) = connection(stream, &shared).await {
+                tracing::debug!("control connection: {e:#}");
+            }
+            open.set(open.get() - 1);
+        });
+    }
+}
+
+async fn connection(mut stream: UnixStream, shared: &Shared) -> Result<()> {
+    let uid = stream.peer_cred().context("peer credentials")?.uid();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut fds: Vec<OwnedFd> = Vec::new();
+    loop {
+        let line = match tokio::time::timeout(
+            REQUEST_TIME,
+            read_line(&stream, &mut buf, &mut fds),
+        )
+        .await
+        {
+            Err(_) => return Ok(()),
+            Ok(Err(e)) => {
+                let r = Reply::error(2, format!("bad request: {e}"));
+                let _ = write_reply(&mut stream, &r).await;
+                return Ok(());
+            }
+            Ok(Ok(None)) => return Ok(()),
+            Ok(Ok(Some(l))) => l,
+        };
+        let reply = match serde_json::from_slice::<Request>(&line) {
+            Err(e) => Reply::error(2, format!("bad request: {e}")),
+            Ok(req) if req.changes() && uid != 0 && uid != shared.own_uid => {
+                Reply::error(4, "permission denied: only root may change services")
+            }
+            Ok(req) => {
+                let stdio = take_stdio(&mut fds);
+                handle(req, stdio, shared).await
+            }
+        };
+        write_reply(&mut stream, &reply).await?;
+    }
+}
+
+async fn write_reply(stream: &mut UnixStream, r: &Reply) -> Result<()> {
+    let mut text = serde_json::to_vec(r)?;
+    text.push(b'\n');
+    tokio::time::timeout(REQUEST_TIME, stream.write_all(&text))
+        .await
+        .context("client does not read")??;
+    Ok(())
+}
+
+fn take_stdio(fds: &mut Vec<OwnedFd>) -> Option<(OwnedFd, OwnedFd)> {
+    if fds.len() < 2 {
+        fds.clear();
+        return None;
+    }
+    let err = fds.pop()?;
+    let out = fds.pop()?;
+    fds.clear();
+    Some((out, err))
+}
+
+/// Reads up to a newline, keeping descriptors passed along; Ok(None) at end of stream.
+async fn read_line(
+    stream: &UnixStream,
+    buf: &mut Vec<u8>,
+    fds: &mut Vec<OwnedFd>,
+) -> std::io::Result<Option<Vec<u8>>> {
+    loop {
+        if let Some(i) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=i).collect();
+            return Ok(Some(line));
+        }
+        if buf.len() > MAX_REQUEST {
+            return Err(std::io::Error::other(format!(
+                "longer than {MAX_REQUEST} bytes"
+            )));
+        }
+        stream.readable().await?;
+        let mut chunk = [0u8; 8192];
+        let got = stream.try_io(Interest::READABLE, || {
+            let mut iov = [IoSliceMut::new(&mut chunk)];
+            let mut space = nix::cmsg_space!([std::os::fd::RawFd; 4]);
+            let msg = recvmsg::<()>(
+                stream.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC | MsgFlags::MSG_DONTWAIT,
+            )
+            .map_err(std::io::Error::from)?;
+            let mut passed = Vec::new();
+            for c in msg.cmsgs().map_err(std::io::Error::from)? {
+                if let ControlMessageOwned::ScmRights(v) = c {
+                    passed.extend(v);
+                }
+            }
+            Ok((msg.bytes, passed))
+        });
+        let (n, passed) = match got {
+            Ok(x) => x,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        };
+        for fd in passed {
+            // SAFETY: the kernel just installed this descriptor for us; nothing else owns it.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+            if fds.len() < 4 {
+                fds.push(fd);
+            }
+        }
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn health(h: Option<bool>) -> Option<String> {
+    h.map(|ok| if ok { "ok" } else { "failing" }.to_owned())
+}
+
+/// The report of the named services (all when none is named).
+pub fn report(shared: &Shared, names: &[String]) -> (Report, Vec<String>) {
+    let missing;
+    let mut services = Vec::new();
+    if let Some(rl) = shared.services.borrow().as_ref() {
+        let all = rl.statuses();
+        for (name, st) in &all {
+            let listed = names.is_empty() || names.contains(name);
+            let in_runlevel = rl.planned(name);
+            // Scripts outside the runlevel that nobody started are not news.
+            if !listed || (names.is_empty() && !in_runlevel && st.state == State::Stopped) {
+                continue;
+            }
+            services.push(Service {
+                name: name.clone(),
+                state: st.state,
+                pid: st.pid,
+                since: Instant::now().saturating_duration_since(st.since).as_secs(),
+                restarts: st.restarts,
+                health: health(st.healthy),
+                why: st.why.as_ref().map(|w| w.to_string()),
+                in_runlevel,
+            });
+        }
+        missing = names
+            .iter()
+            .filter(|n| !all.contains_key(*n))
+            .map(|n| format!("service `{n}' does not exist"))
+            .collect();
+    } else {
+        missing = names
+            .iter()
+            .map(|n| format!("service `{n}' does not exist"))
+            .collect();
+    }
+    let report = Report {
+        runlevel: shared.runlevel.borrow().clone(),
+        services,
+    };
+    (report, missing)
+}
+
+async fn handle(req: Request, stdio: Option<(OwnedFd, OwnedFd)>, shared: &Shared) -> Reply {
+    let rl = shared.services.borrow().clone();
+    match req {
+        Request::Status { services } => {
+            let (report, missing) = report(shared, &services);
+            Reply {
+                code: if missing.is_empty() { 0 } else { 1 },
+                messages: missing,
+                status: Some(report),
+            }
+        }
+        Request::Check => check(shared),
+        Request::Shutdown => {
+            tracing::info!("shutdown asked for on the control socket");
+            let _ = shared.shutdown.send(());
+            Reply::default()
+        }
+        Request::Start { services } | Request::Stop { services } | Request::Restart { services }
+            if rl.is_none() =>
+        {
+            Reply::error(
+                1,
+                format!("service `{}' does not exist", services.join(" ")),
+            )
+        }
+        Request::Start { services } => each(rl, &services, Op::Start).await,
+        Request::Stop { services } => each(rl, &services, Op::Stop).await,
+        Request::Restart { services } => each(rl, &services, Op::Restart).await,
+        Request::Run { service, command } => {
+            let Some(rl) = rl.filter(|r| r.exists(&service)) else {
+                return Reply::error(1, format!("service `{service}' does not exist"));
+            };
+            let (reply, rx) = oneshot::channel();
+            if !rl.send(
+                &service,
+                SvcRequest::Run {
+                    command,
+                    stdio,
+                    reply,
+                },
+            ) {
+                return Reply::error(1, format!("{service}: not reachable"));
+            }
+            match rx.await {
+                Ok((code, said)) => Reply {
+                    code,
+                    messages: said.into_iter().collect(),
+                    status: None,
+                },
+                Err(_) => Reply::error(1, format!("{service}: busy stopping; try again")),
+            }
+        }
+        Request::Helper { service, argv, env } => {
+            let Some(rl) = rl.filter(|r| r.exists(&service)) else {
+                return Reply::error(1, format!("service `{service}' does not exist"));
+            };
+            let (reply, rx) = oneshot::channel();
+            let sent = rl.send(
+                &service,
+                SvcRequest::Helper {
+                    argv,
+                    exported: env,
+                    reply,
+                },
+            );
+            match sent {
+                true => match rx.await {
+                    Ok(true) => Reply::default(),
+                    _ => Reply::error(1, format!("{service}: refused")),
+                },
+                false => Reply::error(1, format!("{service}: not reachable")),
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Op {
+    Start,
+    Stop,
+    Restart,
+}
+
+async fn each(rl: Option<Rc<Runlevel>>, names: &[String], op: Op) -> Reply {
+    let Some(rl) = rl else {
+        return Reply::error(1, "no services");
+    };
+    let mut reply = Reply::default();
+    if names.is_empty() {
+        return Reply::error(2, "name at least one service");
+    }
+    for n in names {
+        if !rl.exists(n) {
+            reply.code = 1;
+            reply.messages.push(format!("service `{n}' does not exist"));
+            continue;
+        }
+        let (ok, said) = match op {
+            Op::Start => rl.start(n).await,
+            Op::Stop => {
+                let (ok, _, said) = rl.stop(n).await;
+                (ok, said)
+            }
+            Op::Restart => rl.restart(n).await,
+        };
+        if !ok {
+            reply.code = 1;
+        }
+        reply.messages.extend(said);
+    }
+    reply
+}
+
+/// `rcinit check`: healthy unless a service of the runlevel failed, crashed, or fails its
+/// health check; a service stopped on purpose is fine.
+fn check(shared: &Shared) -> Reply {
+    let mut reply = Reply::default();
+    let Some(rl) = shared.services.borrow().clone() else {
+        return reply;
+    };
+    for (name, st) in rl.statuses() {
+        let health_ok = st.healthy != Some(false);
+        if !rl.planned(&name) && st.state == State::Stopped {
+            continue;
+        }
+        if !state::healthy(st.state, st.why.as_ref(), health_ok) {
+            reply.code = 1;
+            let why = st.why.map(|w| format!(": {w}")).unwrap_or_default();
+            let what = if st.state == State::Started && !health_ok {
+                "failing its health check".to_string()
+            } else {
+                st.state.to_string()
+            };
+            reply.messages.push(format!("{name} {what}{why}"));
+        }
+    }
+    reply
+}

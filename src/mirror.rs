@@ -1,0 +1,218 @@
+//! OpenRC's state directory kept current (R-20..R-28), so that the real `rc-status` and
+//! `rc-service NAME status` in an image with OpenRC report what rcinit does.
+
+use std::path::{Path, PathBuf};
+
+use crate::state::State;
+
+/// The state words of R-23 that rcinit writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    Starting,
+    Started,
+    Stopping,
+    Stopped,
+    /// Stopped, plus the `failed/` link (R-27: a start failed, or respawning gave up).
+    Failed,
+}
+
+impl Mark {
+    /// The mark for an rcinit state; a crash keeps OpenRC's `started` (the daemon record tells
+    /// rc-status whether the daemon is gone, R-25).
+    pub fn of(state: State) -> Option<Mark> {
+        Some(match state {
+            State::Starting => Mark::Starting,
+            State::Started => Mark::Started,
+            State::Stopping => Mark::Stopping,
+            State::Stopped => Mark::Stopped,
+            State::Failed => Mark::Failed,
+            State::Crashed | State::Inactive => return None,
+        })
+    }
+}
+
+const MAIN: &[&str] = &["started", "starting", "stopping", "inactive", "wasinactive"];
+
+/// The mirror of one state directory.
+#[derive(Debug, Clone)]
+pub struct Mirror {
+    dir: PathBuf,
+}
+
+/// What rc-status needs to know of a daemon.
+#[derive(Debug, Clone, Default)]
+pub struct DaemonRecord {
+    pub exec: String,
+    pub argv: Vec<String>,
+    /// The pidfile naming a live process while the service runs.
+    pub pidfile: Option<String>,
+    /// Options written with it: pidfile, child_pid, start_time, start_count...
+    pub options: Vec<(String, String)>,
+}
+
+impl Mirror {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    fn link(&self, sub: &str, name: &str, script: &str) {
+        let d = self.dir.join(sub);
+        let _ = std::fs::create_dir_all(&d);
+        let l = d.join(name);
+        let _ = std::fs::remove_file(&l);
+        if let Err(e) = std::os::unix::fs::symlink(script, &l) {
+            tracing::debug!("{}: {e}", l.display());
+        }
+    }
+
+    fn unlink(&self, sub: &str, name: &str) {
+        let _ = std::fs::remove_file(self.dir.join(sub).join(name));
+    }
+
+    /// Writes `mark` for service `name` exactly as OpenRC's rc_service_mark would.
+    pub fn mark(&self, name: &str, script: &str, mark: Mark) {
+        match mark {
+            Mark::Starting | Mark::Started | Mark::Stopping => {
+                let sub = match mark {
+                    Mark::Starting => "starting",
+                    Mark::Started => "started",
+                    _ => "stopping",
+                };
+                self.link(sub, name, script);
+                for other in MAIN.iter().chain(&["failed"]).filter(|o| **o != sub) {
+                    self.unlink(other, name);
+                }
+                if mark == Mark::Started {
+                    self.unlink("exclusive", name);
+                    self.unschedule(name);
+                }
+            }
+            Mark::Stopped | Mark::Failed => {
+                for other in MAIN.iter().chain(&["failed"]) {
+                    self.unlink(other, name);
+                }
+                for sub in ["options", "daemons", "scheduled"] {
+                    let _ = std::fs::remove_dir_all(self.dir.join(sub).join(name));
+                }
+                self.unlink("exclusive", name);
+                self.unschedule(name);
+                if mark == Mark::Failed {
+                    self.link("failed", name, script);
+                }
+            }
+        }
+    }
+
+    fn unschedule(&self, name: &str) {
+        let Ok(rd) = std::fs::read_dir(self.dir.join("scheduled")) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let _ = std::fs::remove_file(e.path().join(name));
+            let _ = std::fs::remove_dir(e.path());
+        }
+    }
+
+    /// Replaces the service's daemon record (`daemons/NAME/001`) and writes its options.
+    pub fn daemon(&self, name: &str, rec: &DaemonRecord) {
+        let d = self.dir.join("daemons").join(name);
+        let _ = std::fs::remove_dir_all(&d);
+        let mut text = format!("exec={}\n", rec.exec);
+        for (i, a) in rec.argv.iter().enumerate() {
+            text.push_str(&format!("argv_{i}={a}\n"));
+        }
+        text.push_str(&format!("pidfile={}\n", rec.pidfile.as_deref().unwrap_or("")));
+        if let Err(e) = std::fs::create_dir_all(&d).and_then(|_| std::fs::write(d.join("001"), text))
+        {
+            tracing::debug!("{}: {e}", d.display());
+        }
+        for (k, v) in &rec.options {
+            self.option(name, k, v);
+        }
+    }
+
+    /// `options/NAME/KEY`: the raw value, no newline.
+    pub fn option(&self, name: &str, key: &str, value: &str) {
+        let d = self.dir.join("options").join(name);
+        let _ = std::fs::create_dir_all(&d);
+        let _ = std::fs::write(d.join(key), value);
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// Local time as OpenRC writes `start_time`: `YYYY-MM-DD HH:MM:SS`.
+pub fn local_time_now() -> String {
+    // SAFETY: time(NULL) only returns the clock; localtime_r writes into our own struct.
+    unsafe {
+        let t = libc::time(std::ptr::null_mut());
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&t, &mut tm);
+        format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+            tm.tm_year + 1900,
+            tm.tm_mon + 1,
+            tm.tm_mday,
+            tm.tm_hour,
+            tm.tm_min,
+            tm.tm_sec
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("rcinit-mirror-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn has(d: &Path, sub: &str, name: &str) -> bool {
+        d.join(sub).join(name).symlink_metadata().is_ok()
+    }
+
+    #[test]
+    fn marks_move_a_service_between_state_dirs_as_openrc_does() {
+        let d = tmp("marks");
+        let m = Mirror::new(&d);
+        m.mark("web", "/etc/init.d/web", Mark::Starting);
+        assert!(has(&d, "starting", "web"));
+        m.mark("web", "/etc/init.d/web", Mark::Started);
+        assert!(has(&d, "started", "web") && !has(&d, "starting", "web"));
+        assert_eq!(
+            std::fs::read_link(d.join("started/web")).unwrap(),
+            PathBuf::from("/etc/init.d/web")
+        );
+        m.daemon(
+            "web",
+            &DaemonRecord {
+                exec: "/bin/web".into(),
+                argv: vec!["/bin/web".into(), "-x".into()],
+                pidfile: Some("/run/web.pid".into()),
+                options: vec![("child_pid".into(), "42".into())],
+            },
+        );
+        assert_eq!(
+            std::fs::read_to_string(d.join("daemons/web/001")).unwrap(),
+            "exec=/bin/web\nargv_0=/bin/web\nargv_1=-x\npidfile=/run/web.pid\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(d.join("options/web/child_pid")).unwrap(),
+            "42"
+        );
+        // Failed: stopped (records and options gone) plus the failed link.
+        m.mark("web", "/etc/init.d/web", Mark::Failed);
+        assert!(!has(&d, "started", "web") && has(&d, "failed", "web"));
+        assert!(!d.join("daemons/web").exists() && !d.join("options/web").exists());
+        // A new start clears failed.
+        m.mark("web", "/etc/init.d/web", Mark::Starting);
+        assert!(!has(&d, "failed", "web"));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}
