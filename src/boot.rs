@@ -332,8 +332,11 @@ impl Init {
         // Without OpenRC in the image, scripts' own calls of start-stop-daemon and
         // supervise-daemon reach rcinit's stand-ins (the shim aliases them: a busybox shell
         // would otherwise run its own applet, whatever PATH says).
-        if !openrc_installed()
-            && let Some(dir) = helper_links()
+        if openrc_installed() {
+            if self.role == Role::Pid1 {
+                cover_openrc_helpers();
+            }
+        } else if let Some(dir) = helper_links()
         {
             env.push(("RCINIT_HELPERS".into(), dir.into()));
         }
@@ -553,6 +556,37 @@ fn openrc_installed() -> bool {
     match real("/sbin/openrc-run") {
         Some(p) => std::env::current_exe().ok().and_then(|e| std::fs::canonicalize(e).ok()) != Some(p),
         None => false,
+    }
+}
+
+/// With OpenRC in the image, its start-stop-daemon and supervise-daemon are covered (in the
+/// container's own mount namespace) by rcinit, so the real `rc-service NAME restart` (OpenRC's
+/// openrc-run) stops and starts the daemon through PID 1 and the new daemon is supervised by
+/// rcinit, not by a second supervisor. Without mount rights the real helpers stay.
+fn cover_openrc_helpers() {
+    for name in ["supervise-daemon", "start-stop-daemon"] {
+        let Some(target) = ["/sbin", "/usr/sbin", "/bin", "/usr/bin"]
+            .iter()
+            .map(|d| std::path::Path::new(d).join(name))
+            .find(|p| p.exists())
+            .and_then(|p| std::fs::canonicalize(p).ok())
+        else {
+            continue;
+        };
+        // /proc/self/exe reaches our binary even where its path is hidden (a tmpfs on /run).
+        match nix::mount::mount(
+            Some("/proc/self/exe"),
+            &target,
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND,
+            None::<&str>,
+        ) {
+            Ok(()) => tracing::debug!("{}: answered by rcinit", target.display()),
+            Err(e) => tracing::info!(
+                "{}: cannot be covered ({e}); OpenRC's own rc-service will start daemons outside rcinit",
+                target.display()
+            ),
+        }
     }
 }
 

@@ -138,6 +138,10 @@ impl Mirror {
         let _ = std::fs::write(d.join(key), value);
     }
 
+    pub fn remove_option(&self, name: &str, key: &str) {
+        let _ = std::fs::remove_file(self.dir.join("options").join(name).join(key));
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

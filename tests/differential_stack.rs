@@ -5,7 +5,7 @@
 //! respawn_period and respawn_max set explicitly.
 //!
 //! The scripts are `examples/init.d` as they ship, each with a start_pre and stop_post appended
-//! that write the order to /run/order, plus one crash-looping service.
+//! that write the order to /mnt/order, plus one crash-looping service.
 
 // The test process is not PID 1 and has no reaper: waiting on its own children is right here.
 #![allow(clippy::disallowed_methods)]
@@ -18,15 +18,15 @@ use std::process::{Command, Stdio};
 const CRASHY: &str = r#"#!/sbin/openrc-run
 supervisor=supervise-daemon
 command=/bin/sh
-command_args="-c 'echo run >>/run/crashy.runs; exit 3'"
+command_args="-c 'echo run >>/mnt/crashy.runs; exit 3'"
 respawn_delay=1
 respawn_max=2
 respawn_period=60
 "#;
 
 const HOOKS: &str = r#"
-start_pre() { echo "$RC_SVCNAME" >>/run/order; }
-stop_post() { echo "stop $RC_SVCNAME" >>/run/order; }
+start_pre() { echo "$RC_SVCNAME" >>/mnt/order; }
+stop_post() { echo "stop $RC_SVCNAME" >>/mnt/order; }
 "#;
 
 /// The fixture tree: init.d, conf.d, runlevels (default, and empty sysinit/boot/shutdown).
@@ -50,9 +50,9 @@ fn fixtures(dir: &Path) {
         if text.contains("start_pre()") {
             text = text.replace(
                 "start_pre() {",
-                "start_pre() {\n\techo \"$RC_SVCNAME\" >>/run/order",
+                "start_pre() {\n\techo \"$RC_SVCNAME\" >>/mnt/order",
             );
-            text.push_str("stop_post() { echo \"stop $RC_SVCNAME\" >>/run/order; }\n");
+            text.push_str("stop_post() { echo \"stop $RC_SVCNAME\" >>/mnt/order; }\n");
         } else {
             text.push_str(HOOKS);
         }
@@ -82,7 +82,7 @@ fn write_exec(p: &Path, text: &str) {
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
 }
 
-/// Mounts the fixtures over the rootfs's /etc pieces and `out` on /run, then runs `body`
+/// Mounts the fixtures over the rootfs's /etc pieces and `out` on /mnt (a tmpfs on /run), then runs `body`
 /// inside `chroot $R`, in fresh PID, mount and network namespaces.
 const SETUP: &str = r#"
 set -eu
@@ -90,7 +90,8 @@ R=$1 F=$2 OUT=$3
 for d in init.d conf.d runlevels; do mount --bind "$F/$d" "$R/etc/$d"; done
 mkdir -p "$R/examples"
 mount --bind "$F/examples" "$R/examples"
-mount --bind "$OUT" "$R/run"
+mount --bind "$OUT" "$R/mnt"
+mount -t tmpfs tmpfs "$R/run"
 mount -t proc proc "$R/proc"
 "$R/bin/busybox" ip link set lo up
 "#;
@@ -157,7 +158,7 @@ fn under_openrc(root: &Path, f: &Path) -> Outcome {
 fn under_rcinit(root: &Path, f: &Path) -> Outcome {
     let out = common::TempDir::new("stack-rcinit");
     std::fs::copy(common::rcinit_bin(), out.path().join("rcinit")).expect("copy rcinit");
-    let script = format!("{SETUP}exec chroot \"$R\" /run/rcinit\n");
+    let script = format!("{SETUP}exec chroot \"$R\" /mnt/rcinit\n");
     let mut child = in_namespaces(&script, "rcinit")
         .arg(root)
         .arg(f)

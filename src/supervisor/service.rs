@@ -247,6 +247,12 @@ impl Svc {
             return;
         };
         let Some(mark) = crate::mirror::Mark::of(state) else {
+            if state == State::Crashed {
+                // rc-status reads a dead daemon with these as "unsupervised" (a supervisor gone,
+                // its child alive); rcinit's supervisor is alive and the daemon is gone.
+                m.remove_option(&self.def.name, "child_pid");
+                m.remove_option(&self.def.name, "start_time");
+            }
             return;
         };
         m.mark(&self.def.name, &self.def.path, mark);
@@ -257,15 +263,18 @@ impl Svc {
             return;
         };
         let exec = l.argv.first().cloned().unwrap_or_default();
-        let mut options = vec![
-            ("command".to_owned(), exec.clone()),
-            ("child_pid".to_owned(), d.pid.to_string()),
-            ("start_time".to_owned(), crate::mirror::local_time_now()),
-            (
-                "start_count".to_owned(),
-                self.status.borrow().restarts.to_string(),
-            ),
-        ];
+        let mut options = vec![("command".to_owned(), exec.clone())];
+        // What supervise-daemon writes: rc-status's uptime column and -S.
+        if l.kind == Kind::Supervised {
+            options.extend([
+                ("child_pid".to_owned(), d.pid.to_string()),
+                ("start_time".to_owned(), crate::mirror::local_time_now()),
+                (
+                    "start_count".to_owned(),
+                    self.status.borrow().restarts.to_string(),
+                ),
+            ]);
+        }
         // A supervised service's `pidfile` is its supervisor's (T-03), and OpenRC's tools
         // signal what it names: rcinit leaves it alone and gives rc-status a pidfile of its
         // own that names the daemon, read only for R-25's liveness test.

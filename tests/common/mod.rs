@@ -266,6 +266,11 @@ pub struct Booted {
 }
 
 impl Booted {
+    /// Follows an already spawned harness (stdout and stderr piped) that runs rcinit.
+    pub fn from_child(child: Child, mode: Mode) -> Self {
+        Self::new(child, mode, None)
+    }
+
     fn new(mut child: Child, mode: Mode, master: Option<std::fs::File>) -> Self {
         let (tx, rx) = channel();
         let unshare_pid = child.id() as i32;
@@ -315,7 +320,7 @@ impl Booted {
         c.arg("--")
             .args(argv)
             .env_clear()
-            .env("PATH", "/sbin:/bin")
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
