@@ -16,10 +16,10 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::Settings;
 use crate::control::server::{self, Shared};
 use crate::mirror::Mirror;
-use crate::runfs::{self, Run};
 use crate::policy::exit::{Exit, StopCause, exit_code};
 use crate::policy::signals::{Action, action};
 use crate::reaper::Reaper;
+use crate::runfs::{self, Run};
 use crate::script::{discover, load};
 use crate::signals::{self, AsyncIntake, Intake};
 use crate::spawn::{self, Grouping};
@@ -322,7 +322,12 @@ impl Init {
                 .specs
                 .iter()
                 .filter(|s| l.graph.phase.contains_key(&s.name))
-                .filter_map(|s| s.vars.get("pidfile").filter(|p| p.starts_with('/')).cloned())
+                .filter_map(|s| {
+                    s.vars
+                        .get("pidfile")
+                        .filter(|p| p.starts_with('/'))
+                        .cloned()
+                })
                 .collect();
             runfs::remove_stale_pidfiles(&pidfiles);
         }
@@ -336,8 +341,7 @@ impl Init {
             if self.role == Role::Pid1 {
                 cover_openrc_helpers();
             }
-        } else if let Some(dir) = helper_links()
-        {
+        } else if let Some(dir) = helper_links() {
             env.push(("RCINIT_HELPERS".into(), dir.into()));
         }
         let ctx = Rc::new(Ctx {
@@ -554,7 +558,12 @@ impl Init {
 fn openrc_installed() -> bool {
     let real = |p: &str| std::fs::canonicalize(p).ok();
     match real("/sbin/openrc-run") {
-        Some(p) => std::env::current_exe().ok().and_then(|e| std::fs::canonicalize(e).ok()) != Some(p),
+        Some(p) => {
+            std::env::current_exe()
+                .ok()
+                .and_then(|e| std::fs::canonicalize(e).ok())
+                != Some(p)
+        }
         None => false,
     }
 }
@@ -573,14 +582,23 @@ fn cover_openrc_helpers() {
         else {
             continue;
         };
+        // The real one stays reachable for calls that are not a service's (Debian's dpkg owns
+        // start-stop-daemon, and package scripts call it): the applet hands those on.
+        let real = std::path::Path::new(crate::cli::control::REAL_HELPERS).join(name);
+        let kept = std::fs::create_dir_all(crate::cli::control::REAL_HELPERS)
+            .and_then(|_| std::fs::write(&real, b""))
+            .map_err(|e| e.to_string())
+            .and_then(|_| bind(&target, &real).map_err(|e| e.to_string()));
+        if let Err(e) = kept {
+            tracing::info!(
+                "{}: left as it is ({e}); OpenRC's own rc-service will start daemons outside rcinit",
+                target.display()
+            );
+            let _ = std::fs::remove_file(&real);
+            continue;
+        }
         // /proc/self/exe reaches our binary even where its path is hidden (a tmpfs on /run).
-        match nix::mount::mount(
-            Some("/proc/self/exe"),
-            &target,
-            None::<&str>,
-            nix::mount::MsFlags::MS_BIND,
-            None::<&str>,
-        ) {
+        match bind(std::path::Path::new("/proc/self/exe"), &target) {
             Ok(()) => tracing::debug!("{}: answered by rcinit", target.display()),
             Err(e) => tracing::info!(
                 "{}: cannot be covered ({e}); OpenRC's own rc-service will start daemons outside rcinit",
@@ -588,6 +606,16 @@ fn cover_openrc_helpers() {
             ),
         }
     }
+}
+
+fn bind(from: &std::path::Path, to: &std::path::Path) -> nix::Result<()> {
+    nix::mount::mount(
+        Some(from),
+        to,
+        None::<&str>,
+        nix::mount::MsFlags::MS_BIND,
+        None::<&str>,
+    )
 }
 
 /// start-stop-daemon and supervise-daemon as links to rcinit, for scripts that call them in an

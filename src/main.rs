@@ -84,7 +84,10 @@ fn client_exit(result: anyhow::Result<i32>) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
-        Err(e) if e.downcast_ref::<rcinit::control::client::NotRunning>().is_some() => {
+        Err(e)
+            if e.downcast_ref::<rcinit::control::client::NotRunning>()
+                .is_some() =>
+        {
             eprintln!("rcinit: {e:#}");
             ExitCode::from(3)
         }

@@ -121,8 +121,12 @@ impl Mirror {
         for (i, a) in rec.argv.iter().enumerate() {
             text.push_str(&format!("argv_{i}={a}\n"));
         }
-        text.push_str(&format!("pidfile={}\n", rec.pidfile.as_deref().unwrap_or("")));
-        if let Err(e) = std::fs::create_dir_all(&d).and_then(|_| std::fs::write(d.join("001"), text))
+        text.push_str(&format!(
+            "pidfile={}\n",
+            rec.pidfile.as_deref().unwrap_or("")
+        ));
+        if let Err(e) =
+            std::fs::create_dir_all(&d).and_then(|_| std::fs::write(d.join("001"), text))
         {
             tracing::debug!("{}: {e}", d.display());
         }

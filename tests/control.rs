@@ -127,7 +127,11 @@ fn status_shows_each_service_in_text_and_json() {
     // check: bad failed, so not healthy, and the reason is on stdout.
     let o = b.exec(&["/sbin/rcinit", "check"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("bad failed"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("bad failed"),
+        "{}",
+        text(&o)
+    );
     b.signal(libc::SIGTERM);
     assert_eq!(b.wait_exit(), 0);
 }
@@ -234,7 +238,9 @@ fn garbage_and_floods_on_the_socket_leave_pid1_healthy() {
     let mut rest = Vec::new();
     let _ = s.read_to_end(&mut rest);
     // Many connections at once, all dropped.
-    let many: Vec<UnixStream> = (0..200).filter_map(|_| UnixStream::connect(&path).ok()).collect();
+    let many: Vec<UnixStream> = (0..200)
+        .filter_map(|_| UnixStream::connect(&path).ok())
+        .collect();
     drop(many);
     assert_eq!(state_of(&status_json(&mut b), "db"), "started");
     let o = b.exec(&["/sbin/rcinit", "check"]);
@@ -336,7 +342,11 @@ fn a_restart_over_stale_state_starts_clean_and_secrets_survive() {
     let o = b.exec(&["/bin/cat", "/run/openrc/softlevel"]);
     assert_eq!(String::from_utf8_lossy(&o.stdout), "default");
     let o = b.exec(&["/bin/ls", "/run/openrc/starting", "/run/openrc/exclusive"]);
-    assert!(!String::from_utf8_lossy(&o.stdout).contains("svc"), "{}", text(&o));
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("svc"),
+        "{}",
+        text(&o)
+    );
     let o = b.exec(&["/bin/cat", "/run/svc.pid"]);
     let pid = String::from_utf8_lossy(&o.stdout).trim().to_owned();
     assert_eq!(Some(pid.parse::<i64>().unwrap()), pid_of(&v, "svc"));
@@ -353,7 +363,11 @@ fn without_secrets_run_is_a_fresh_tmpfs() {
     let ls = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(!ls.contains("leftover") && ls.contains("openrc"), "{ls}");
     let o = b.exec(&["/bin/grep", " /run ", "/proc/self/mountinfo"]);
-    assert!(String::from_utf8_lossy(&o.stdout).contains("tmpfs"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("tmpfs"),
+        "{}",
+        text(&o)
+    );
     b.signal(libc::SIGTERM);
     assert_eq!(b.wait_exit(), 0);
 }
@@ -426,4 +440,69 @@ fn client_commands_without_rcinit_say_so() {
         .unwrap();
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("rcinit is not running"));
+}
+
+#[test]
+fn a_non_root_user_boots_and_everyone_can_look() {
+    let root = services("ctl-nonroot", &[("db", DB)]);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        root.path().join("tmp"),
+        std::fs::Permissions::from_mode(0o1777),
+    )
+    .unwrap();
+    let prep = Prep {
+        user: Some(65534),
+        ..Prep::default()
+    };
+    let mut b = root.boot_with(Mode::Pid1, &[], &[], prep);
+    b.wait_line("services started in");
+    // /run is root's: the socket moved to /tmp/rcinit, and clients find it unasked.
+    for uid in [None, Some(65534), Some(1000)] {
+        let o = b.exec_as(uid, &["/sbin/rcinit", "status", "--json"]);
+        assert!(o.status.success(), "{uid:?}: {}", text(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(state_of(&v, "db"), "started", "{v}");
+    }
+    let host = common::one(&mut b, "sleep 1001");
+    let uid_line = std::fs::read_to_string(format!("/proc/{host}/status"))
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .unwrap()
+        .to_owned();
+    assert!(uid_line.contains("65534"), "{uid_line}");
+    // rcinit's own user may change things; another may not.
+    let o = b.exec_as(Some(1000), &["/sbin/rcinit", "stop", "db"]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    let o = b.exec_as(Some(65534), &["/sbin/rcinit", "restart", "db"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = b.exec_as(Some(65534), &["/sbin/rcinit", "shutdown"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+}
+
+#[test]
+fn a_read_only_root_still_boots_with_state_and_control() {
+    let root = services("ctl-ro", &[("db", DB)]);
+    let prep = Prep {
+        setup: Some(
+            "mount --rbind \"$R\" \"$R\" && mount -o remount,bind,ro \"$R\" && mount -t tmpfs tmpfs \"$R/tmp\" || exit 97".into(),
+        ),
+        ..Prep::default()
+    };
+    let mut b = root.boot_with(Mode::Pid1, &[], &[], prep);
+    b.wait_line("services started in");
+    let o = b.exec(&["/bin/touch", "/etc/probe"]);
+    assert!(!o.status.success(), "the root is read-only: {}", text(&o));
+    assert_eq!(state_of(&status_json(&mut b), "db"), "started");
+    let o = b.exec(&["/bin/cat", "/run/openrc/softlevel"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "default",
+        "{}",
+        text(&o)
+    );
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0);
 }

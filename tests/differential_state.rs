@@ -102,12 +102,16 @@ fn rcinit_states(b: &mut Booted) -> serde_json::Value {
 }
 
 fn state(v: &serde_json::Value, name: &str) -> Option<(String, Option<i64>)> {
-    v["services"].as_array()?.iter().find(|s| s["name"] == name).map(|s| {
-        (
-            s["state"].as_str().unwrap_or_default().to_owned(),
-            s["pid"].as_i64(),
-        )
-    })
+    v["services"]
+        .as_array()?
+        .iter()
+        .find(|s| s["name"] == name)
+        .map(|s| {
+            (
+                s["state"].as_str().unwrap_or_default().to_owned(),
+                s["pid"].as_i64(),
+            )
+        })
 }
 
 #[test]
@@ -168,7 +172,10 @@ fn real_rc_status_and_rc_service_agree_with_rcinit() {
     assert!(o.status.success(), "{}", text(&o));
     let rc = rc_states(&String::from_utf8_lossy(&o.stdout));
     for (n, s) in want {
-        let got = rc.iter().find(|(name, _)| name == n).map(|(_, st)| st.as_str());
+        let got = rc
+            .iter()
+            .find(|(name, _)| name == n)
+            .map(|(_, st)| st.as_str());
         assert_eq!(got, Some(s), "rc-status for {n}\n{}\nrcinit: {v}", text(&o));
     }
     // The real rc-service restart goes through OpenRC's openrc-run, whose supervise-daemon
@@ -183,14 +190,32 @@ fn real_rc_status_and_rc_service_agree_with_rcinit() {
     let host = common::one(&mut b, "sleep 2001");
     let ppid = std::fs::read_to_string(format!("/proc/{host}/stat"))
         .ok()
-        .and_then(|s| s.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse::<i32>().ok());
-    assert_eq!(ppid, Some(b.rcinit_pid()), "the new daemon is rcinit's child");
+        .and_then(|s| {
+            s.rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse::<i32>()
+                .ok()
+        });
+    assert_eq!(
+        ppid,
+        Some(b.rcinit_pid()),
+        "the new daemon is rcinit's child"
+    );
     let o = b.exec(&["rc-service", "up", "status"]);
     assert!(o.status.success(), "{}", text(&o));
     let o = b.exec(&["rc-status", "-C"]);
     let rc = rc_states(&String::from_utf8_lossy(&o.stdout));
     assert!(
         rc.iter().any(|(n, s)| n == "up" && s == "started"),
+        "{}",
+        text(&o)
+    );
+    // Calls that are not a service's (Debian's dpkg owns start-stop-daemon) reach the real one.
+    let o = b.exec(&["start-stop-daemon", "--version"]);
+    assert!(
+        o.status.success() && String::from_utf8_lossy(&o.stdout).contains("Debian"),
         "{}",
         text(&o)
     );

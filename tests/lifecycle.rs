@@ -23,7 +23,7 @@ fn stop(b: &mut Booted) {
 #[test]
 fn custom_start_functions_call_the_helpers_without_openrc_installed_l37() {
     let ssd = r#"#!/sbin/openrc-run
-pidfile=/run/bg.pid
+pidfile=/var/bg.pid
 start() {
 	ebegin "Starting bg"
 	start-stop-daemon --start --exec /bin/sleep --background --make-pidfile --pidfile "$pidfile" -- 100010
@@ -47,7 +47,7 @@ start() {
     b.wait_line("[bg]  * Starting bg ...");
     b.wait_line("bg: started (pid");
     let bg = one(&mut b, "sleep 100010");
-    let written: i32 = std::fs::read_to_string(root.path().join("run/bg.pid"))
+    let written: i32 = std::fs::read_to_string(root.path().join("var/bg.pid"))
         .expect("pidfile")
         .trim()
         .parse()
@@ -71,8 +71,8 @@ start() { echo "prepared the volume"; }
     // start-stop-daemon style: the command forks, writes the pidfile and returns (V-11).
     let forking = r#"#!/sbin/openrc-run
 command=/bin/sh
-command_args="-c 'sleep 100012 </dev/null >/dev/null 2>&1 & echo \$! >/run/fork.pid'"
-pidfile=/run/fork.pid
+command_args="-c 'sleep 100012 </dev/null >/dev/null 2>&1 & echo \$! >/var/fork.pid'"
+pidfile=/var/fork.pid
 depend() { after once; }
 "#;
     let root = services("oneshot", &[("once", oneshot), ("forker", forking)]);
@@ -96,10 +96,10 @@ fn dependents_wait_for_readiness_on_the_notify_fd() {
 supervisor=supervise-daemon
 notify=fd:4
 command=/bin/sh
-command_args="-c 'sleep 0.3; echo ready-svc >>/run/order; echo >&4; exec sleep 100013'"
+command_args="-c 'sleep 0.3; echo ready-svc >>/var/order; echo >&4; exec sleep 100013'"
 "#;
     let after = r#"#!/sbin/openrc-run
-start_pre() { echo dependent >>/run/order; }
+start_pre() { echo dependent >>/var/order; }
 command=/bin/true
 depend() { need ready; }
 "#;
@@ -116,7 +116,7 @@ command_args=100014
     let mut b = boot(&root, &[("RCINIT_READY_TIMEOUT", "3000")]);
     b.wait_line("never: not ready after 3000 ms");
     b.wait_line("dep: started");
-    let order = std::fs::read_to_string(root.path().join("run/order")).expect("order");
+    let order = std::fs::read_to_string(root.path().join("var/order")).expect("order");
     assert_eq!(order, "ready-svc\ndependent\n");
     stop(&mut b);
 }
@@ -164,7 +164,7 @@ fn a_stalled_stdout_reader_slows_the_service_not_pid1_and_loses_nothing() {
 command=/bin/sh
 command_args="-c 'seq 1 400000; echo flood-done >&2; exec sleep 100015'"
 command_background=yes
-pidfile=/run/flood.pid
+pidfile=/var/flood.pid
 "#;
     let crashy = r#"#!/sbin/openrc-run
 supervisor=supervise-daemon
@@ -208,7 +208,7 @@ fn output_without_newlines_is_split_not_lost_and_a_dead_logger_is_reported() {
 command=/bin/sh
 command_args="-c 'head -c 150000 /dev/zero | tr \"\\\\0\" x; exec sleep 100016'"
 command_background=yes
-pidfile=/run/blob.pid
+pidfile=/var/blob.pid
 "#;
     let logged = r#"#!/sbin/openrc-run
 supervisor=supervise-daemon
@@ -353,10 +353,10 @@ fn a_start_that_never_returns_does_not_hold_up_the_stop_t05() {
 
 #[test]
 fn fifos_as_input_file_or_log_never_block_pid1() {
-    let reader = "#!/sbin/openrc-run\nsupervisor=supervise-daemon\ncommand=/bin/cat\ninput_file=/run/in.fifo\noutput_log=/run/cat.out\n";
-    let writer = "#!/sbin/openrc-run\nsupervisor=supervise-daemon\ncommand=/bin/sleep\ncommand_args=100022\noutput_log=/run/out.fifo\nrespawn_max=1\nrespawn_delay=0\n";
+    let reader = "#!/sbin/openrc-run\nsupervisor=supervise-daemon\ncommand=/bin/cat\ninput_file=/var/in.fifo\noutput_log=/var/cat.out\n";
+    let writer = "#!/sbin/openrc-run\nsupervisor=supervise-daemon\ncommand=/bin/sleep\ncommand_args=100022\noutput_log=/var/out.fifo\nrespawn_max=1\nrespawn_delay=0\n";
     let root = services("fifo", &[("reader", reader), ("writer", writer)]);
-    for f in ["run/in.fifo", "run/out.fifo"] {
+    for f in ["var/in.fifo", "var/out.fifo"] {
         let p = std::ffi::CString::new(root.path().join(f).to_str().expect("utf-8")).expect("c");
         // SAFETY: mkfifo on a path we own.
         assert_eq!(unsafe { libc::mkfifo(p.as_ptr(), 0o600) }, 0);
@@ -378,12 +378,12 @@ fn fifos_as_input_file_or_log_never_block_pid1() {
 fn a_pidfile_written_late_by_the_daemons_child_is_followed() {
     let late = r#"#!/sbin/openrc-run
 command=/bin/sh
-command_args="-c '(sleep 0.3; exec sleep 100023) </dev/null >/dev/null 2>&1 & (sleep 0.3; echo \$! >/run/late.pid) &'"
-pidfile=/run/late.pid
+command_args="-c '(sleep 0.3; exec sleep 100023) </dev/null >/dev/null 2>&1 & (sleep 0.3; echo \$! >/var/late.pid) &'"
+pidfile=/var/late.pid
 "#;
     // Inside, $! of the outer subshell is the future `sleep 100023` (exec keeps the pid).
     let root = services("late", &[("late", late)]);
-    std::fs::write(root.path().join("run/late.pid"), "999999\n").expect("stale pidfile");
+    std::fs::write(root.path().join("var/late.pid"), "999999\n").expect("stale pidfile");
     let mut b = boot(&root, &[]);
     b.wait_line("late: started (pid");
     let d = one(&mut b, "sleep 100023");
@@ -417,13 +417,13 @@ fn variables_start_pre_unsets_are_gone_from_the_daemon_v02() {
 supervisor=supervise-daemon
 command=/bin/sh
 command_args="-c 'echo hello-u; exec sleep 100025'"
-output_log=/run/u.log
+output_log=/var/u.log
 start_pre() { unset output_log; }
 "#;
     let root = services("unset", &[("u", script)]);
     let mut b = boot(&root, &[]);
     // Without output_log the output is forwarded, and no file is made.
     b.wait_line("[u] hello-u");
-    assert!(!root.path().join("run/u.log").exists());
+    assert!(!root.path().join("var/u.log").exists());
     stop(&mut b);
 }

@@ -104,6 +104,8 @@ fn children_start_clean() {
             pending: None,
             leak_fds: vec![7, 9],
             tty: false,
+            setup: None,
+            user: None,
         };
         let mut b = root.boot_with(mode, &["cat", "/proc/self/status"], &[], prep.clone());
         assert_eq!(b.wait_exit(), 0, "{}", b.transcript());

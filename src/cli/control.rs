@@ -79,7 +79,9 @@ fn one_status(service: &str) -> Result<Option<crate::control::report::Service>> 
 /// order (L-02); start, stop, restart and status are rcinit's, the rest the script's.
 pub fn service(service: &str, commands: &[String], out: &mut dyn Write) -> Result<i32> {
     if commands.is_empty() {
-        eprintln!("rcinit: {service}: name a command (start, stop, restart, status, or the script's own)");
+        eprintln!(
+            "rcinit: {service}: name a command (start, stop, restart, status, or the script's own)"
+        );
         return Ok(1);
     }
     let mut last = 0;
@@ -253,8 +255,8 @@ pub fn rc_service(args: &[String], out: &mut dyn Write) -> Result<i32> {
             "-i" | "--ifexists" => ifexists = true,
             "-s" | "--ifstarted" | "-S" | "--ifstopped" | "-c" | "--ifcrashed" | "-N"
             | "--ifnotstarted" | "-I" | "--ifinactive" => cond = Some(a),
-            "-D" | "--nodeps" | "-d" | "--debug" | "-q" | "--quiet" | "-v" | "--verbose"
-            | "-C" | "--nocolor" => {}
+            "-D" | "--nodeps" | "-d" | "--debug" | "-q" | "--quiet" | "-v" | "--verbose" | "-C"
+            | "--nocolor" => {}
             _ => {
                 eprintln!("rc-service: unknown option {a}");
                 return Ok(1);
@@ -307,10 +309,31 @@ pub fn power(name: &str, args: &[String]) -> Result<i32> {
     shutdown()
 }
 
+/// Where the image's own helpers stay reachable once rcinit covers them.
+pub const REAL_HELPERS: &str = "/run/rcinit/real";
+
+/// Runs the image's own helper (the call is not a service's, or rcinit is not running).
+fn real_helper(name: &str, argv: &[String]) -> Result<i32> {
+    use std::os::unix::process::CommandExt;
+    let real = std::path::Path::new(REAL_HELPERS).join(name);
+    if real.metadata().is_ok_and(|m| m.len() > 0) {
+        let e = std::process::Command::new(&real)
+            .arg0(&argv[0])
+            .args(&argv[1..])
+            .exec();
+        anyhow::bail!("{}: {e}", real.display());
+    }
+    eprintln!("{name} (rcinit): which service? (RC_SVCNAME is not set)");
+    Ok(1)
+}
+
 /// start-stop-daemon and supervise-daemon run by OpenRC's own openrc-run (rc-service from a
 /// shell, in an image with OpenRC): the call reaches PID 1, which runs it in the service's task.
 pub fn outside_helper(argv: &[String]) -> Result<i32> {
     let name = argv[0].rsplit('/').next().unwrap_or_default();
+    if std::env::var_os("RC_SVCNAME").is_none() {
+        return real_helper(name, argv);
+    }
     let service = std::env::var("RC_SVCNAME").ok().or_else(|| {
         // supervise-daemon's first word is the service.
         (name == "supervise-daemon")
@@ -318,18 +341,22 @@ pub fn outside_helper(argv: &[String]) -> Result<i32> {
             .flatten()
     });
     let Some(service) = service else {
-        eprintln!("{name} (rcinit): which service? (RC_SVCNAME is not set)");
-        return Ok(1);
+        return real_helper(name, argv);
     };
     let env: Vec<(String, String)> = std::env::vars().collect();
-    let r = client::call(
+    let r = match client::call(
         &Request::Helper {
             service,
             argv: argv.to_vec(),
             env,
         },
         false,
-    )?;
+    ) {
+        Err(e) if e.downcast_ref::<client::NotRunning>().is_some() => {
+            return real_helper(name, argv);
+        }
+        r => r?,
+    };
     for m in &r.messages {
         eprintln!("{name} (rcinit): {m}");
     }

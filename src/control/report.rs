@@ -43,7 +43,9 @@ pub fn duration(secs: u64) -> String {
 
 /// The table: a header naming the runlevel, then one aligned line per service.
 pub fn table(r: &Report) -> String {
-    let head = ["SERVICE", "STATE", "PID", "FOR", "RESTARTS", "HEALTH", "WHY"];
+    let head = [
+        "SERVICE", "STATE", "PID", "FOR", "RESTARTS", "HEALTH", "WHY",
+    ];
     let rows: Vec<[String; 7]> = r
         .services
         .iter()

@@ -98,11 +98,8 @@ async fn connection(mut stream: UnixStream, shared: &Shared) -> Result<()> {
     let mut buf: Vec<u8> = Vec::new();
     let mut fds: Vec<OwnedFd> = Vec::new();
     loop {
-        let line = match tokio::time::timeout(
-            REQUEST_TIME,
-            read_line(&stream, &mut buf, &mut fds),
-        )
-        .await
+        let line = match tokio::time::timeout(REQUEST_TIME, read_line(&stream, &mut buf, &mut fds))
+            .await
         {
             Err(_) => return Ok(()),
             Ok(Err(e)) => {
@@ -113,17 +110,31 @@ async fn connection(mut stream: UnixStream, shared: &Shared) -> Result<()> {
             Ok(Ok(None)) => return Ok(()),
             Ok(Ok(Some(l))) => l,
         };
+        let mut shutdown = false;
         let reply = match serde_json::from_slice::<Request>(&line) {
             Err(e) => Reply::error(2, format!("bad request: {e}")),
             Ok(req) if req.changes() && uid != 0 && uid != shared.own_uid => {
                 Reply::error(4, "permission denied: only root may change services")
             }
             Ok(req) => {
+                shutdown = req == Request::Shutdown;
                 let stdio = take_stdio(&mut fds);
                 handle(req, stdio, shared).await
             }
         };
         write_reply(&mut stream, &reply).await?;
+        if shutdown {
+            // The asker lives in the container too: let it read the answer and go before the
+            // stop's final sweep would kill it mid-exit.
+            let _ = tokio::time::timeout(
+                Duration::from_secs(1),
+                read_line(&stream, &mut buf, &mut fds),
+            )
+            .await;
+            tracing::info!("shutdown asked for on the control socket");
+            let _ = shared.shutdown.send(());
+            return Ok(());
+        }
     }
 }
 
@@ -260,12 +271,11 @@ async fn handle(req: Request, stdio: Option<(OwnedFd, OwnedFd)>, shared: &Shared
             }
         }
         Request::Check => check(shared),
-        Request::Shutdown => {
-            tracing::info!("shutdown asked for on the control socket");
-            let _ = shared.shutdown.send(());
-            Reply::default()
-        }
-        Request::Start { services } | Request::Stop { services } | Request::Restart { services }
+        // Sent once the asker has its answer (see `connection`).
+        Request::Shutdown => Reply::default(),
+        Request::Start { services }
+        | Request::Stop { services }
+        | Request::Restart { services }
             if rl.is_none() =>
         {
             Reply::error(

@@ -244,6 +244,28 @@ pub fn runlevel_exists(root: &Path, level: &str) -> bool {
     resolve_in_root(root, &format!("/etc/runlevels/{level}")).is_some_and(|p| p.is_dir())
 }
 
+/// The service scripts of this system's init.d directories, sorted (rc-service -l).
+pub fn service_names() -> Vec<String> {
+    let mut v: Vec<String> = scripts(Path::new("/"))
+        .into_iter()
+        .filter(|s| s.skipped.is_none())
+        .map(|s| s.name)
+        .collect();
+    v.sort();
+    v
+}
+
+/// The script of service `name` on this system, if there is one (rc-service -r).
+pub fn resolve(name: &str) -> Option<String> {
+    if name.contains('/') {
+        return None;
+    }
+    scripts(Path::new("/"))
+        .into_iter()
+        .find(|s| s.name == name && s.skipped.is_none())
+        .map(|s| s.path())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,26 +336,4 @@ mod tests {
         assert!(ignored_name("foo.dpkg-old"));
         assert!(!ignored_name("net.eth0"));
     }
-}
-
-/// The service scripts of this system's init.d directories, sorted (rc-service -l).
-pub fn service_names() -> Vec<String> {
-    let mut v: Vec<String> = scripts(Path::new("/"))
-        .into_iter()
-        .filter(|s| s.skipped.is_none())
-        .map(|s| s.name)
-        .collect();
-    v.sort();
-    v
-}
-
-/// The script of service `name` on this system, if there is one (rc-service -r).
-pub fn resolve(name: &str) -> Option<String> {
-    if name.contains('/') {
-        return None;
-    }
-    scripts(Path::new("/"))
-        .into_iter()
-        .find(|s| s.name == name && s.skipped.is_none())
-        .map(|s| s.path())
 }

@@ -378,6 +378,8 @@ impl Runlevel {
 
     /// Sends a request to one service's task.
     pub fn send(&self, name: &str, req: Request) -> bool {
-        self.entries.get(name).is_some_and(|e| e.tx.send(req).is_ok())
+        self.entries
+            .get(name)
+            .is_some_and(|e| e.tx.send(req).is_ok())
     }
 }

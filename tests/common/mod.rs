@@ -135,10 +135,14 @@ impl Rootfs {
             "\"$R/bin/busybox\" ip link set lo up && mount -t proc proc \"$R/proc\" && mount -o rbind /dev \"$R/dev\" || exit 99\n{}\n",
             prep.setup.clone().unwrap_or_default()
         );
+        let chroot = match prep.user {
+            Some(u) => format!("/usr/sbin/chroot --userspec={u}:{u}"),
+            None => "chroot".into(),
+        };
         let script = match mode {
-            Mode::Pid1 => format!("{enter}exec chroot \"$R\" /harness/run-rcinit \"$@\""),
+            Mode::Pid1 => format!("{enter}exec {chroot} \"$R\" /harness/run-rcinit \"$@\""),
             Mode::Subreaper => format!(
-                "{enter}exec chroot \"$R\" /bin/sh -c '/harness/run-rcinit \"$@\"; exit $?' pid1-shell \"$@\""
+                "{enter}exec {chroot} \"$R\" /bin/sh -c '/harness/run-rcinit \"$@\"; exit $?' pid1-shell \"$@\""
             ),
         };
         let mut cmd = Command::new("unshare");
@@ -227,6 +231,8 @@ pub struct Prep {
     /// Shell run in the new namespaces before rcinit (`$R` is the rootfs): mounts a runtime
     /// would have made, like Docker's secrets under /run/secrets.
     pub setup: Option<String>,
+    /// Run rcinit as this user and group (a non-root USER).
+    pub user: Option<u32>,
 }
 
 trait SpawnCollect {
@@ -333,7 +339,10 @@ impl Booted {
 
     /// The control socket as seen from the host, through the container's root.
     pub fn socket_path(&mut self) -> PathBuf {
-        PathBuf::from(format!("/proc/{}/root/run/rcinit/control.sock", self.rcinit_pid()))
+        PathBuf::from(format!(
+            "/proc/{}/root/run/rcinit/control.sock",
+            self.rcinit_pid()
+        ))
     }
 
     /// Stops reading rcinit's stdout until [`Booted::resume_stdout`]: its pipe fills up.
