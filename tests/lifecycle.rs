@@ -427,3 +427,32 @@ start_pre() { unset output_log; }
     assert!(!root.path().join("var/u.log").exists());
     stop(&mut b);
 }
+
+/// Regression: checkpath chmodded a path whose mode was already right, so a service running as
+/// a non-root USER failed its start_pre on a root-owned /var/log (`docker run --user`).
+#[test]
+fn checkpath_changes_only_what_differs_so_non_root_passes_on_a_right_path() {
+    let script = r#"#!/sbin/openrc-run
+command=/bin/sleep
+command_args=100031
+command_background=yes
+pidfile=/tmp/cp.pid
+start_pre() {
+	checkpath -d -m 0755 /var && checkpath -d -m 0755 -o 0:0 /var
+}
+"#;
+    let root = services("checkpath-user", &[("cp", script)]);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(root.path().join("var"), std::fs::Permissions::from_mode(0o755))
+        .unwrap();
+    std::fs::set_permissions(root.path().join("tmp"), std::fs::Permissions::from_mode(0o1777))
+        .unwrap();
+    let prep = common::Prep {
+        user: Some(65534),
+        ..common::Prep::default()
+    };
+    let mut b = root.boot_with(common::Mode::Pid1, &[], &[], prep);
+    b.wait_line("cp: started (pid");
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+}

@@ -308,6 +308,18 @@ _rcinit_defined() { case "$(type "$1" 2>/dev/null)" in *function*) return 0 ;; e
 # A `*_pre`/`*_post` hook runs only when defined.
 _rcinit_hook() { if _rcinit_defined "$1"; then "$1"; fi; }
 # L-34, for commands: create or correct paths (the evaluation's checkpath does nothing).
+_rcinit_cp_mode_is() {
+	_rcinit_cp_m=$(stat -c %a "$1" 2>/dev/null) || return 1
+	[ "$(printf '%o' "0$2")" = "$(printf '%o' "0$_rcinit_cp_m")" ]
+}
+
+_rcinit_cp_owner_is() {
+	case "$2" in
+	*:*) [ "$(stat -c %U:%G "$1" 2>/dev/null)" = "$2" ] || [ "$(stat -c %u:%g "$1" 2>/dev/null)" = "$2" ] ;;
+	*) [ "$(stat -c %U "$1" 2>/dev/null)" = "$2" ] || [ "$(stat -c %u "$1" 2>/dev/null)" = "$2" ] ;;
+	esac
+}
+
 _rcinit_checkpath() {
 	_rcinit_cp_type= _rcinit_cp_mode= _rcinit_cp_owner= _rcinit_cp_trunc= _rcinit_cp_w= _rcinit_cp_q=
 	while [ $# -gt 0 ]; do
@@ -348,8 +360,14 @@ _rcinit_checkpath() {
 			f) : >"$_rcinit_cp_p" || _rcinit_cp_rc=1 ;;
 			esac
 		fi
-		if [ -n "$_rcinit_cp_mode" ]; then chmod "$_rcinit_cp_mode" "$_rcinit_cp_p" || _rcinit_cp_rc=1; fi
-		if [ -n "$_rcinit_cp_owner" ]; then chown "$_rcinit_cp_owner" "$_rcinit_cp_p" || _rcinit_cp_rc=1; fi
+		# Like OpenRC's checkpath, change only what differs: a non-root service may check a path
+		# that is already right but that it could not chmod.
+		if [ -n "$_rcinit_cp_mode" ] && ! _rcinit_cp_mode_is "$_rcinit_cp_p" "$_rcinit_cp_mode"; then
+			chmod "$_rcinit_cp_mode" "$_rcinit_cp_p" || _rcinit_cp_rc=1
+		fi
+		if [ -n "$_rcinit_cp_owner" ] && ! _rcinit_cp_owner_is "$_rcinit_cp_p" "$_rcinit_cp_owner"; then
+			chown "$_rcinit_cp_owner" "$_rcinit_cp_p" || _rcinit_cp_rc=1
+		fi
 	done
 	return $_rcinit_cp_rc
 }
