@@ -33,6 +33,8 @@ deps() {
 	command -v unshare >/dev/null && command -v nsenter >/dev/null || pkgs+=(util-linux)
 	command -v ip >/dev/null || pkgs+=(iproute2)
 	command -v dot >/dev/null || pkgs+=(graphviz)
+	command -v dockerd >/dev/null || pkgs+=(docker.io)
+	command -v docker-compose >/dev/null || pkgs+=(docker-compose)
 	[ -x "$DEBIAN_ROOTFS/sbin/openrc" ] || command -v debootstrap >/dev/null || pkgs+=(debootstrap)
 	if [ ${#pkgs[@]} -gt 0 ]; then
 		say "installing ${pkgs[*]}"
@@ -102,8 +104,22 @@ cmd_demo() {
 	' demo "$DEMO_ROOT"
 }
 
+# A Docker engine for tests/docker.rs: no bridge, no iptables (containers run --network none).
+start_docker() {
+	docker info >/dev/null 2>&1 && return
+	say "starting dockerd --bridge=none --iptables=false"
+	nohup dockerd --bridge=none --iptables=false --ip6tables=false >/tmp/rcinit-dockerd.log 2>&1 &
+	for _ in $(seq 1 120); do
+		docker info >/dev/null 2>&1 && return
+		sleep 0.5
+	done
+	tail -20 /tmp/rcinit-dockerd.log >&2
+	die "dockerd did not start (log: /tmp/rcinit-dockerd.log)"
+}
+
 cmd_test() {
 	deps
+	start_docker
 	say "unit and namespace tests (static musl build)"
 	cargo test --target "$MUSL" "$@"
 	say "release build: static, stripped, and its size"

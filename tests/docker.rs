@@ -301,10 +301,15 @@ fn docker_stop_ends_the_stack_in_order_with_0_while_a_shell_entrypoint_gets_137(
     // Reverse order: the proxy and the worker stop before the web app they depend on.
     let report = &all[all.find("shutdown report:").expect("a report")..];
     let at = |s: &str| report.find(&format!("  {s} ")).expect(s);
-    assert!(at("proxy") < at("webapp") && at("worker") < at("webapp"), "{report}");
+    assert!(
+        at("proxy") < at("webapp") && at("worker") < at("webapp"),
+        "{report}"
+    );
     assert_eq!(exit_code(&shell), 137, "the shell entrypoint is SIGKILLed");
     assert!(shell_took >= Duration::from_secs(9), "{shell_took:?}");
-    eprintln!("docker stop: rcinit {stack_took:?} (exit 0), shell entrypoint {shell_took:?} (exit 137)");
+    eprintln!(
+        "docker stop: rcinit {stack_took:?} (exit 0), shell entrypoint {shell_took:?} (exit 137)"
+    );
 }
 
 #[test]
@@ -356,7 +361,10 @@ fn docker_logs_prefix_every_line_and_keep_stdout_and_stderr_apart() {
     assert!(out.contains("[worker] processed job"), "{out}");
     assert!(!err.contains("[worker] processed job"), "{err}");
     assert!(err.contains("[rcinit] 3 of 3 services started"), "{err}");
-    assert!(!out.contains("[rcinit]"), "rcinit's own lines are on stderr");
+    assert!(
+        !out.contains("[rcinit]"),
+        "rcinit's own lines are on stderr"
+    );
     // busybox httpd -v logs each request the proxy makes, through the error_logger (tee).
     wait_log(&c, "[webapp]", 0);
     for l in out.lines() {
@@ -481,7 +489,11 @@ fn an_interactive_shell_as_cmd_gets_job_control_and_ctrl_c() {
     std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
         while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 || tx.send(String::from_utf8_lossy(&buf[..n]).into_owned()).is_err() {
+            if n == 0
+                || tx
+                    .send(String::from_utf8_lossy(&buf[..n]).into_owned())
+                    .is_err()
+            {
                 return;
             }
         }
@@ -508,7 +520,7 @@ fn an_interactive_shell_as_cmd_gets_job_control_and_ctrl_c() {
     master.write_all(b"kill %1; sleep 200\r").unwrap();
     // Ctrl-C reaches the foreground job, not PID 1.
     let pgrep = || {
-        let o = docker(&["exec", &n, "pgrep", "-f", "sleep 200"]);
+        let o = docker(&["exec", &n, "sh", "-c", "ps -o args | grep -q '^sleep 200'"]);
         o.status.success().then_some(())
     };
     common::wait_for("the foreground sleep", pgrep);
@@ -517,7 +529,11 @@ fn an_interactive_shell_as_cmd_gets_job_control_and_ctrl_c() {
     expect("RC=130", &mut seen);
     master.write_all(b"exit 5\r").unwrap();
     let o = common::wait_for("docker run -it to end", || child.try_wait().ok().flatten());
-    assert_eq!(o.code(), Some(5), "the shell's exit code is the container's");
+    assert_eq!(
+        o.code(),
+        Some(5),
+        "the shell's exit code is the container's"
+    );
 }
 
 #[test]

@@ -443,10 +443,16 @@ start_pre() {
 "#;
     let root = services("checkpath-user", &[("cp", script)]);
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(root.path().join("var"), std::fs::Permissions::from_mode(0o755))
-        .unwrap();
-    std::fs::set_permissions(root.path().join("tmp"), std::fs::Permissions::from_mode(0o1777))
-        .unwrap();
+    std::fs::set_permissions(
+        root.path().join("var"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        root.path().join("tmp"),
+        std::fs::Permissions::from_mode(0o1777),
+    )
+    .unwrap();
     let prep = common::Prep {
         user: Some(65534),
         ..common::Prep::default()
