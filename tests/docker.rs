@@ -499,7 +499,7 @@ fn an_interactive_shell_as_cmd_gets_job_control_and_ctrl_c() {
         }
     });
     let mut seen = String::new();
-    let mut expect = |needle: &str, seen: &mut String| {
+    let expect = |needle: &str, seen: &mut String| {
         let deadline = Instant::now() + HANG;
         while !seen.contains(needle) {
             match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
