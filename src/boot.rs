@@ -53,6 +53,8 @@ struct Init {
     control: Rc<Shared>,
     shutdown_rx: mpsc::UnboundedReceiver<()>,
     run: Run,
+    /// Links rcinit made in the image (removed when it stops).
+    links: Vec<std::path::PathBuf>,
     ctx: Option<Rc<Ctx>>,
     critical_rx: mpsc::UnboundedReceiver<(String, String)>,
     critical_tx: mpsc::UnboundedSender<(String, String)>,
@@ -98,6 +100,7 @@ pub fn run(boot: Boot, intake: Intake) -> Result<i32> {
             control,
             shutdown_rx,
             run: Run::Cleared,
+            links: Vec::new(),
             ctx: None,
             critical_rx,
             critical_tx,
@@ -339,7 +342,7 @@ impl Init {
         // would otherwise run its own applet, whatever PATH says).
         if openrc_installed() {
             if self.role == Role::Pid1 {
-                cover_openrc_helpers();
+                self.links = cover_openrc_helpers();
             }
         } else if let Some(dir) = helper_links() {
             env.push(("RCINIT_HELPERS".into(), dir.into()));
@@ -517,6 +520,9 @@ impl Init {
             }
         }
         self.final_sweep(settings.kill_grace).await;
+        for l in self.links.drain(..) {
+            let _ = std::fs::remove_file(&l);
+        }
         // The services' last lines, read from pipes whose writers are all gone now.
         if !forward::drained(Duration::from_secs(1)).await {
             tracing::warn!("some service output could not be passed on before exit");
@@ -571,8 +577,11 @@ fn openrc_installed() -> bool {
 /// With OpenRC in the image, its start-stop-daemon and supervise-daemon are covered (in the
 /// container's own mount namespace) by rcinit, so the real `rc-service NAME restart` (OpenRC's
 /// openrc-run) stops and starts the daemon through PID 1 and the new daemon is supervised by
-/// rcinit, not by a second supervisor. Without mount rights the real helpers stay.
-fn cover_openrc_helpers() {
+/// rcinit, not by a second supervisor. Without mount rights (Docker's default capabilities),
+/// links in `RC_LIBEXECDIR/sbin`, the first directory of openrc-run's PATH, do the same for
+/// openrc-run alone; they are returned, to be removed when rcinit stops.
+fn cover_openrc_helpers() -> Vec<std::path::PathBuf> {
+    let mut links = Vec::new();
     for name in ["supervise-daemon", "start-stop-daemon"] {
         let Some(target) = ["/sbin", "/usr/sbin", "/bin", "/usr/bin"]
             .iter()
@@ -589,23 +598,47 @@ fn cover_openrc_helpers() {
             .and_then(|_| std::fs::write(&real, b""))
             .map_err(|e| e.to_string())
             .and_then(|_| bind(&target, &real).map_err(|e| e.to_string()));
-        if let Err(e) = kept {
-            tracing::info!(
-                "{}: left as it is ({e}); OpenRC's own rc-service will start daemons outside rcinit",
-                target.display()
-            );
-            let _ = std::fs::remove_file(&real);
-            continue;
-        }
         // /proc/self/exe reaches our binary even where its path is hidden (a tmpfs on /run).
-        match bind(std::path::Path::new("/proc/self/exe"), &target) {
+        let covered = kept.and_then(|_| {
+            bind(std::path::Path::new("/proc/self/exe"), &target).map_err(|e| e.to_string())
+        });
+        match covered {
             Ok(()) => tracing::debug!("{}: answered by rcinit", target.display()),
-            Err(e) => tracing::info!(
-                "{}: cannot be covered ({e}); OpenRC's own rc-service will start daemons outside rcinit",
-                target.display()
-            ),
+            Err(e) => {
+                let _ = nix::mount::umount(&real);
+                let _ = std::fs::remove_file(&real);
+                match path_link(name) {
+                    Some(l) => {
+                        tracing::debug!("{}: openrc-run's {name} is rcinit", l.display());
+                        links.push(l);
+                    }
+                    None => tracing::info!(
+                        "{}: cannot be covered ({e}); OpenRC's own rc-service will start daemons outside rcinit",
+                        target.display()
+                    ),
+                }
+            }
         }
     }
+    links
+}
+
+/// A link to rcinit named `name` first on openrc-run's PATH (RC_LIBEXECDIR/sbin), made only
+/// where nothing of that name is.
+fn path_link(name: &str) -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok().filter(|e| e.exists())?;
+    let dir = ["/lib/rc/sbin", "/usr/lib/rc/sbin", "/usr/libexec/rc/sbin"]
+        .iter()
+        .map(std::path::Path::new)
+        .find(|d| d.is_dir())?;
+    let link = dir.join(name);
+    if link.symlink_metadata().is_ok() {
+        // Ours from a run that did not stop cleanly, or the image's own: left alone unless ours.
+        let ours = std::fs::canonicalize(&link).ok() == std::fs::canonicalize(&exe).ok();
+        return ours.then_some(link);
+    }
+    std::os::unix::fs::symlink(&exe, &link).ok()?;
+    Some(link)
 }
 
 fn bind(from: &std::path::Path, to: &std::path::Path) -> nix::Result<()> {

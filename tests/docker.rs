@@ -567,3 +567,107 @@ fn docker_compose_file_is_valid_and_its_stack_runs() {
     assert_eq!(exit_code(&c), 0, "{}", logs(&c).1);
     compose(&["down"]);
 }
+
+/// Debian with the real OpenRC, the example stack installed by docker/setup.sh, rcinit as PID 1.
+fn openrc_image() -> &'static str {
+    static I: OnceLock<String> = OnceLock::new();
+    I.get_or_init(|| {
+        let rootfs = common::debian_rootfs();
+        let base = "rcinit-test/debian-openrc:dev";
+        let mut import = Command::new("docker")
+            .args(["import", "-", base])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("docker import");
+        let mut tar = Command::new("tar")
+            .arg("-C")
+            .arg(&rootfs)
+            .args(["-c", "."])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("tar");
+        let copied = std::io::copy(
+            tar.stdout.as_mut().expect("tar stdout"),
+            import.stdin.as_mut().expect("import stdin"),
+        );
+        assert!(tar.wait().expect("tar").success());
+        drop(import.stdin.take());
+        let o = output_within(import);
+        assert!(o.status.success() && copied.is_ok(), "import: {}", text(&o));
+        let repo = env!("CARGO_MANIFEST_DIR");
+        let prep = name("prep");
+        let _gone = Container(prep.clone());
+        let bin = format!("{}:/rcinit:ro", common::rcinit_bin().display());
+        let src = format!("{repo}:/src:ro");
+        ok(&[
+            "run",
+            "--name",
+            &prep,
+            "--network",
+            "none",
+            "-v",
+            &src,
+            "-v",
+            &bin,
+            "--entrypoint",
+            "/bin/sh",
+            base,
+            "/src/docker/setup.sh",
+            "/rcinit",
+            "/src/examples",
+        ]);
+        let mut commit = vec!["commit".to_owned()];
+        for c in dockerfile_changes("Dockerfile.alpine") {
+            commit.extend(["--change".to_owned(), c]);
+        }
+        commit.extend([prep.clone(), "rcinit-test/openrc-stack:dev".to_owned()]);
+        let commit: Vec<&str> = commit.iter().map(String::as_str).collect();
+        ok(&commit);
+        "rcinit-test/openrc-stack:dev".to_owned()
+    })
+}
+
+/// With OpenRC in the image and Docker's default capabilities (no mounts), OpenRC's own
+/// `rc-service NAME restart` still restarts the daemon under rcinit, and rc-status agrees.
+#[test]
+fn openrcs_own_rc_service_restart_works_under_default_capabilities() {
+    let c = run("openrc", &[], openrc_image(), &[]);
+    wait_log(&c, STARTED, 0);
+    let pid = |c: &Container| -> i64 {
+        let o = exec(c, &["/sbin/rcinit", "status", "--json", "webapp"]);
+        assert!(o.status.success(), "{}", text(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+        assert_eq!(v["services"][0]["state"], "started", "{v}");
+        v["services"][0]["pid"].as_i64().expect("a pid")
+    };
+    let before = pid(&c);
+    let o = exec(&c, &["rc-service", "webapp", "restart"]);
+    assert!(o.status.success(), "{}\n{}", text(&o), logs(&c).1);
+    let after = pid(&c);
+    assert_ne!(before, after);
+    let o = exec(&c, &["grep", "PPid", &format!("/proc/{after}/status")]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).split_whitespace().nth(1),
+        Some("1"),
+        "the new daemon is rcinit's child: {}",
+        text(&o)
+    );
+    let o = exec(&c, &["rc-status", "-C"]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        out.lines()
+            .any(|l| l.trim_start().starts_with("webapp ") && l.contains("started")),
+        "{out}"
+    );
+    // What needed webapp comes back too (openrc-run restarts it without waiting).
+    common::wait_for("the stack healthy again", || {
+        exec(&c, &["/sbin/rcinit", "check"])
+            .status
+            .success()
+            .then_some(())
+    });
+    ok(&["stop", &c.0]);
+    assert_eq!(exit_code(&c), 0, "{}", logs(&c).1);
+}

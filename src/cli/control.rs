@@ -315,8 +315,20 @@ pub const REAL_HELPERS: &str = "/run/rcinit/real";
 /// Runs the image's own helper (the call is not a service's, or rcinit is not running).
 fn real_helper(name: &str, argv: &[String]) -> Result<i32> {
     use std::os::unix::process::CommandExt;
-    let real = std::path::Path::new(REAL_HELPERS).join(name);
-    if real.metadata().is_ok_and(|m| m.len() > 0) {
+    let covered = std::path::Path::new(REAL_HELPERS).join(name);
+    let me = std::env::current_exe().and_then(std::fs::canonicalize).ok();
+    // The image's own: kept aside when rcinit covered it, else the first of that name on the
+    // usual directories that is not rcinit (a link on openrc-run's PATH).
+    let real = std::iter::once(covered.clone())
+        .filter(|p| p.metadata().is_ok_and(|m| m.len() > 0))
+        .chain(
+            ["/sbin", "/usr/sbin", "/bin", "/usr/bin"]
+                .iter()
+                .map(|d| std::path::Path::new(d).join(name))
+                .filter(|p| p.exists() && std::fs::canonicalize(p).ok() != me),
+        )
+        .next();
+    if let Some(real) = real {
         let e = std::process::Command::new(&real)
             .arg0(&argv[0])
             .args(&argv[1..])
