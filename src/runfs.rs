@@ -31,11 +31,12 @@ fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+        let octal = (i + 3 < b.len() && b[i] == b'\\')
+            .then(|| &b[i + 1..i + 4])
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)))
+            .map(|d| d.iter().fold(0u32, |v, c| v * 8 + u32::from(c - b'0')))
+            .and_then(|v| u8::try_from(v).ok());
+        if let Some(v) = octal {
             out.push(v);
             i += 4;
         } else {
@@ -141,5 +142,12 @@ mod tests {
 ";
         assert_eq!(mounts_beneath(mi, "/run"), vec!["/run/secrets/db pass"]);
         assert!(mounts_beneath("30 22 0:25 / /run rw - tmpfs tmpfs rw\n", "/run").is_empty());
+    }
+
+    /// Regression (found by tests/fuzz.rs): `\777` overflowed a byte and panicked.
+    #[test]
+    fn an_escape_past_a_byte_is_kept_as_text() {
+        let mi = "31 22 8:1 / /run/a\\777b ro - ext4 /dev/sda1 rw\n";
+        assert_eq!(mounts_beneath(mi, "/run"), vec!["/run/a\\777b"]);
     }
 }
