@@ -1,0 +1,175 @@
+//! Breaking it on purpose, rcinit as PID 1: each case asserts what is kept (PID 1 alive and
+//! answering, the other services running, the right states) when one service, or the machine,
+//! misbehaves. More cases live beside the features they attack (supervise.rs, lifecycle.rs,
+//! pid1.rs, control.rs, evaluate.rs).
+
+#![allow(clippy::disallowed_methods)]
+
+mod common;
+
+use common::{Booted, Mode, Prep, services};
+
+const GOOD: &str = r#"#!/sbin/openrc-run
+supervisor=supervise-daemon
+command=/bin/sleep
+command_args=100041
+"#;
+
+fn text(o: &std::process::Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn state(b: &mut Booted, name: &str) -> String {
+    let o = b.exec(&["/sbin/rcinit", "status", "--json", name]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    v["services"][0]["state"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn passwd(root: &common::Rootfs) {
+    std::fs::write(
+        root.path().join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nbomber:x:1000:1000::/tmp:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(root.path().join("etc/group"), "root:x:0:\nbomber:x:1000:\n").unwrap();
+}
+
+/// A full disk under output_log: the writer's problem, not PID 1's.
+#[test]
+fn a_full_disk_under_output_log_harms_nothing_else() {
+    let filler = r#"#!/sbin/openrc-run
+supervisor=supervise-daemon
+command=/bin/sh
+command_args="-c 'while :; do echo xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; done'"
+output_log=/var/full/out.log
+respawn_delay=1
+"#;
+    let root = services("full-disk", &[("filler", filler), ("good", GOOD)]);
+    std::fs::create_dir_all(root.path().join("var/full")).unwrap();
+    let prep = Prep {
+        setup: Some("mount -t tmpfs -o size=64k tmpfs \"$R/var/full\" || exit 96".into()),
+        ..Prep::default()
+    };
+    let mut b = root.boot_with(Mode::Pid1, &[], &[], prep);
+    b.wait_line("2 of 2 services started");
+    // The disk is full once the log stops growing at the tmpfs size.
+    let log = format!("/proc/{}/root/var/full/out.log", b.rcinit_pid());
+    common::wait_for("the disk to fill", || {
+        let n = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+        (n >= 60 * 1024).then_some(())
+    });
+    let o = b.exec(&["/bin/sh", "-c", "echo more >>/var/full/out.log"]);
+    assert!(!o.status.success(), "the disk is full: {}", text(&o));
+    assert_eq!(state(&mut b, "good"), "started");
+    let o = b.exec(&["/sbin/rcinit", "check"]);
+    assert!(o.status.success(), "{}", text(&o));
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+}
+
+/// A fork bomb in a service running as a non-root user with `rc_ulimit="-u N"`: bounded, and
+/// its stop takes every process of it.
+#[test]
+fn a_fork_bomb_is_bounded_by_its_ulimit_and_its_stop_takes_it_all() {
+    let bomb = r#"#!/sbin/openrc-run
+supervisor=supervise-daemon
+command=/bin/sh
+command_args="-c 'b() { b | b & }; b; sleep 100042'"
+command_user=bomber
+rc_ulimit="-u 40"
+retry="TERM/1/KILL/2"
+"#;
+    let root = services("fork-bomb", &[("bomb", bomb), ("good", GOOD)]);
+    passwd(&root);
+    let mut b = root.boot_with(Mode::Pid1, &[], &[], Prep::default());
+    b.wait_line("2 of 2 services started");
+    let rcinit = b.rcinit_pid();
+    let uid_procs = move || -> usize {
+        common::procfs::descendants(rcinit)
+            .into_iter()
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/status"))
+                    .ok()
+                    .and_then(|s| {
+                        s.lines()
+                            .find(|l| l.starts_with("Uid:"))
+                            .map(|l| l.split_whitespace().nth(1) == Some("1000"))
+                    })
+                    .unwrap_or(false)
+            })
+            .count()
+    };
+    // It runs into its limit: forks fail, and the bomb never has more processes than that.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut most = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                most = most.max(uid_procs());
+            }
+            most
+        })
+    };
+    b.wait_line("sh: can't fork");
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let most = sampler.join().expect("sampler");
+    assert!(most <= 40, "bounded by rc_ulimit -u 40: saw {most}");
+    assert!(uid_procs() >= 1, "its sleep is still there");
+    assert_eq!(state(&mut b, "good"), "started");
+    let o = b.exec(&["/sbin/rcinit", "stop", "bomb"]);
+    assert!(o.status.success(), "{}", text(&o));
+    common::wait_for("every process of the bomb gone", || {
+        (uid_procs() == 0).then_some(())
+    });
+    assert_eq!(state(&mut b, "good"), "started");
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+}
+
+/// PID 1 out of file descriptors: services it cannot spawn fail with a reason, PID 1 goes on
+/// and stops cleanly.
+#[test]
+fn running_out_of_file_descriptors_fails_services_not_pid1() {
+    let mut scripts: Vec<(String, String)> = Vec::new();
+    for i in 0..24 {
+        scripts.push((
+            format!("s{i:02}"),
+            format!(
+                "#!/sbin/openrc-run\nsupervisor=supervise-daemon\ncommand=/bin/sleep\ncommand_args={}\n",
+                100100 + i
+            ),
+        ));
+    }
+    let refs: Vec<(&str, &str)> = scripts
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let root = services("fd-exhaustion", &refs);
+    let prep = Prep {
+        setup: Some("ulimit -n 40".into()),
+        ..Prep::default()
+    };
+    let mut b = root.boot_with(Mode::Pid1, &[], &[], prep);
+    b.wait_line("services started in");
+    // Spawns that need descriptors PID 1 does not have fail, each said, naming its service;
+    // they are the respawn loop's business (V-16) like any exec failure.
+    b.wait_line("(os error 24)");
+    let pid = b.rcinit_pid();
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert!(fds <= 40, "{fds}");
+    assert!(b.has_line("s00: started (pid"), "{}", b.transcript());
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+}
