@@ -55,6 +55,8 @@ struct Init {
     run: Run,
     /// Links rcinit made in the image (removed when it stops).
     links: Vec<std::path::PathBuf>,
+    /// Another rcinit runs here already: leave its socket and OpenRC's state alone.
+    second: bool,
     ctx: Option<Rc<Ctx>>,
     critical_rx: mpsc::UnboundedReceiver<(String, String)>,
     critical_tx: mpsc::UnboundedSender<(String, String)>,
@@ -92,6 +94,7 @@ pub fn run(boot: Boot, intake: Intake) -> Result<i32> {
             runlevel: RefCell::new(String::new()),
             shutdown,
             own_uid: nix::unistd::geteuid().as_raw(),
+            stopping: Cell::new(false),
         });
         let mut init = Init {
             intake: intake.into_async()?,
@@ -99,8 +102,9 @@ pub fn run(boot: Boot, intake: Intake) -> Result<i32> {
             services: None,
             control,
             shutdown_rx,
-            run: Run::Cleared,
+            run: Run::Untouched,
             links: Vec::new(),
+            second: false,
             ctx: None,
             critical_rx,
             critical_tx,
@@ -135,9 +139,14 @@ impl Init {
                 tracing::debug!("control socket: {}", path.display());
                 tokio::task::spawn_local(server::serve(listener, Rc::clone(&self.control)));
             }
-            Err(e) => tracing::warn!("{e:#}: `rcinit status` will not reach this init"),
+            Err(e) => {
+                self.second = e.downcast_ref::<server::AnotherRunning>().is_some();
+                tracing::warn!("{e:#}: `rcinit status` will not reach this init");
+            }
         }
-        if self.stop.is_none() {
+        if self.second {
+            tracing::warn!("another rcinit runs this container's services: running the CMD alone");
+        } else if self.stop.is_none() {
             self.evaluate(&boot).await;
         }
         if self.running() {
@@ -311,7 +320,11 @@ impl Init {
 
     /// One task per planned service, ready to start.
     fn prepare(&mut self, l: &load::Loaded, settings: &Settings) {
-        let mirror = match runfs::state_dir(&l.runlevel) {
+        let state = match self.second {
+            true => Err(std::io::Error::other("another rcinit keeps it")),
+            false => runfs::state_dir(&l.runlevel),
+        };
+        let mirror = match state {
             Ok(()) => Some(Mirror::new("/run/openrc")),
             Err(e) => {
                 tracing::info!(
@@ -489,6 +502,7 @@ impl Init {
     async fn shutdown(&mut self, settings: &Settings) {
         let begin = Instant::now();
         let end = begin + settings.services_grace;
+        self.control.stopping.set(true);
         if let Some(ctx) = &self.ctx {
             ctx.shutting_down.set(true);
         }

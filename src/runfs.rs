@@ -7,6 +7,8 @@ use std::path::Path;
 /// What the boot found and did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Run {
+    /// Not prepared (not PID 1, or another rcinit owns it): nothing removed.
+    Untouched,
     /// A new tmpfs on /run.
     Mounted,
     /// /run as it was, its stale state removed.

@@ -376,7 +376,7 @@ const RELOADABLE: &str = r#"#!/sbin/openrc-run
 supervisor=supervise-daemon
 command=/bin/hupper
 extra_started_commands="reload"
-extra_commands="greet"
+extra_commands="$extra_commands greet"
 reload() {
 	echo "reloading from the script"
 	supervise-daemon "$RC_SVCNAME" --signal HUP
@@ -503,6 +503,145 @@ fn a_read_only_root_still_boots_with_state_and_control() {
         "{}",
         text(&o)
     );
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0);
+}
+
+fn fd_count(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Regression: a message with more descriptors than the server's buffer held left them
+/// installed in PID 1, unowned: any user could exhaust PID 1's descriptors.
+#[test]
+fn descriptors_sent_with_requests_never_leak_into_pid1() {
+    use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
+    use std::os::fd::AsRawFd;
+    let root = services("ctl-fdleak", &[("db", DB)]);
+    let mut b = boot(&root);
+    let path = b.socket_path();
+    let pid = b.rcinit_pid();
+    let before = fd_count(pid);
+    let devnull = std::fs::File::open("/dev/null").unwrap();
+    let fds = [devnull.as_raw_fd(); 12];
+    for _ in 0..40 {
+        let s = UnixStream::connect(&path).expect("connect");
+        let line = b"{\"op\":\"status\"}\n";
+        let iov = [std::io::IoSlice::new(line)];
+        sendmsg::<()>(
+            s.as_raw_fd(),
+            &iov,
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::empty(),
+            None,
+        )
+        .expect("sendmsg");
+        let mut reply = String::new();
+        BufReader::new(&s).read_line(&mut reply).unwrap();
+        assert!(reply.contains("\"code\":0"), "{reply}");
+    }
+    // Every connection is closed and its descriptors with it.
+    wait_for("PID 1's descriptors back to where they were", || {
+        (fd_count(pid) <= before).then_some(())
+    });
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0);
+}
+
+/// Regression: users who may only look could hold every connection slot, so root's stop and
+/// the health check got no answer.
+#[test]
+fn idle_connections_of_other_users_never_lock_out_root() {
+    let root = services("ctl-slots", &[("db", DB)]);
+    let mut b = boot(&root);
+    // The socket's directory, opened as root: uid 65534 may not walk /proc/PID/root.
+    let dir = std::fs::File::open(b.socket_path().parent().unwrap()).expect("socket dir");
+    let path = format!(
+        "/proc/self/fd/{}/control.sock",
+        std::os::fd::AsRawFd::as_raw_fd(&dir)
+    );
+    // A thread that connects as uid 65534 (credentials are per thread at the syscall level,
+    // and SO_PEERCRED records them at connect time).
+    let held = std::thread::spawn(move || {
+        // SAFETY: raw setresuid changes only this thread's effective uid; the saved uid stays
+        // root, and the thread ends without doing anything else.
+        let r = unsafe { libc::syscall(libc::SYS_setresuid, -1i32, 65534i32, -1i32) };
+        assert_eq!(r, 0, "setresuid");
+        (0..100)
+            .filter_map(|_| UnixStream::connect(&path).ok())
+            .collect::<Vec<_>>()
+    })
+    .join()
+    .expect("the connecting thread");
+    assert!(held.len() >= 64, "{} connections made", held.len());
+    let o = b.exec(&["/sbin/rcinit", "stop", "db"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = b.exec(&["/sbin/rcinit", "check"]);
+    assert!(o.status.success(), "{}", text(&o));
+    drop(held);
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0);
+}
+
+const SLOWCHECK: &str = r#"#!/sbin/openrc-run
+supervisor=supervise-daemon
+command=/bin/sleep
+command_args=1005
+healthcheck_delay=1
+healthcheck_timer=5
+extra_commands="$extra_commands greet"
+healthcheck() { echo checking; sleep 2; echo checked; }
+greet() { echo hello; return 7; }
+"#;
+
+/// Regression: a request that arrived while a script ran (here a health check) was dropped,
+/// so the caller was told to try again (or OpenRC's own rc-service failed at random).
+#[test]
+fn requests_during_a_script_run_wait_for_it_and_are_answered() {
+    let root = services("ctl-deferred", &[("slow", SLOWCHECK)]);
+    let mut b = boot(&root);
+    b.wait_line("[slow] checking");
+    let o = b.exec(&["/sbin/rcinit", "slow", "greet"]);
+    assert_eq!(o.status.code(), Some(7), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("hello"));
+    assert!(
+        b.has_line("[slow] checked") || {
+            b.wait_line("[slow] checked");
+            true
+        }
+    );
+    // A raw run of `start` goes through the start rules, not around them.
+    let mut s = UnixStream::connect(b.socket_path()).expect("connect");
+    s.write_all(b"{\"op\":\"run\",\"service\":\"slow\",\"command\":\"start\"}\n")
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(&s).read_line(&mut line).unwrap();
+    assert!(line.contains("already been started"), "{line}");
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0);
+}
+
+/// Regression: `rcinit` run again inside the container unlinked PID 1's socket and removed
+/// the pidfiles of running daemons.
+#[test]
+fn a_second_rcinit_inside_leaves_pid1s_socket_and_state_alone() {
+    let root = services("ctl-second", &[("svc", PIDFILED)]);
+    let mut b = boot(&root);
+    let o = b.exec(&["/bin/cat", "/run/svc.pid"]);
+    let pid_before = String::from_utf8_lossy(&o.stdout).trim().to_owned();
+    assert!(!pid_before.is_empty(), "{}", text(&o));
+    let o = b.exec(&["/sbin/rcinit", "/bin/true"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(err.contains("another rcinit answers"), "{}", text(&o));
+    // It runs the CMD alone, not a second copy of the services.
+    assert!(!err.contains("svc: started"), "{}", text(&o));
+    assert!(o.status.success(), "{}", text(&o));
+    let o = b.exec(&["/bin/cat", "/run/svc.pid"]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), pid_before);
+    let o = b.exec(&["/sbin/rcinit", "status", "--json"]);
+    assert!(o.status.success(), "{}", text(&o));
     b.signal(libc::SIGTERM);
     assert_eq!(b.wait_exit(), 0);
 }

@@ -355,7 +355,14 @@ pub fn outside_helper(argv: &[String]) -> Result<i32> {
     let Some(service) = service else {
         return real_helper(name, argv);
     };
-    let env: Vec<(String, String)> = std::env::vars().collect();
+    let env: Vec<(String, String)> = std::env::vars_os()
+        .map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                v.to_string_lossy().into_owned(),
+            )
+        })
+        .collect();
     let r = match client::call(
         &Request::Helper {
             service,

@@ -30,10 +30,14 @@ pub struct Shared {
     pub shutdown: mpsc::UnboundedSender<()>,
     /// rcinit's own user: besides root, the one user that may change things.
     pub own_uid: u32,
+    /// The container is stopping: no more changes.
+    pub stopping: Cell<bool>,
 }
 
-/// Connections served at once; more are closed at once.
+/// Connections served at once, for root and rcinit's own user, and for everyone else together;
+/// more are closed at once. Separate pools: users who may only look cannot crowd out a stop.
 const MAX_CONNECTIONS: usize = 64;
+const MAX_OTHERS: usize = 16;
 /// How long a client may take to send its request.
 const REQUEST_TIME: Duration = Duration::from_secs(10);
 
@@ -43,16 +47,42 @@ pub fn bind() -> Result<(UnixListener, PathBuf)> {
     for path in super::socket_candidates() {
         match bind_at(&path) {
             Ok(l) => return Ok((l, path)),
+            Err(e) if e.downcast_ref::<AnotherRunning>().is_some() => return Err(e),
             Err(e) => errors.push(format!("{}: {e:#}", path.display())),
         }
     }
     anyhow::bail!("no control socket: {}", errors.join("; "))
 }
 
+/// Another rcinit answers on the socket already (rcinit run again from `docker exec`).
+#[derive(Debug)]
+pub struct AnotherRunning(pub PathBuf);
+
+impl std::fmt::Display for AnotherRunning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "another rcinit answers on {}", self.0.display())
+    }
+}
+
+impl std::error::Error for AnotherRunning {}
+
 fn bind_at(path: &Path) -> Result<UnixListener> {
+    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+        return Err(AnotherRunning(path.to_owned()).into());
+    }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
+        // In a shared /tmp someone else may have made it first, or left a symlink: only a
+        // directory of our own that nobody else may write into will do.
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::symlink_metadata(dir)?;
+        let me = nix::unistd::geteuid().as_raw();
+        if !m.file_type().is_dir() || m.uid() != me {
+            anyhow::bail!("{} is not a directory of uid {me}", dir.display());
+        }
+        if m.mode() & 0o022 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
+        }
     }
     // A socket left by an earlier run of this container: nobody listens on it any more.
     match std::fs::remove_file(path) {
@@ -68,7 +98,8 @@ fn bind_at(path: &Path) -> Result<UnixListener> {
 
 /// Serves connections until the listener fails.
 pub async fn serve(listener: UnixListener, shared: Rc<Shared>) {
-    let open = Rc::new(Cell::new(0usize));
+    let privileged = Rc::new(Cell::new(0usize));
+    let others = Rc::new(Cell::new(0usize));
     loop {
         let stream = match listener.accept().await {
             Ok((s, _)) => s,
@@ -78,14 +109,22 @@ pub async fn serve(listener: UnixListener, shared: Rc<Shared>) {
                 continue;
             }
         };
-        if open.get() >= MAX_CONNECTIONS {
-            tracing::warn!("control socket: too many connections; one refused");
+        let Ok(uid) = stream.peer_cred().map(|c| c.uid()) else {
+            continue;
+        };
+        let (open, max) = if uid == 0 || uid == shared.own_uid {
+            (Rc::clone(&privileged), MAX_CONNECTIONS)
+        } else {
+            (Rc::clone(&others), MAX_OTHERS)
+        };
+        if open.get() >= max {
+            tracing::warn!("control socket: too many connections of uid {uid}'s kind; one refused");
             continue;
         }
         open.set(open.get() + 1);
-        let (open, shared) = (Rc::clone(&open), Rc::clone(&shared));
+        let shared = Rc::clone(&shared);
         tokio::task::spawn_local(async move {
-            if let Err(e) = connection(stream, &shared).await {
+            if let Err(e) = connection(stream, uid, &shared).await {
                 tracing::debug!("control connection: {e:#}");
             }
             open.set(open.get() - 1);
@@ -93,8 +132,7 @@ pub async fn serve(listener: UnixListener, shared: Rc<Shared>) {
     }
 }
 
-async fn connection(mut stream: UnixStream, shared: &Shared) -> Result<()> {
-    let uid = stream.peer_cred().context("peer credentials")?.uid();
+async fn connection(mut stream: UnixStream, uid: u32, shared: &Shared) -> Result<()> {
     let mut buf: Vec<u8> = Vec::new();
     let mut fds: Vec<OwnedFd> = Vec::new();
     loop {
@@ -115,6 +153,9 @@ async fn connection(mut stream: UnixStream, shared: &Shared) -> Result<()> {
             Err(e) => Reply::error(2, format!("bad request: {e}")),
             Ok(req) if req.changes() && uid != 0 && uid != shared.own_uid => {
                 Reply::error(4, "permission denied: only root may change services")
+            }
+            Ok(req) if req.changes() && shared.stopping.get() && req != Request::Shutdown => {
+                Reply::error(1, "the container is stopping")
             }
             Ok(req) => {
                 shutdown = req == Request::Shutdown;
@@ -178,7 +219,9 @@ async fn read_line(
         let mut chunk = [0u8; 8192];
         let got = stream.try_io(Interest::READABLE, || {
             let mut iov = [IoSliceMut::new(&mut chunk)];
-            let mut space = nix::cmsg_space!([std::os::fd::RawFd; 4]);
+            // Room for the most a message can carry (SCM_MAX_FD): a truncated message would leave
+            // descriptors installed in PID 1 that nothing owns, a leak any user could repeat.
+            let mut space = nix::cmsg_space!([std::os::fd::RawFd; 253]);
             let msg = recvmsg::<()>(
                 stream.as_raw_fd(),
                 &mut iov,
@@ -286,6 +329,22 @@ async fn handle(req: Request, stdio: Option<(OwnedFd, OwnedFd)>, shared: &Shared
         Request::Start { services } => each(rl, &services, Op::Start).await,
         Request::Stop { services } => each(rl, &services, Op::Stop).await,
         Request::Restart { services } => each(rl, &services, Op::Restart).await,
+        Request::Run { service, command }
+            if matches!(command.as_str(), "start" | "stop" | "restart") =>
+        {
+            let op = match command.as_str() {
+                "start" => Op::Start,
+                "stop" => Op::Stop,
+                _ => Op::Restart,
+            };
+            each(rl, &[service], op).await
+        }
+        Request::Run { command, .. } if matches!(command.as_str(), "status" | "zap") => {
+            Reply::error(
+                2,
+                format!("{command} is rcinit's own: use the status request"),
+            )
+        }
         Request::Run { service, command } => {
             let Some(rl) = rl.filter(|r| r.exists(&service)) else {
                 return Reply::error(1, format!("service `{service}' does not exist"));

@@ -334,7 +334,7 @@ impl Runlevel {
         for n in self.dependents_closure(name) {
             let busy = matches!(
                 self.state(&n),
-                Some(State::Started | State::Crashed | State::Starting)
+                Some(State::Started | State::Crashed | State::Starting | State::Stopping)
             );
             if !busy {
                 if n == name {

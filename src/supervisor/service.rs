@@ -179,6 +179,8 @@ struct Svc {
     extras: Vec<Daemon>,
     /// The asker's stdout and stderr for the next script run (a command asked for by a client).
     client_stdio: Option<(OwnedFd, OwnedFd)>,
+    /// Requests that arrived while a script ran: answered once it is over, never dropped.
+    deferred: std::collections::VecDeque<Request>,
 }
 
 /// Creates a service's status channel and starts its task.
@@ -214,6 +216,7 @@ pub fn spawn_task(
         pending_exit: None,
         extras: Vec::new(),
         client_stdio: None,
+        deferred: std::collections::VecDeque::new(),
     };
     tokio::task::spawn_local(svc.run(rx));
     (status_rx, tx)
@@ -306,7 +309,14 @@ impl Svc {
     }
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Request>) {
-        while let Some(req) = rx.recv().await {
+        loop {
+            let req = match self.deferred.pop_front() {
+                Some(r) => r,
+                None => match rx.recv().await {
+                    Some(r) => r,
+                    None => return,
+                },
+            };
             let stop = match req {
                 Request::Refuse(why) => {
                     tracing::error!("{}: not started: {why}", self.def.name);
@@ -336,9 +346,9 @@ impl Svc {
                     stdio,
                     reply,
                 } => {
-                    let r = self.run_command(&command, stdio).await;
-                    let _ = reply.send(r);
-                    None
+                    let (code, said, stop) = self.run_command(&command, stdio, &mut rx).await;
+                    let _ = reply.send((code, said));
+                    stop
                 }
                 Request::Helper {
                     argv,
@@ -370,7 +380,12 @@ impl Svc {
         &mut self,
         command: &str,
         stdio: Option<(OwnedFd, OwnedFd)>,
-    ) -> (i32, Option<String>) {
+        rx: &mut mpsc::UnboundedReceiver<Request>,
+    ) -> (
+        i32,
+        Option<String>,
+        Option<(Instant, oneshot::Sender<StopReport>)>,
+    ) {
         let vars = match self.def.fast.as_ref() {
             Some(f) if self.vars.is_empty() => f.vars.clone(),
             _ => self.vars.clone(),
@@ -381,32 +396,30 @@ impl Svc {
         };
         let up = self.is_up();
         if listed("extra_started_commands") && !up {
-            return (
-                1,
-                Some(format!(
-                    "{}: cannot '{command}' as it has not been started",
-                    self.def.name
-                )),
+            let why = format!(
+                "{}: cannot '{command}' as it has not been started",
+                self.def.name
             );
+            return (1, Some(why), None);
         }
         if listed("extra_stopped_commands") && up {
-            return (
-                1,
-                Some(format!(
-                    "{}: cannot '{command}' as it has been started",
-                    self.def.name
-                )),
+            let why = format!(
+                "{}: cannot '{command}' as it has been started",
+                self.def.name
             );
+            return (1, Some(why), None);
         }
         self.client_stdio = stdio;
-        let run = self.script(command, None, None).await;
+        // No time limit (OpenRC has none), but a stop interrupts it: a reload that hangs, or
+        // that waits on its own service, never holds up a stop.
+        let run = self.script(command, None, Some(rx)).await;
         self.client_stdio = None;
         let code = match run.exit {
             Some(Exit::Code(c)) => c,
             Some(Exit::Signal(s)) => 128 + s,
             None => 1,
         };
-        (code, None)
+        (code, None, run.interrupted)
     }
 
     /// start-stop-daemon or supervise-daemon run by OpenRC's own openrc-run: `--start` starts
@@ -617,10 +630,14 @@ impl Svc {
                     guard.0 = 0;
                     return out;
                 }
-                r = req => if let Some(Request::Stop { deadline, reply }) = r {
-                    tracing::info!("{}: stop asked for during {cmd}", self.def.name);
-                    out.interrupted = Some((deadline, reply));
-                    return out;
+                r = req => match r {
+                    Some(Request::Stop { deadline, reply }) => {
+                        tracing::info!("{}: stop asked for during {cmd}", self.def.name);
+                        out.interrupted = Some((deadline, reply));
+                        return out;
+                    }
+                    Some(other) => self.deferred.push_back(other),
+                    None => {}
                 },
                 _ = sleep => {
                     tracing::warn!("{}: {cmd} took longer than {} ms; killed", self.def.name, limit.unwrap_or_default().as_millis());
@@ -1124,6 +1141,13 @@ impl Svc {
     ) -> Option<(Instant, oneshot::Sender<StopReport>)> {
         let mut next_check = self.first_check();
         loop {
+            if let Some(r) = self.deferred.pop_front() {
+                match self.while_up(r, rx).await {
+                    Flow::Stop(stop) => return Some(stop),
+                    Flow::Down => return None,
+                    Flow::Go => continue,
+                }
+            }
             let check_at = next_check.filter(|_| self.daemon.is_some());
             let daemon_exit = async {
                 match self.daemon.as_mut() {
@@ -1189,25 +1213,48 @@ impl Svc {
                     }
                 }
                 r = rx.recv() => match r {
-                    Some(Request::Stop { deadline, reply }) => return Some((deadline, reply)),
-                    Some(Request::Run { command, stdio, reply }) => {
-                        let r = self.run_command(&command, stdio).await;
-                        let _ = reply.send(r);
-                    }
-                    Some(Request::Helper { argv, exported, reply }) => {
-                        let ok = self.outside_helper(&argv, &exported).await;
-                        let _ = reply.send(ok);
-                        if !self.is_up() {
-                            return None;
-                        }
-                    }
-                    Some(Request::Start(Some(reply))) => {
-                        let _ = reply.send(());
-                    }
-                    Some(_) => {}
+                    Some(r) => match self.while_up(r, rx).await {
+                        Flow::Stop(stop) => return Some(stop),
+                        Flow::Down => return None,
+                        Flow::Go => {}
+                    },
                     None => return None,
                 },
             }
+        }
+    }
+
+    /// A request while the service is up.
+    async fn while_up(&mut self, r: Request, rx: &mut mpsc::UnboundedReceiver<Request>) -> Flow {
+        match r {
+            Request::Stop { deadline, reply } => Flow::Stop((deadline, reply)),
+            Request::Run {
+                command,
+                stdio,
+                reply,
+            } => {
+                let (code, said, stop) = self.run_command(&command, stdio, rx).await;
+                let _ = reply.send((code, said));
+                match stop {
+                    Some(s) => Flow::Stop(s),
+                    None => Flow::Go,
+                }
+            }
+            Request::Helper {
+                argv,
+                exported,
+                reply,
+            } => {
+                let ok = self.outside_helper(&argv, &exported).await;
+                let _ = reply.send(ok);
+                if self.is_up() { Flow::Go } else { Flow::Down }
+            }
+            // Already up: that start is over.
+            Request::Start(Some(reply)) => {
+                let _ = reply.send(());
+                Flow::Go
+            }
+            Request::Start(None) | Request::Refuse(_) => Flow::Go,
         }
     }
 
@@ -1379,6 +1426,14 @@ impl Svc {
         report.took = begin.elapsed();
         report
     }
+}
+
+/// What supervision does after a request.
+enum Flow {
+    Go,
+    /// Not up any more (stopped by OpenRC's own helper call).
+    Down,
+    Stop((Instant, oneshot::Sender<StopReport>)),
 }
 
 enum Check {

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Benchmarks of rcinit at run time, each against the real alternative in the same run:
+#   logs: prefixed forwarding of 500 MB of 80-byte lines from one service, against `cat` through
+#         a pipe (the ceiling) and the shell prefix loop people use (`while read; printf`);
+#   idle: wake-ups (context switches, all threads) of PID 1 over 10 s with 20 services up,
+#         against tini (Debian's tini-static) as PID 1 over a shell that started the same 20.
+#   bench/runtime.sh [RUNS]      (root; installs tini when missing)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${1:-3}
+command -v tini-static >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tini >/dev/null
+cargo build --release --target x86_64-unknown-linux-musl >&2
+BIN=$PWD/target/x86_64-unknown-linux-musl/release/rcinit
+T=$(mktemp -d /dev/shm/rcinit-bench.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+
+# A busybox root with rcinit, tini, a flood service and 20 sleepers (in a second runlevel).
+R=$T/root
+mkdir -p "$R"/{bin,sbin,proc,dev,tmp,run,etc/init.d,etc/runlevels/flood,etc/runlevels/idle,data}
+cp /bin/busybox "$R/bin/busybox"
+for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$R/bin/$a"; done
+cp "$BIN" "$R/sbin/rcinit"
+cp "$(command -v tini-static)" "$R/sbin/tini"
+printf '#!/sbin/openrc-run\nstart() { cat /data/lines; }\n' >"$R/etc/init.d/flood"
+ln -s /etc/init.d/flood "$R/etc/runlevels/flood/flood"
+for i in $(seq 1 20); do
+	printf '#!/sbin/openrc-run\nsupervisor=supervise-daemon\ncommand=/bin/sleep\ncommand_args=%s\n' $((100000 + i)) >"$R/etc/init.d/s$i"
+	ln -s "/etc/init.d/s$i" "$R/etc/runlevels/idle/s$i"
+done
+chmod +x "$R"/etc/init.d/*
+cat >"$R/bin/sleepers" <<'SH'
+#!/bin/sh
+i=1; while [ $i -le 20 ]; do sleep $((100000 + i)) & i=$((i + 1)); done; wait
+SH
+cat >"$R/bin/prefix-loop" <<'SH'
+#!/bin/sh
+prefix=${1:-x}; while IFS= read -r line; do printf '[%s] %s\n' "$prefix" "$line"; done
+SH
+chmod +x "$R/bin/sleepers" "$R/bin/prefix-loop"
+
+# 500 MB of 80-byte lines (79 characters + newline).
+LINES=6250000
+{ yes "$(printf "%079d" 0)" || true; } | head -n $LINES >"$R/data/lines"
+BYTES=$((LINES * 80))
+mb_s() { echo "scale=1; $1 / 1000000 / ($2 / 1000000000)" | bc; }
+now() { date +%s%N; }
+median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+
+in_ns() { # runs "$@" as PID 1 inside the root, in fresh namespaces
+	unshare --pid --fork --mount --propagation private -- /bin/sh -c '
+		R=$1; shift
+		mount -t proc proc "$R/proc"
+		mount -o rbind /dev "$R/dev"
+		exec chroot "$R" "$@"' ns "$R" "$@"
+}
+
+: >"$T/cat" ; : >"$T/rcinit" ; : >"$T/loop"
+for run in $(seq 1 "$RUNS"); do
+	s=$(now); n=$(cat "$R/data/lines" | cat | wc -c); e=$(now)
+	[ "$n" -eq $BYTES ] || { echo "cat lost bytes: $n" >&2; exit 1; }
+	mb_s $BYTES $((e - s)) >>"$T/cat"
+	s=$(now); n=$(RCINIT_RUNLEVEL=flood in_ns /sbin/rcinit true 2>/dev/null | wc -c); e=$(now)
+	want=$((LINES * 88))   # "[flood] " before every line
+	[ "$n" -eq $want ] || { echo "rcinit forwarded $n bytes, not $want" >&2; exit 1; }
+	mb_s $BYTES $((e - s)) >>"$T/rcinit"
+	# The loop is ~1000x slower: 5 MB of the same lines.
+	s=$(now); n=$(head -n 62500 "$R/data/lines" | chroot "$R" /bin/prefix-loop flood | wc -c); e=$(now)
+	[ "$n" -eq $((62500 * 88)) ] || { echo "the loop lost bytes: $n" >&2; exit 1; }
+	mb_s 5000000 $((e - s)) >>"$T/loop"
+done
+cat_m=$(median <"$T/cat"); rc_m=$(median <"$T/rcinit"); loop_m=$(median <"$T/loop")
+
+wakeups() { # pid -> voluntary + involuntary context switches of all its threads
+	local sum=0 f v
+	for f in /proc/"$1"/task/*/status; do
+		v=$(awk '/ctxt_switches/ { s += $2 } END { print s }' "$f")
+		sum=$((sum + v))
+	done
+	echo $sum
+}
+idle() { # label command... -> wake-ups of the namespace's PID 1 over 10 s
+	local label=$1; shift
+	in_ns "$@" >/dev/null 2>&1 &
+	local job=$! pid="" sleeps=0
+	# The namespace's PID 1 is unshare's child; wait until all 20 sleeps run below it.
+	for _ in $(seq 1 400); do
+		pid=$(pgrep -P "$(pgrep -P "$job" | head -1)" 2>/dev/null | head -1 || true)
+		sleeps=$(pgrep -f '^/bin/sleep 1000|^sleep 1000' | wc -l)
+		[ -n "$pid" ] && [ "$sleeps" -ge 20 ] && break
+		sleep 0.05
+	done
+	[ -n "$pid" ] && [ "$sleeps" -ge 20 ] || { echo "$label did not start its 20 services" >&2; exit 1; }
+	sleep 2
+	local a b
+	a=$(wakeups "$pid"); sleep 10; b=$(wakeups "$pid")
+	kill -TERM "$pid" 2>/dev/null || true
+	# tini forwards TERM to its shell, which may not exit: make sure the namespace ends.
+	sleep 1; kill -KILL "$pid" 2>/dev/null || true
+	wait "$job" 2>/dev/null || true
+	echo "$label $((b - a))"
+}
+: >"$T/idle"
+for run in $(seq 1 "$RUNS"); do
+	RCINIT_RUNLEVEL=idle idle rcinit /sbin/rcinit >>"$T/idle"
+	idle tini /sbin/tini -- /bin/sleepers >>"$T/idle"
+done
+rc_w=$(awk '$1 == "rcinit" { print $2 }' "$T/idle" | median)
+tini_w=$(awk '$1 == "tini" { print $2 }' "$T/idle" | median)
+
+echo "medians over $RUNS runs, $(nproc) cores, $(uname -r)"
+echo "log forwarding, 500 MB of 80-byte lines:"
+printf '  %-34s %8s MB/s  %s\n' "cat | cat (ceiling, no prefix)" "$cat_m" "1"
+printf '  %-34s %8s MB/s  %s\n' "rcinit, [flood] prefix" "$rc_m" "$(echo "scale=2; $rc_m / $cat_m" | bc) of cat"
+printf '  %-34s %8s MB/s  %s\n' "busybox sh prefix loop (5 MB)" "$loop_m" "$(echo "scale=4; $loop_m / $cat_m" | bc) of cat"
+echo "idle wake-ups of PID 1 in 10 s, 20 services up:"
+printf '  %-34s %8s\n' "rcinit" "$rc_w" "tini over a shell" "$tini_w"
