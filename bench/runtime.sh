@@ -82,10 +82,9 @@ idle() { # label command... -> wake-ups of the namespace's PID 1 over 10 s
 	local label=$1; shift
 	in_ns "$@" >/dev/null 2>&1 &
 	local job=$! pid="" sleeps=0
-	# The namespace's PID 1 is unshare's child; wait until all 20 sleeps run below it.
 	for _ in $(seq 1 400); do
-		pid=$(pgrep -P "$(pgrep -P "$job" | head -1)" 2>/dev/null | head -1 || true)
-		sleeps=$(pgrep -f '^/bin/sleep 1000|^sleep 1000' | wc -l)
+		pid=$(pgrep -x -f "$*" | head -1 || true)
+		sleeps=$(pgrep -c -f '^(/bin/)?sleep 1000' || true)
 		[ -n "$pid" ] && [ "$sleeps" -ge 20 ] && break
 		sleep 0.05
 	done
@@ -93,9 +92,8 @@ idle() { # label command... -> wake-ups of the namespace's PID 1 over 10 s
 	sleep 2
 	local a b
 	a=$(wakeups "$pid"); sleep 10; b=$(wakeups "$pid")
-	kill -TERM "$pid" 2>/dev/null || true
-	# tini forwards TERM to its shell, which may not exit: make sure the namespace ends.
-	sleep 1; kill -KILL "$pid" 2>/dev/null || true
+	# The namespace ends with its PID 1.
+	kill -KILL "$pid" 2>/dev/null || true
 	wait "$job" 2>/dev/null || true
 	echo "$label $((b - a))"
 }
