@@ -42,7 +42,7 @@ chmod +x "$R/bin/sleepers" "$R/bin/prefix-loop"
 LINES=6250000
 { yes "$(printf "%079d" 0)" || true; } | head -n $LINES >"$R/data/lines"
 BYTES=$((LINES * 80))
-mb_s() { echo "scale=1; $1 / 1000000 / ($2 / 1000000000)" | bc; }
+mb_s() { echo "scale=1; $1 * 1000 / $2" | bc; }   # bytes, ns -> MB/s
 now() { date +%s%N; }
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
@@ -98,12 +98,16 @@ idle() { # label command... -> wake-ups of the namespace's PID 1 over 10 s
 	echo "$label $((b - a))"
 }
 : >"$T/idle"
-for run in $(seq 1 "$RUNS"); do
+# ONLY=logs skips the idle part (20 s a run).
+[ "${ONLY:-}" = logs ] && RUNS_IDLE=0 || RUNS_IDLE=$RUNS
+for run in $(seq 1 "$RUNS_IDLE"); do
 	RCINIT_RUNLEVEL=idle idle rcinit /sbin/rcinit >>"$T/idle"
 	idle tini /sbin/tini -- /bin/sleepers >>"$T/idle"
 done
 rc_w=$(awk '$1 == "rcinit" { print $2 }' "$T/idle" | median)
+rc_w=${rc_w:--}
 tini_w=$(awk '$1 == "tini" { print $2 }' "$T/idle" | median)
+tini_w=${tini_w:--}
 
 echo "medians over $RUNS runs, $(nproc) cores, $(uname -r)"
 echo "log forwarding, 500 MB of 80-byte lines:"

@@ -46,7 +46,7 @@ impl Lines {
             let room = self.max - self.partial.len();
             // One byte past the room: a newline right at the limit still ends the line there.
             let window = &input[..input.len().min(room + 1)];
-            match window.iter().position(|&b| b == b'\n') {
+            match memchr::memchr(b'\n', window) {
                 Some(i) => {
                     if self.partial.is_empty() {
                         self.emit(&window[..i], out);
