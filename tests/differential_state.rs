@@ -212,6 +212,28 @@ fn real_rc_status_and_rc_service_agree_with_rcinit() {
         "{}",
         text(&o)
     );
+    // Regression: a process that only inherited RC_SVCNAME and stops something of its own with
+    // start-stop-daemon stopped the whole service. Now the call reaches the real program.
+    let o = b.exec(&[
+        "/bin/sh",
+        "-c",
+        "sleep 3001 & echo $! >/run/other.pid; RC_SVCNAME=up start-stop-daemon --stop --pidfile /run/other.pid --retry 5; echo rc=$?",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("rc=0"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        common::pids_running(&mut b, "sleep 3001").is_empty(),
+        "the real ssd stopped it"
+    );
+    let v = rcinit_states(&mut b);
+    assert_eq!(
+        state(&v, "up").map(|s| s.0).as_deref(),
+        Some("started"),
+        "{v}"
+    );
     // Calls that are not a service's (Debian's dpkg owns start-stop-daemon) reach the real one.
     let o = b.exec(&["start-stop-daemon", "--version"]);
     assert!(

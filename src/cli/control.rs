@@ -346,12 +346,16 @@ pub fn outside_helper(argv: &[String]) -> Result<i32> {
     if std::env::var_os("RC_SVCNAME").is_none() {
         return real_helper(name, argv);
     }
-    let service = std::env::var("RC_SVCNAME").ok().or_else(|| {
-        // supervise-daemon's first word is the service.
-        (name == "supervise-daemon")
-            .then(|| argv.get(1).filter(|a| !a.starts_with('-')).cloned())
-            .flatten()
-    });
+    // supervise-daemon's first word is the service, and must be RC_SVCNAME (as the real one
+    // checks); start-stop-daemon's service is RC_SVCNAME.
+    let svcname = std::env::var("RC_SVCNAME").ok();
+    let service = match name {
+        "supervise-daemon" => argv
+            .get(1)
+            .filter(|a| Some(*a) == svcname.as_ref())
+            .cloned(),
+        _ => svcname,
+    };
     let Some(service) = service else {
         return real_helper(name, argv);
     };
@@ -376,6 +380,9 @@ pub fn outside_helper(argv: &[String]) -> Result<i32> {
         }
         r => r?,
     };
+    if r.code == crate::control::server::NOT_OURS {
+        return real_helper(name, argv);
+    }
     for m in &r.messages {
         eprintln!("{name} (rcinit): {m}");
     }

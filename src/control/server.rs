@@ -34,6 +34,9 @@ pub struct Shared {
     pub stopping: Cell<bool>,
 }
 
+/// A helper call that is not about the service's daemon: the image's own helper should run it.
+pub const NOT_OURS: i32 = 5;
+
 /// Connections served at once, for root and rcinit's own user, and for everyone else together;
 /// more are closed at once. Separate pools: users who may only look cannot crowd out a stop.
 const MAX_CONNECTIONS: usize = 64;
@@ -384,7 +387,8 @@ async fn handle(req: Request, stdio: Option<(OwnedFd, OwnedFd)>, shared: &Shared
             );
             match sent {
                 true => match rx.await {
-                    Ok(true) => Reply::default(),
+                    Ok(Some(true)) => Reply::default(),
+                    Ok(None) => Reply::error(NOT_OURS, format!("{service}: not its daemon")),
                     _ => Reply::error(1, format!("{service}: refused")),
                 },
                 false => Reply::error(1, format!("{service}: not reachable")),

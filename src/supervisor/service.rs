@@ -86,7 +86,8 @@ pub enum Request {
     Helper {
         argv: Vec<String>,
         exported: Vec<(String, String)>,
-        reply: oneshot::Sender<bool>,
+        /// None: the call is not about this service's daemon (the image's own helper runs it).
+        reply: oneshot::Sender<Option<bool>>,
     },
 }
 
@@ -422,11 +423,44 @@ impl Svc {
         (code, None, run.interrupted)
     }
 
+    /// Whether a start-stop-daemon `--stop` names this service's daemon: its pidfile, its
+    /// program or its process name. A process that merely inherited RC_SVCNAME (a daemon that
+    /// stops something of its own) must not stop the service.
+    fn owns(&self, call: &helper_call::Call) -> bool {
+        if call.helper == Helper::SuperviseDaemon {
+            return true;
+        }
+        let (Some(l), Ok(da)) = (
+            self.launch.as_ref(),
+            daemon_args::parse(call.helper, &call.options),
+        ) else {
+            return false;
+        };
+        let exe = l.argv.first().map(String::as_str).unwrap_or_default();
+        let base = |p: &str| p.rsplit('/').next().unwrap_or(p).to_owned();
+        let pidfile = da.pidfile.is_some() && da.pidfile == l.pidfile;
+        let exec = call.command.as_deref().is_some_and(|c| c == exe);
+        let name = da.name.as_deref().is_some_and(|n| n == base(exe));
+        pidfile || exec || name
+    }
+
     /// start-stop-daemon or supervise-daemon run by OpenRC's own openrc-run: `--start` starts
-    /// the daemon under this task, `--stop` stops it, `--signal` signals it.
-    async fn outside_helper(&mut self, argv: &[String], exported: &[(String, String)]) -> bool {
-        let mode = helper_call::split(argv).map(|c| c.mode);
-        match mode {
+    /// the daemon under this task, `--stop` stops it, `--signal` signals it. None: the call is
+    /// about some other process.
+    async fn outside_helper(
+        &mut self,
+        argv: &[String],
+        exported: &[(String, String)],
+    ) -> Option<bool> {
+        let call = helper_call::split(argv);
+        if let Ok(c) = &call
+            && !matches!(c.mode, HelperMode::Start)
+            && !self.owns(c)
+        {
+            return None;
+        }
+        let mode = call.map(|c| c.mode);
+        Some(match mode {
             Ok(HelperMode::Start) if self.is_up() => {
                 tracing::warn!("{}: already running; not started again", self.def.name);
                 false
@@ -466,7 +500,7 @@ impl Svc {
                 tracing::error!("{}: {e}", self.def.name);
                 false
             }
-        }
+        })
     }
 
     fn on_failed(&self) {
