@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::text;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 
@@ -37,15 +39,6 @@ fn boot(root: &Rootfs) -> Booted {
     let mut b = root.boot_with(Mode::Pid1, &[], &[], Prep::default());
     b.wait_line("services started in");
     b
-}
-
-fn text(o: &std::process::Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn status_json(b: &mut Booted) -> serde_json::Value {

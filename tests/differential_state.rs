@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::text;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -74,15 +76,6 @@ mount -t proc proc "$R/proc"
 "$R/bin/busybox" ip link set lo up 2>/dev/null || true
 exec chroot "$R" /mnt/rcinit
 "#;
-
-fn text(o: &std::process::Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// The first word of each service's bracket in rc-status's output.
 fn rc_states(out: &str) -> Vec<(String, String)> {

@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::text;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -26,15 +28,6 @@ fn docker(args: &[&str]) -> Output {
         .spawn()
         .expect("docker is missing: ./dev.sh deps installs docker.io");
     output_within(child)
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn ok(args: &[&str]) -> String {
@@ -68,6 +61,41 @@ command=/bin/false
 respawn_delay=0
 respawn_max=1
 "#;
+
+/// `tar -C dir -c . | docker import [--change ...] - tag` (the harness directory left out).
+fn import(dir: &Path, tag: &str, changes: &[String]) {
+    let mut import = Command::new("docker");
+    import.arg("import");
+    for c in changes {
+        import.args(["--change", c]);
+    }
+    let mut child = import
+        .args(["-", tag])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("docker import");
+    let mut tar = Command::new("tar")
+        .arg("-C")
+        .arg(dir)
+        .args(["--exclude", "./harness", "-c", "."])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("tar");
+    let copied = std::io::copy(
+        tar.stdout.as_mut().expect("tar stdout"),
+        child.stdin.as_mut().expect("import stdin"),
+    );
+    assert!(tar.wait().expect("tar").success());
+    drop(child.stdin.take());
+    let o = output_within(child);
+    assert!(
+        o.status.success() && copied.is_ok(),
+        "docker import: {copied:?} {}",
+        text(&o)
+    );
+}
 
 /// Builds an image from a busybox rootfs prepared by docker/setup.sh.
 fn build(tag: &str, init: bool, extra: &[(&str, &str)], changes: &[String]) -> String {
@@ -107,74 +135,41 @@ fn build(tag: &str, init: bool, extra: &[(&str, &str)], changes: &[String]) -> S
     )
     .unwrap();
     std::fs::write(r.join("etc/group"), "root:x:0:\nuser:x:1000:\n").unwrap();
-    let mut import = Command::new("docker");
-    import.arg("import");
-    for c in changes {
-        import.args(["--change", c]);
-    }
-    let mut child = import
-        .args(["-", tag])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("docker import");
-    let mut tar = Command::new("tar")
-        .arg("-C")
-        .arg(r)
-        .args(["--exclude", "./harness", "-c", "."])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("tar");
-    let copied = std::io::copy(
-        tar.stdout.as_mut().expect("tar stdout"),
-        child.stdin.as_mut().expect("import stdin"),
-    );
-    assert!(tar.wait().expect("tar").success());
-    drop(child.stdin.take());
-    let o = output_within(child);
-    assert!(
-        o.status.success() && copied.is_ok(),
-        "docker import: {copied:?} {}",
-        text(&o)
-    );
+    import(r, tag, changes);
     tag.to_owned()
+}
+
+/// An image built by [`build`] once per test run, with the named Dockerfile's settings.
+fn image(
+    cell: &'static OnceLock<String>,
+    tag: &str,
+    init: bool,
+    extra: &[(&str, &str)],
+    dockerfile: &str,
+) -> &'static str {
+    cell.get_or_init(|| build(tag, init, extra, &dockerfile_changes(dockerfile)))
 }
 
 fn stack_image() -> &'static str {
     static I: OnceLock<String> = OnceLock::new();
-    I.get_or_init(|| {
-        build(
-            "rcinit-test/stack:dev",
-            false,
-            &[],
-            &dockerfile_changes("Dockerfile.alpine"),
-        )
-    })
+    image(&I, "rcinit-test/stack:dev", false, &[], "Dockerfile.alpine")
 }
 
 fn doomed_image() -> &'static str {
     static I: OnceLock<String> = OnceLock::new();
-    I.get_or_init(|| {
-        build(
-            "rcinit-test/doomed:dev",
-            false,
-            &[("doomed", DOOMED)],
-            &dockerfile_changes("Dockerfile.alpine"),
-        )
-    })
+    let extra = [("doomed", DOOMED)];
+    image(
+        &I,
+        "rcinit-test/doomed:dev",
+        false,
+        &extra,
+        "Dockerfile.alpine",
+    )
 }
 
 fn init_image() -> &'static str {
     static I: OnceLock<String> = OnceLock::new();
-    I.get_or_init(|| {
-        build(
-            "rcinit-test/init:dev",
-            true,
-            &[],
-            &dockerfile_changes("Dockerfile.gentoo"),
-        )
-    })
+    image(&I, "rcinit-test/init:dev", true, &[], "Dockerfile.gentoo")
 }
 
 /// A container, removed when dropped.
@@ -574,28 +569,7 @@ fn openrc_image() -> &'static str {
     I.get_or_init(|| {
         let rootfs = common::debian_rootfs();
         let base = "rcinit-test/debian-openrc:dev";
-        let mut import = Command::new("docker")
-            .args(["import", "-", base])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("docker import");
-        let mut tar = Command::new("tar")
-            .arg("-C")
-            .arg(&rootfs)
-            .args(["-c", "."])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("tar");
-        let copied = std::io::copy(
-            tar.stdout.as_mut().expect("tar stdout"),
-            import.stdin.as_mut().expect("import stdin"),
-        );
-        assert!(tar.wait().expect("tar").success());
-        drop(import.stdin.take());
-        let o = output_within(import);
-        assert!(o.status.success() && copied.is_ok(), "import: {}", text(&o));
+        import(&rootfs, base, &[]);
         let repo = env!("CARGO_MANIFEST_DIR");
         let prep = name("prep");
         let _gone = Container(prep.clone());

@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::text;
+
 use common::{Booted, Mode, Prep, services};
 
 const GOOD: &str = r#"#!/sbin/openrc-run
@@ -14,15 +16,6 @@ supervisor=supervise-daemon
 command=/bin/sleep
 command_args=100041
 "#;
-
-fn text(o: &std::process::Output) -> String {
-    format!(
-        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn state(b: &mut Booted, name: &str) -> String {
     let o = b.exec(&["/sbin/rcinit", "status", "--json", name]);

@@ -342,27 +342,13 @@ impl Svc {
                     }
                 }
                 Request::Stop { deadline, reply } => Some((deadline, reply)),
-                Request::Run {
-                    command,
-                    stdio,
-                    reply,
-                } => {
-                    let (code, said, stop) = self.run_command(&command, stdio, &mut rx).await;
-                    let _ = reply.send((code, said));
-                    stop
-                }
-                Request::Helper {
-                    argv,
-                    exported,
-                    reply,
-                } => {
-                    let ok = self.outside_helper(&argv, &exported).await;
-                    let _ = reply.send(ok);
-                    match self.is_up() {
-                        true => self.supervise(&mut rx).await,
-                        false => None,
-                    }
-                }
+                // A command or OpenRC's own helper call: answered as while up; a helper's
+                // `--start` leaves the service up, to be supervised.
+                other => match self.answer(other, &mut rx).await {
+                    Flow::Stop(stop) => Some(stop),
+                    Flow::Go | Flow::Down if self.is_up() => self.supervise(&mut rx).await,
+                    Flow::Go | Flow::Down => None,
+                },
             };
             if let Some((deadline, reply)) = stop {
                 let r = self.stop(deadline).await;
@@ -1176,7 +1162,7 @@ impl Svc {
         let mut next_check = self.first_check();
         loop {
             if let Some(r) = self.deferred.pop_front() {
-                match self.while_up(r, rx).await {
+                match self.answer(r, rx).await {
                     Flow::Stop(stop) => return Some(stop),
                     Flow::Down => return None,
                     Flow::Go => continue,
@@ -1247,7 +1233,7 @@ impl Svc {
                     }
                 }
                 r = rx.recv() => match r {
-                    Some(r) => match self.while_up(r, rx).await {
+                    Some(r) => match self.answer(r, rx).await {
                         Flow::Stop(stop) => return Some(stop),
                         Flow::Down => return None,
                         Flow::Go => {}
@@ -1258,8 +1244,8 @@ impl Svc {
         }
     }
 
-    /// A request while the service is up.
-    async fn while_up(&mut self, r: Request, rx: &mut mpsc::UnboundedReceiver<Request>) -> Flow {
+    /// A request other than the first start: a stop, a script command, OpenRC's own helper call.
+    async fn answer(&mut self, r: Request, rx: &mut mpsc::UnboundedReceiver<Request>) -> Flow {
         match r {
             Request::Stop { deadline, reply } => Flow::Stop((deadline, reply)),
             Request::Run {

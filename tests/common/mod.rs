@@ -574,6 +574,16 @@ pub fn alive(pids: &[i32]) -> HashSet<i32> {
 }
 
 /// Waits for a child's output, failing (and killing it) after [`HANG`] instead of hanging the run.
+/// A command's exit, stdout and stderr, for assertion messages.
+pub fn text(o: &std::process::Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
 pub fn output_within(child: Child) -> std::process::Output {
     let pid = child.id() as i32;
     let (tx, rx) = channel();
