@@ -75,6 +75,7 @@ fn run(fd: i32, rx: Receiver<Chunk>, written: Arc<AtomicUsize>) {
             Chunk::Service(b, permit) => {
                 write_fd(fd, &b);
                 drop(permit);
+                recycle(b);
             }
             Chunk::Flush(done) => {
                 let _ = done.send(());
@@ -110,6 +111,52 @@ fn new_writer(fd: i32) -> Writer {
 pub fn start() {
     WRITER.get_or_init(|| new_writer(2));
     OUT_WRITER.get_or_init(|| new_writer(1));
+    grow_pipe(1);
+    grow_pipe(2);
+}
+
+/// How much of rcinit's stdout or stderr pipe (`docker logs`' pipe) may hold.
+pub const PIPE_BYTES: usize = 256 * 1024;
+
+/// Lets a pipe on `fd` hold [`PIPE_BYTES`]: with Linux's default 64 KiB, the writer thread and
+/// the reader take turns every 64 KiB of a busy service's output. Only a pipe is touched, and
+/// only grown; failing (a lowered pipe-max-size) costs nothing but speed.
+fn grow_pipe(fd: i32) {
+    // SAFETY: fstat(2) and fcntl(2) on a descriptor number, into a zeroed stat buffer.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd, &mut st) == 0
+            && st.st_mode & libc::S_IFMT == libc::S_IFIFO
+            && libc::fcntl(fd, libc::F_GETPIPE_SZ) < PIPE_BYTES as i32
+        {
+            libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_BYTES as libc::c_int);
+        }
+    }
+}
+
+/// Service-line buffers written and ready for reuse. A busy service's chunks are a few hundred
+/// KiB, which musl's malloc maps and unmaps each time; reusing a handful avoids that.
+static SPARE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+const SPARE_BUFFERS: usize = 4;
+
+/// An empty buffer for a service's lines, with room for at least `len` bytes.
+pub fn buffer(len: usize) -> Vec<u8> {
+    let spare = SPARE.lock().ok().and_then(|mut s| s.pop());
+    let mut b = spare.unwrap_or_default();
+    b.reserve(len);
+    b
+}
+
+fn recycle(mut b: Vec<u8>) {
+    if b.capacity() > 2 * (PIPE_BYTES + PIPE_BYTES / 8) {
+        return;
+    }
+    b.clear();
+    if let Ok(mut s) = SPARE.lock()
+        && s.len() < SPARE_BUFFERS
+    {
+        s.push(b);
+    }
 }
 
 /// Queues a service's complete lines on `stream`, waiting (asynchronously) while the queue is
