@@ -166,3 +166,80 @@ fn running_out_of_file_descriptors_fails_services_not_pid1() {
     b.signal(libc::SIGTERM);
     assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
 }
+
+/// A service that writes 1 GB without a single newline: forwarded whole, as 64 KiB lines, while
+/// PID 1's memory stays bounded (the partial line never grows past the line limit) and the other
+/// service runs on.
+#[test]
+fn a_gigabyte_without_newlines_is_forwarded_whole_in_bounded_memory() {
+    const BYTES: u64 = 1_000_000_000;
+    const PIECE: u64 = 64 * 1024;
+    let blob = format!(
+        r#"#!/sbin/openrc-run
+supervisor=supervise-daemon
+command=/bin/sh
+command_args="-c 'head -c {BYTES} /dev/zero | tr \"\\\\0\" x; echo; echo done >&2; exec sleep 100043'"
+"#
+    );
+    let root = services("gigabyte", &[("blob", &blob), ("good", GOOD)]);
+    // rcinit's stdout goes to a file: the harness would otherwise hold the gigabyte in memory.
+    let prep = Prep {
+        setup: Some("exec >\"$R/var/stdout\"".into()),
+        ..Prep::default()
+    };
+    std::fs::create_dir_all(root.path().join("var")).unwrap();
+    let mut b = root.boot_with(Mode::Pid1, &[], &[], prep);
+    b.wait_line("2 of 2 services started");
+    b.wait_line("[blob] done");
+    let pid = b.rcinit_pid();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let peak_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmHWM");
+    assert_eq!(state(&mut b, "good"), "started");
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+    assert!(
+        peak_kib < 32 * 1024,
+        "PID 1's peak RSS {peak_kib} KiB while forwarding 1 GB"
+    );
+    // Every byte, in pieces of exactly the line limit, each with its prefix; then the last piece.
+    use std::io::Read;
+    let mut f = std::io::BufReader::with_capacity(
+        1 << 20,
+        std::fs::File::open(root.path().join("var/stdout")).expect("stdout file"),
+    );
+    let (mut lines, mut xs, mut buf) = (0u64, 0u64, Vec::new());
+    let mut chunk = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut chunk).expect("read");
+        if n == 0 {
+            break;
+        }
+        for part in chunk[..n].split_inclusive(|&c| c == b'\n') {
+            buf.extend_from_slice(part);
+            if buf.last() != Some(&b'\n') {
+                continue;
+            }
+            let line = &buf[..buf.len() - 1];
+            let body = line.strip_prefix(b"[blob] ").unwrap_or_else(|| {
+                panic!(
+                    "a line without the prefix: {:?}",
+                    &line[..line.len().min(40)]
+                )
+            });
+            assert!(body.iter().all(|&c| c == b'x'), "only x: line {lines}");
+            if xs + (body.len() as u64) < BYTES {
+                assert_eq!(body.len() as u64, PIECE, "line {lines} is a full piece");
+            }
+            xs += body.len() as u64;
+            lines += 1;
+            buf.clear();
+        }
+    }
+    assert!(buf.is_empty(), "stdout ends with a newline");
+    assert_eq!(xs, BYTES, "every byte forwarded once");
+    assert_eq!(lines, BYTES.div_ceil(PIECE), "{lines} lines");
+}
