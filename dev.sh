@@ -2,6 +2,7 @@
 # The two commands a newcomer needs (Debian/Ubuntu, as root):
 #   ./dev.sh demo   build rcinit and boot the example stack under it as PID 1 (Ctrl-C stops it)
 #   ./dev.sh test   install what the tests need, then run every test
+#   ./dev.sh bench  the benchmarks against OpenRC, s6, supervisord, tini and cat, as one table
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -121,6 +122,8 @@ cmd_test() {
 	deps
 	start_docker
 	say "unit and namespace tests (static musl build)"
+	# The reliability suite runs bench/orphans.rs; a filtered `cargo test` would not build it.
+	cargo build -q --target "$MUSL" --example orphans
 	cargo test --target "$MUSL" "$@"
 	say "release build: static, stripped, and its size"
 	local bin
@@ -129,9 +132,17 @@ cmd_test() {
 	echo "rcinit release binary: $(stat -c %s "$bin") bytes"
 }
 
+# The benchmark suite: every figure against the real alternatives, in one table.
+cmd_bench() {
+	deps
+	start_docker
+	bench/all.sh "$@"
+}
+
 case "${1:-}" in
 demo) shift; cmd_demo "$@" ;;
+bench) shift; cmd_bench "$@" ;;
 test) shift; cmd_test "$@" ;;
 deps) deps ;;
-*) die "usage: ./dev.sh demo | test [cargo test args] | deps" ;;
+*) die "usage: ./dev.sh demo | test [cargo test args] | bench [RUNS] | deps" ;;
 esac

@@ -243,3 +243,49 @@ command_args="-c 'head -c {BYTES} /dev/zero | tr \"\\\\0\" x; echo; echo done >&
     assert_eq!(xs, BYTES, "every byte forwarded once");
     assert_eq!(lines, BYTES.div_ceil(PIECE), "{lines} lines");
 }
+
+/// The benchmark's orphan maker (bench/orphans.rs), built by `cargo test` beside rcinit.
+fn orphans_bin() -> std::path::PathBuf {
+    let bin = common::rcinit_bin()
+        .parent()
+        .expect("rcinit's directory")
+        .join("examples/orphans");
+    assert!(
+        bin.exists(),
+        "{} is missing: `cargo test` builds it with the examples (run ./dev.sh test)",
+        bin.display()
+    );
+    bin
+}
+
+/// 10,000 orphans released at once, while a service runs: PID 1 reaps every one of them (the
+/// maker sees each pid vanish), leaves no zombie, keeps the service, and still stops cleanly.
+#[test]
+fn ten_thousand_orphans_at_once_are_all_reaped_and_the_services_run_on() {
+    let root = services("orphans10k", &[("good", GOOD)]);
+    std::fs::copy(orphans_bin(), root.path().join("bin/orphans")).expect("copy orphans");
+    let maker = "/bin/orphans 10000 || echo orphans failed; exec sleep 100000";
+    let mut b = root.boot(Mode::Pid1, &["sh", "-c", maker]);
+    b.wait_line("1 of 1 services started");
+    let good = common::one(&mut b, "sleep 100041");
+    let line = b.wait_line("reaped 10000 in");
+    assert!(!b.has_line("orphans failed"), "{}", b.transcript());
+    let rcinit = b.rcinit_pid();
+    let left = common::wait_for("no zombie below PID 1", || {
+        let below = common::procfs::descendants(rcinit);
+        common::zombies(&below).is_empty().then_some(below)
+    });
+    assert!(
+        left.len() <= 4,
+        "only the shell's sleep, the service and its supervisor are left: {left:?}"
+    );
+    assert_eq!(
+        common::one(&mut b, "sleep 100041"),
+        good,
+        "the service kept its process"
+    );
+    assert_eq!(state(&mut b, "good"), "started");
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+    println!("{line}");
+}
