@@ -2,16 +2,17 @@
 //!
 //! A child gets: an empty signal mask, every signal at its default disposition (SIGPIPE included:
 //! Rust ignores it in rcinit), only fds 0-2, its own session (services) or its own process group made
-//! the terminal's foreground group (the CMD), and the environment it should see. Between fork and
+//! the terminal's foreground group (the CMD), and the environment it should see. Between clone and
 //! exec only async-signal-safe calls run (raw syscalls below).
 //!
-//! `std::process::Command` is used for the fork/exec and its exec-error pipe, never for waiting: the
-//! exit goes through the reaper. (When exec fails, std waits for the failed child itself, inside
-//! `spawn`; the event loop is single-threaded, so the reaper cannot race it there.)
+//! Nothing here waits for a child that ran: exits go through the reaper. (When exec fails,
+//! `spawn_with` waits for the failed child itself; the event loop is single-threaded, so the
+//! reaper cannot race it there.)
 
-use std::ffi::OsString;
-use std::os::unix::process::CommandExt;
-use std::process::Command;
+use std::ffi::{CString, OsString};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use anyhow::{Context, Result, bail};
 
@@ -47,9 +48,10 @@ pub struct Options<'a> {
     pub chroot: Option<&'a std::path::Path>,
     /// (source, target) fd pairs: `source` is dup'ed onto `target` in the child.
     pub fds: Vec<(i32, i32)>,
-    pub stdin: Option<std::process::Stdio>,
-    pub stdout: Option<std::process::Stdio>,
-    pub stderr: Option<std::process::Stdio>,
+    /// None: rcinit's own stream.
+    pub stdin: Option<Io>,
+    pub stdout: Option<Io>,
+    pub stderr: Option<Io>,
     /// What a daemon's settings ask for, applied in the child (V-19's order).
     pub setup: Option<Setup>,
 }
@@ -98,53 +100,244 @@ pub struct Spawned {
     pub pid: i32,
 }
 
+/// A child's standard stream other than rcinit's own.
+#[derive(Debug)]
+pub enum Io {
+    /// /dev/null, read and write.
+    Null,
+    /// This fd (dup'ed onto the stream; the caller's copy is closed when `Options` drops).
+    Fd(OwnedFd),
+}
+
+impl From<OwnedFd> for Io {
+    fn from(fd: OwnedFd) -> Self {
+        Io::Fd(fd)
+    }
+}
+
+/// Where an unqualified program name is looked up when the child's environment has no PATH.
+const DEFAULT_PATH: &[u8] = b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Bytes of stack for the child between clone and exec: the setup below needs a few KiB.
+const CHILD_STACK: usize = 128 * 1024;
+
+/// Everything the child needs, built before the clone: it allocates nothing afterwards.
+struct Child<'a> {
+    grouping: Grouping,
+    setup: Option<Setup>,
+    chroot: Option<CString>,
+    fds: Vec<(i32, i32)>,
+    /// Sources for fds 0, 1, 2; -1 keeps rcinit's.
+    stdio: [i32; 3],
+    /// Paths to try, in PATH order.
+    candidates: Vec<CString>,
+    argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
+    /// The errno of the failed step, written by the child before it exits.
+    error: AtomicI32,
+    _borrowed: std::marker::PhantomData<&'a ()>,
+}
+
+fn c_string(bytes: &[u8], what: &str) -> Result<CString> {
+    CString::new(bytes).with_context(|| {
+        format!(
+            "{what} {:?} holds a NUL byte",
+            String::from_utf8_lossy(bytes)
+        )
+    })
+}
+
 /// Spawns with [`Options`].
+///
+/// The child shares rcinit's memory until it execs (`clone(CLONE_VM | CLONE_VFORK)`, what
+/// posix_spawn does): no page table is copied and rcinit's heap is not write-protected behind its
+/// back, which made `fork` cost about half a millisecond per service. The calling thread waits
+/// until the child has exec'd or failed; the child only makes raw syscalls on data prepared here.
 pub fn spawn_with(argv: &[OsString], opts: Options<'_>) -> Result<Spawned> {
-    let Some((prog, args)) = argv.split_first() else {
+    let Some(prog) = argv.first() else {
         bail!("empty command");
     };
-    let mut cmd = Command::new(prog);
-    cmd.args(args)
-        .env_clear()
-        .envs(opts.env.iter().map(|(k, v)| (k, v)));
+    let starting = || format!("starting {}", prog.to_string_lossy());
+    let args = argv
+        .iter()
+        .map(|a| c_string(a.as_bytes(), "argument"))
+        .collect::<Result<Vec<_>>>()
+        .with_context(starting)?;
+    // Later settings of a name win, as with std's Command.
+    let mut env: Vec<(&[u8], &[u8])> = Vec::with_capacity(opts.env.len());
+    for (k, v) in opts.env {
+        let (k, v) = (k.as_bytes(), v.as_bytes());
+        match env.iter_mut().find(|(name, _)| *name == k) {
+            Some(slot) => slot.1 = v,
+            None => env.push((k, v)),
+        }
+    }
+    let env = env
+        .iter()
+        .map(|(k, v)| c_string(&[*k, b"=", *v].concat(), "environment entry"))
+        .collect::<Result<Vec<_>>>()
+        .with_context(starting)?;
+    let prog = prog.as_bytes();
+    let candidates = if prog.contains(&b'/') {
+        vec![c_string(prog, "program").with_context(starting)?]
+    } else {
+        let path = env
+            .iter()
+            .find_map(|e| e.as_bytes().strip_prefix(b"PATH="))
+            .unwrap_or(DEFAULT_PATH);
+        path.split(|&c| c == b':')
+            .map(|dir| {
+                let dir = if dir.is_empty() { b".".as_slice() } else { dir };
+                c_string(&[dir, b"/", prog].concat(), "program")
+            })
+            .collect::<Result<Vec<_>>>()
+            .with_context(starting)?
+    };
     let chroot = match opts.chroot {
         Some(p) => Some(
-            std::ffi::CString::new(p.as_os_str().as_encoded_bytes())
+            c_string(p.as_os_str().as_bytes(), "chroot path")
                 .with_context(|| format!("chroot path {}", p.display()))?,
         ),
         None => None,
     };
-    if chroot.is_some() {
-        cmd.current_dir("/");
+    let null = if [&opts.stdin, &opts.stdout, &opts.stderr]
+        .iter()
+        .any(|s| matches!(s, Some(Io::Null)))
+    {
+        Some(
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/null")
+                .context("opening /dev/null")?,
+        )
+    } else {
+        None
+    };
+    let source = |io: &Option<Io>| match io {
+        None => -1,
+        Some(Io::Null) => null.as_ref().map_or(-1, |f| f.as_raw_fd()),
+        Some(Io::Fd(fd)) => fd.as_raw_fd(),
+    };
+    let child = Child {
+        grouping: opts.grouping,
+        stdio: [
+            source(&opts.stdin),
+            source(&opts.stdout),
+            source(&opts.stderr),
+        ],
+        setup: opts.setup,
+        chroot,
+        fds: opts.fds,
+        candidates,
+        argv: args
+            .iter()
+            .map(|a| a.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect(),
+        envp: env
+            .iter()
+            .map(|e| e.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect(),
+        error: AtomicI32::new(0),
+        _borrowed: std::marker::PhantomData,
+    };
+    let mut stack = vec![0u8; CHILD_STACK];
+    // The stack grows down on every architecture rcinit builds for; keep the top 16-byte aligned.
+    let top = (stack.as_mut_ptr() as usize + CHILD_STACK) & !15;
+    // SAFETY: sigset_t is plain data; sigfillset and pthread_sigmask fill and read our own sets.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: no signal handler may run in the child while it shares our memory: block them all
+    // until it has reset every disposition (child_setup), and restore our mask after.
+    let pid = unsafe {
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        let pid = libc::clone(
+            child_main,
+            top as *mut libc::c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (&child as *const Child<'_>).cast_mut().cast(),
+        );
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        pid
+    };
+    if pid < 0 {
+        return Err(std::io::Error::last_os_error()).with_context(starting);
     }
-    let grouping = opts.grouping;
-    let fds = opts.fds.clone();
-    let setup = opts.setup;
-    // SAFETY: the closure makes only raw syscalls (setsid, setpgid, ioctl, sigaction, sigprocmask,
-    // close_range, chroot, chdir, dup2, fcntl, setpriority, setrlimit, setgroups, setgid, setuid,
-    // prctl, open, write, close), which are async-signal-safe, and allocates nothing (its captures
-    // were built before the fork).
-    unsafe {
-        cmd.pre_exec(move || {
-            child_setup(grouping)?;
-            if let Some(s) = &setup {
-                daemon_setup_early(s)?;
+    // CLONE_VFORK: the child has exec'd or exited by now.
+    let errno = child.error.load(Ordering::SeqCst);
+    drop(stack);
+    if errno != 0 {
+        // It exited without exec'ing: take its status here, as std's Command does, so no exit of
+        // a process that never ran reaches the reaper. The event loop runs on this thread, so the
+        // reaper cannot take it first.
+        #[allow(clippy::disallowed_methods)]
+        // SAFETY: waits for our own child, which has exited.
+        unsafe {
+            libc::waitpid(pid, std::ptr::null_mut(), 0)
+        };
+        return Err(std::io::Error::from_raw_os_error(errno)).with_context(starting);
+    }
+    Ok(Spawned { pid })
+}
+
+/// The child's side of [`spawn_with`]: setup, then exec, or `_exit(127)` with the errno stored.
+extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the parent's `Child`, alive until this child execs or exits (CLONE_VFORK).
+    let c = unsafe { &*(arg as *const Child<'_>) };
+    // SAFETY: between clone and exec, as these functions require.
+    let errno = match unsafe { c.setup_and_exec() } {
+        Ok(()) => libc::EINVAL,
+        Err(e) => e.raw_os_error().unwrap_or(libc::EINVAL),
+    };
+    c.error.store(errno, Ordering::SeqCst);
+    // SAFETY: ends the child without running anything of the parent's (atexit, buffers).
+    unsafe { libc::_exit(127) }
+}
+
+impl Child<'_> {
+    /// Returns only on failure.
+    ///
+    /// # Safety
+    /// Only in the child between clone and exec: raw syscalls on data prepared before the clone.
+    unsafe fn setup_and_exec(&self) -> std::io::Result<()> {
+        // SAFETY: raw, async-signal-safe syscalls on this process's fds, identity and signals.
+        unsafe {
+            // Standard streams first (a later setup file may replace one of them): sources below 3
+            // are moved out of the way so that placing one does not overwrite another.
+            let mut src = self.stdio;
+            for s in src.iter_mut() {
+                if (0..3).contains(s) {
+                    *s = libc::fcntl(*s, libc::F_DUPFD_CLOEXEC, 3);
+                    check(*s)?;
+                }
             }
-            if let Some(dir) = &chroot {
-                if libc::chroot(dir.as_ptr()) < 0 || libc::chdir(c"/".as_ptr()) < 0 {
+            for (target, &s) in src.iter().enumerate() {
+                if s >= 0 && libc::dup2(s, target as i32) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
             }
+            child_setup(self.grouping)?;
+            if let Some(s) = &self.setup {
+                daemon_setup_early(s)?;
+            }
+            if let Some(dir) = &self.chroot
+                && (libc::chroot(dir.as_ptr()) < 0 || libc::chdir(c"/".as_ptr()) < 0)
+            {
+                return Err(std::io::Error::last_os_error());
+            }
             // A source may be another pair's target (the records pipe on fd 8 while the answers
             // go to 8): move every source above all targets first, then place them.
+            let fds = &self.fds;
             let base = fds.iter().map(|f| f.1).max().unwrap_or(2) + 1;
             let mut moved = [-1i32; 8];
             for (k, &(src, dst)) in fds.iter().enumerate().take(moved.len()) {
                 if src != dst {
                     moved[k] = libc::fcntl(src, libc::F_DUPFD_CLOEXEC, base);
-                    if moved[k] < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
+                    check(moved[k])?;
                 }
             }
             for (k, &(src, dst)) in fds.iter().enumerate().take(moved.len()) {
@@ -154,27 +347,31 @@ pub fn spawn_with(argv: &[OsString], opts: Options<'_>) -> Result<Spawned> {
                     return Err(std::io::Error::last_os_error());
                 }
             }
-            if let Some(s) = &setup {
+            if let Some(s) = &self.setup {
                 daemon_setup_late(s)?;
             }
-            Ok(())
-        });
+            // execvp's rule: EACCES anywhere on the path is the error to report, else the last.
+            let mut denied = false;
+            let mut last = libc::ENOENT;
+            for path in &self.candidates {
+                libc::execve(path.as_ptr(), self.argv.as_ptr(), self.envp.as_ptr());
+                last = std::io::Error::last_os_error()
+                    .raw_os_error()
+                    .unwrap_or(libc::ENOENT);
+                match last {
+                    libc::EACCES => denied = true,
+                    libc::ENOENT | libc::ENOTDIR => {}
+                    _ => break,
+                }
+            }
+            let errno = if denied && matches!(last, libc::ENOENT | libc::ENOTDIR) {
+                libc::EACCES
+            } else {
+                last
+            };
+            Err(std::io::Error::from_raw_os_error(errno))
+        }
     }
-    if let Some(s) = opts.stdin {
-        cmd.stdin(s);
-    }
-    if let Some(s) = opts.stdout {
-        cmd.stdout(s);
-    }
-    if let Some(s) = opts.stderr {
-        cmd.stderr(s);
-    }
-    let child = cmd
-        .spawn()
-        .with_context(|| format!("starting {}", prog.to_string_lossy()))?;
-    Ok(Spawned {
-        pid: child.id() as i32,
-    })
 }
 
 fn check(r: libc::c_int) -> std::io::Result<()> {

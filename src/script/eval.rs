@@ -172,7 +172,7 @@ async fn run_batch_inner(req: &Request, scripts: &[Script]) -> Result<(Vec<Spec>
     let mut opts = Options::new(Grouping::Session, &req.env);
     opts.chroot = req.chroot.then_some(req.root.as_path());
     opts.fds = vec![(rec_w.as_raw_fd(), 9)];
-    opts.stdin = Some(std::process::Stdio::null());
+    opts.stdin = Some(spawn::Io::Null);
     opts.stdout = Some(err_w.into());
     opts.stderr = Some(err_w2.into());
     let child = spawn::spawn_with(&argv, opts)?;

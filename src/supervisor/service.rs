@@ -705,7 +705,7 @@ impl Svc {
         };
         let mut opts = Options::new(Grouping::Session, &self.ctx.env);
         opts.fds = vec![(rec_w.as_raw_fd(), 9), (ans_r.as_raw_fd(), 8)];
-        opts.stdin = Some(std::process::Stdio::null());
+        opts.stdin = Some(spawn::Io::Null);
         opts.stdout = Some(out.into());
         opts.stderr = Some(err.into());
         let child = spawn::spawn_with(&argv, opts)?;
@@ -973,14 +973,14 @@ impl Svc {
         opts.chroot = chroot;
         opts.fds = fds;
         opts.setup = Some(setup);
-        opts.stdin = Some(std::process::Stdio::null());
+        opts.stdin = Some(spawn::Io::Null);
         opts.stdout = Some(match out {
             Some(fd) => fd.into(),
-            None => std::process::Stdio::null(),
+            None => spawn::Io::Null,
         });
         opts.stderr = Some(match err {
             Some(fd) => fd.into(),
-            None => std::process::Stdio::null(),
+            None => spawn::Io::Null,
         });
         let argv: Vec<OsString> = l.argv.iter().map(OsString::from).collect();
         let child = spawn::spawn_with(&argv, opts)?;
