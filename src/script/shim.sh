@@ -161,7 +161,7 @@ _rcinit_dep() {
 			. "$_rcinit_dir/../conf.d/$_rcinit_c"
 		fi
 		[ -e "$_rcinit_dir/../conf.d/$_rcinit_name" ] && . "$_rcinit_dir/../conf.d/$_rcinit_name"
-		[ -e /etc/rc.conf ] && . /etc/rc.conf
+		[ -e /etc/rc.conf ] && _rcinit_dot /etc/rc.conf
 		if [ -d /etc/rc.conf.d ]; then
 			for _rcinit_f in /etc/rc.conf.d/*.conf; do
 				[ -e "$_rcinit_f" ] && . "$_rcinit_f"
@@ -179,9 +179,18 @@ _rcinit_dep() {
 	)
 }
 
+# rc.conf, parsed once (below) when it can be: a call instead of a parse per pass and script.
+_rcinit_dot() {
+	if [ "$1" = /etc/rc.conf ] && [ -n "${_rcinit_rc-}" ]; then
+		_rcinit_rcconf
+	else
+		. "$1"
+	fi
+}
+
 _rcinit_source_or_fail() {
 	if [ -e "$1" ]; then
-		. "$1" || {
+		_rcinit_dot "$1" || {
 			_rcinit_st=$?
 			_rcinit_out S "$_rcinit_st" V _rcinit_failed_file "$1" E run 1
 			exit 1
@@ -232,18 +241,58 @@ _rcinit_load() {
 }
 
 _rcinit_vars() {
-	# What follows is the whole set: a variable start_pre unset must not linger.
-	_rcinit_out V _rcinit_reset 1
-	for _rcinit_v in command command_args command_args_foreground command_args_background \
-		command_background command_user command_progress pidfile procname name description \
-		directory chroot umask input_file output_log error_log output_logger error_logger \
-		capabilities secbits no_new_privs notify ready retry stopsig stopgroup respawn_delay \
-		respawn_max respawn_period healthcheck_delay healthcheck_timer start_stop_daemon_args \
-		supervise_daemon_args start_inactive extra_commands extra_started_commands \
-		extra_stopped_commands required_dirs required_files in_background_fake supervisor \
-		rc_ulimit RC_ULIMIT rcinit_critical opts; do
-		eval "[ \"\${$_rcinit_v+set}\" = set ]" && eval "_rcinit_out V $_rcinit_v \"\$$_rcinit_v\""
-	done
+	# What follows is the whole set: a variable start_pre unset must not linger. Written out, not
+	# looped with eval: a parse per name per script added up.
+	{
+		printf 'V\0%s\0%s\0' _rcinit_reset 1
+		[ -n "${command+x}" ] && printf 'V\0command\0%s\0' "$command"
+		[ -n "${command_args+x}" ] && printf 'V\0command_args\0%s\0' "$command_args"
+		[ -n "${command_args_foreground+x}" ] && printf 'V\0command_args_foreground\0%s\0' "$command_args_foreground"
+		[ -n "${command_args_background+x}" ] && printf 'V\0command_args_background\0%s\0' "$command_args_background"
+		[ -n "${command_background+x}" ] && printf 'V\0command_background\0%s\0' "$command_background"
+		[ -n "${command_user+x}" ] && printf 'V\0command_user\0%s\0' "$command_user"
+		[ -n "${command_progress+x}" ] && printf 'V\0command_progress\0%s\0' "$command_progress"
+		[ -n "${pidfile+x}" ] && printf 'V\0pidfile\0%s\0' "$pidfile"
+		[ -n "${procname+x}" ] && printf 'V\0procname\0%s\0' "$procname"
+		[ -n "${name+x}" ] && printf 'V\0name\0%s\0' "$name"
+		[ -n "${description+x}" ] && printf 'V\0description\0%s\0' "$description"
+		[ -n "${directory+x}" ] && printf 'V\0directory\0%s\0' "$directory"
+		[ -n "${chroot+x}" ] && printf 'V\0chroot\0%s\0' "$chroot"
+		[ -n "${umask+x}" ] && printf 'V\0umask\0%s\0' "$umask"
+		[ -n "${input_file+x}" ] && printf 'V\0input_file\0%s\0' "$input_file"
+		[ -n "${output_log+x}" ] && printf 'V\0output_log\0%s\0' "$output_log"
+		[ -n "${error_log+x}" ] && printf 'V\0error_log\0%s\0' "$error_log"
+		[ -n "${output_logger+x}" ] && printf 'V\0output_logger\0%s\0' "$output_logger"
+		[ -n "${error_logger+x}" ] && printf 'V\0error_logger\0%s\0' "$error_logger"
+		[ -n "${capabilities+x}" ] && printf 'V\0capabilities\0%s\0' "$capabilities"
+		[ -n "${secbits+x}" ] && printf 'V\0secbits\0%s\0' "$secbits"
+		[ -n "${no_new_privs+x}" ] && printf 'V\0no_new_privs\0%s\0' "$no_new_privs"
+		[ -n "${notify+x}" ] && printf 'V\0notify\0%s\0' "$notify"
+		[ -n "${ready+x}" ] && printf 'V\0ready\0%s\0' "$ready"
+		[ -n "${retry+x}" ] && printf 'V\0retry\0%s\0' "$retry"
+		[ -n "${stopsig+x}" ] && printf 'V\0stopsig\0%s\0' "$stopsig"
+		[ -n "${stopgroup+x}" ] && printf 'V\0stopgroup\0%s\0' "$stopgroup"
+		[ -n "${respawn_delay+x}" ] && printf 'V\0respawn_delay\0%s\0' "$respawn_delay"
+		[ -n "${respawn_max+x}" ] && printf 'V\0respawn_max\0%s\0' "$respawn_max"
+		[ -n "${respawn_period+x}" ] && printf 'V\0respawn_period\0%s\0' "$respawn_period"
+		[ -n "${healthcheck_delay+x}" ] && printf 'V\0healthcheck_delay\0%s\0' "$healthcheck_delay"
+		[ -n "${healthcheck_timer+x}" ] && printf 'V\0healthcheck_timer\0%s\0' "$healthcheck_timer"
+		[ -n "${start_stop_daemon_args+x}" ] && printf 'V\0start_stop_daemon_args\0%s\0' "$start_stop_daemon_args"
+		[ -n "${supervise_daemon_args+x}" ] && printf 'V\0supervise_daemon_args\0%s\0' "$supervise_daemon_args"
+		[ -n "${start_inactive+x}" ] && printf 'V\0start_inactive\0%s\0' "$start_inactive"
+		[ -n "${extra_commands+x}" ] && printf 'V\0extra_commands\0%s\0' "$extra_commands"
+		[ -n "${extra_started_commands+x}" ] && printf 'V\0extra_started_commands\0%s\0' "$extra_started_commands"
+		[ -n "${extra_stopped_commands+x}" ] && printf 'V\0extra_stopped_commands\0%s\0' "$extra_stopped_commands"
+		[ -n "${required_dirs+x}" ] && printf 'V\0required_dirs\0%s\0' "$required_dirs"
+		[ -n "${required_files+x}" ] && printf 'V\0required_files\0%s\0' "$required_files"
+		[ -n "${in_background_fake+x}" ] && printf 'V\0in_background_fake\0%s\0' "$in_background_fake"
+		[ -n "${supervisor+x}" ] && printf 'V\0supervisor\0%s\0' "$supervisor"
+		[ -n "${rc_ulimit+x}" ] && printf 'V\0rc_ulimit\0%s\0' "$rc_ulimit"
+		[ -n "${RC_ULIMIT+x}" ] && printf 'V\0RC_ULIMIT\0%s\0' "$RC_ULIMIT"
+		[ -n "${rcinit_critical+x}" ] && printf 'V\0rcinit_critical\0%s\0' "$rcinit_critical"
+		[ -n "${opts+x}" ] && printf 'V\0opts\0%s\0' "$opts"
+		:
+	} >&9
 }
 
 # The daemon's argv as supervise-daemon.sh / start-stop-daemon.sh build it: the same unquoted
@@ -267,13 +316,14 @@ _rcinit_run() {
 		_rcinit_begin run "$2"
 		_rcinit_load "$1" "$2" "$3" start
 		_rcinit_vars
+		# One redirection for the whole loop: a dup and a close per function add up.
 		for _rcinit_fn in depend start stop status start_pre start_post stop_pre stop_post \
 			healthcheck unhealthy reload ${extra_commands-} ${extra_started_commands-} \
 			${extra_stopped_commands-}; do
-			_rcinit_out T "$_rcinit_fn"
-			{ type "$_rcinit_fn"; } >&9 2>&9
-			printf '\0' >&9
-		done
+			printf 'T\0%s\0' "$_rcinit_fn"
+			type "$_rcinit_fn"
+			printf '\0'
+		done >&9 2>&9
 		_rcinit_argv
 		# What a daemon started now would inherit (no subshell: export -p straight to fd 9).
 		printf 'X\0' >&9
@@ -449,6 +499,21 @@ shift 2
 if [ "$_rcinit_passes" = cmd ]; then
 	_rcinit_cmd "$@"
 fi
+# Each pass of each script sources rc.conf, and dash parses it anew each time (most of it
+# comments). Made a function body once here, it is parsed once. `return $?` keeps the status a
+# `.` would give; a file that does not parse so is left to `.` (and its error to the pass).
+if [ -r /etc/rc.conf ] && _rcinit_t=$(cat /etc/rc.conf && echo .) &&
+	(eval "_rcinit_rcconf() {
+${_rcinit_t%.}
+return \$?
+}") >/dev/null 2>&1; then
+	eval "_rcinit_rcconf() {
+${_rcinit_t%.}
+return \$?
+}"
+	_rcinit_rc=1
+fi
+unset _rcinit_t
 while [ $# -ge 3 ]; do
 	_rcinit_dep "$1" "$2"
 	# 137: rcinit killed a hung dependency pass; loading the script again would hang again.
