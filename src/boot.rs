@@ -20,13 +20,13 @@ use crate::policy::exit::{Exit, StopCause, exit_code};
 use crate::policy::signals::{Action, action};
 use crate::reaper::Reaper;
 use crate::runfs::{self, Run};
-use crate::script::{discover, load};
+use crate::script::{discover, eval, load};
 use crate::signals::{self, AsyncIntake, Intake};
 use crate::spawn::{self, Grouping};
 use crate::state::State;
 use crate::supervisor::forward;
 use crate::supervisor::runlevel::Runlevel;
-use crate::supervisor::service::{Ctx, Def, Fast, StopReport};
+use crate::supervisor::service::{Ctx, Def, Fast, Later, StopReport};
 use crate::sweep::{Role, signal_all};
 
 /// What to boot.
@@ -288,7 +288,10 @@ impl Init {
         }
         // The run-time pass too: a script that leaves its start to the default starts from what
         // it reports, without a shell of its own.
-        let opts = load::Options::from_settings(root, &boot.settings, boot.runlevel.clone());
+        let mut opts = load::Options::from_settings(root, &boot.settings, boot.runlevel.clone());
+        // The graph needs only the dependency pass; the run-time pass follows while the first
+        // services start (`run_pass_meanwhile`).
+        opts.run_pass = false;
         let begin = Instant::now();
         let fut = load::load(&opts);
         tokio::pin!(fut);
@@ -333,20 +336,6 @@ impl Init {
                 None
             }
         };
-        if self.run == Run::Cleared {
-            let pidfiles: Vec<String> = l
-                .specs
-                .iter()
-                .filter(|s| l.graph.phase.contains_key(&s.name))
-                .filter_map(|s| {
-                    s.vars
-                        .get("pidfile")
-                        .filter(|p| p.starts_with('/'))
-                        .cloned()
-                })
-                .collect();
-            runfs::remove_stale_pidfiles(&pidfiles);
-        }
         *self.control.runlevel.borrow_mut() = l.runlevel.clone();
         let mut env = l.env.clone();
         env.push(("RCINIT_SHIM".into(), "1".into()));
@@ -381,7 +370,7 @@ impl Init {
                     name: s.name.clone(),
                     dir: dir.to_owned(),
                     path: s.path.clone(),
-                    fast: Fast::of(s),
+                    fast: Rc::new(Later::default()),
                     critical: s.vars.get("rcinit_critical").is_some_and(|v| {
                         matches!(v.to_ascii_lowercase().as_str(), "yes" | "true" | "on" | "1")
                     }),
@@ -389,6 +378,11 @@ impl Init {
                 }
             })
             .collect();
+        let later: Vec<(String, String, Rc<Later>)> = defs
+            .iter()
+            .map(|d| (d.name.clone(), d.path.clone(), Rc::clone(&d.fast)))
+            .collect();
+        run_pass_meanwhile(l, settings, later, self.run == Run::Cleared);
         let rl = Rc::new(Runlevel::new(&l.graph, defs, Rc::clone(&ctx)));
         *self.control.services.borrow_mut() = Some(Rc::clone(&rl));
         self.services = Some(rl);
@@ -683,6 +677,89 @@ fn helper_links() -> Option<&'static str> {
 }
 
 /// Logs the plan, and every problem, naming the service.
+/// The run-time pass of every service, in the order they start (dealt to the shells in turn),
+/// each result handed to its service as soon as it is in: the first services start while the
+/// shells go on with the others. A service whose result never came fails its start with why.
+/// With a fresh /run, a planned service's stale pidfile goes just before its result is handed.
+fn run_pass_meanwhile(
+    l: &load::Loaded,
+    settings: &Settings,
+    later: Vec<(String, String, Rc<Later>)>,
+    clear_pidfiles: bool,
+) {
+    let mut order: Vec<&str> = l.graph.start.iter().flatten().map(String::as_str).collect();
+    for (name, _, _) in &later {
+        if !order.contains(&name.as_str()) {
+            order.push(name);
+        }
+    }
+    let scripts: Vec<discover::Script> = order
+        .iter()
+        .filter_map(|n| {
+            let (_, path, _) = later.iter().find(|(name, _, _)| name == n)?;
+            l.files
+                .iter()
+                .find(|f| f.skipped.is_none() && f.path() == *path)
+                .cloned()
+        })
+        .collect();
+    let planned: std::collections::HashSet<String> = l.graph.phase.keys().cloned().collect();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut req = eval::Request::new(std::path::Path::new("/"), &l.runlevel);
+    req.env = l.env.clone();
+    req.timeout = settings.eval_timeout;
+    req.dep_pass = false;
+    req.stream = Some(tx);
+    req.interleave = true;
+    tokio::task::spawn_local(async move {
+        let begin = Instant::now();
+        let hand = |spec: &crate::script::spec::Spec| {
+            let Some((_, _, cell)) = later.iter().find(|(_, p, _)| *p == spec.path) else {
+                return;
+            };
+            if cell.is_set() {
+                return;
+            }
+            if clear_pidfiles
+                && planned.contains(&spec.name)
+                && let Some(p) = spec.vars.get("pidfile").filter(|p| p.starts_with('/'))
+            {
+                runfs::remove_stale_pidfiles(std::slice::from_ref(p));
+            }
+            cell.set(match &spec.error {
+                Some(e) => Err(e.clone()),
+                None => Ok(Fast::of(spec)),
+            });
+        };
+        let all = eval::evaluate(&req, &scripts);
+        tokio::pin!(all);
+        let specs = loop {
+            tokio::select! {
+                Some(spec) = rx.recv() => hand(&spec),
+                specs = &mut all => break specs,
+            }
+        };
+        while let Ok(spec) = rx.try_recv() {
+            hand(&spec);
+        }
+        for spec in &specs {
+            hand(spec);
+        }
+        for (name, _, cell) in &later {
+            if !cell.is_set() {
+                cell.set(Err(format!(
+                    "{name}: the run-time pass of its script did not run"
+                )));
+            }
+        }
+        tracing::debug!(
+            "run-time pass of {} scripts in {}",
+            scripts.len(),
+            since(begin)
+        );
+    });
+}
+
 fn report_plan(l: &load::Loaded, begin: Instant) {
     let g = &l.graph;
     let n: usize = g.start.iter().map(Vec::len).sum();

@@ -343,3 +343,98 @@ fn without_proc_a_hung_script_costs_only_itself() {
     assert!(by("z")["error"].is_null(), "{}", by("z"));
     assert_eq!(by("z")["need"], serde_json::json!(["a"]));
 }
+
+/// rc.conf is parsed once per evaluation shell (as a function body) instead of sourced per pass
+/// and script: it must mean what sourcing it means. Its variables reach depend() (after conf.d:
+/// rc.conf wins) and the run-time pass (before conf.d: conf.d wins), a here-document in it
+/// still works, a failing last command still fails the load, and a file that cannot be a
+/// function body is sourced as before.
+#[test]
+fn rc_conf_parsed_once_means_what_sourcing_it_means() {
+    let root = with_scripts(
+        "rcconf",
+        &[
+            ("dep", script("\tneed dep-$WHO", "")),
+            (
+                "dep-rcconf",
+                script("\t:", "command=/bin/sleep\nsupervisor=supervise-daemon"),
+            ),
+            (
+                "run",
+                script(
+                    "\t:",
+                    "command=/bin/sleep\ncommand_args=\"$WHO $DOC\"\nsupervisor=supervise-daemon",
+                ),
+            ),
+        ],
+    );
+    let r = root.path().to_str().expect("utf-8");
+    std::fs::create_dir_all(root.path().join("etc/conf.d")).unwrap();
+    std::fs::write(root.path().join("etc/conf.d/dep"), "WHO=confd\n").unwrap();
+    std::fs::write(root.path().join("etc/conf.d/run"), "WHO=confd\n").unwrap();
+    let conf = "# comment\nWHO=rcconf\nDOC=$(cat <<'END'\nheredoc\nEND\n)\n# }\n";
+    std::fs::write(root.path().join("etc/rc.conf"), conf).unwrap();
+    let inspect = || {
+        let (code, out, err) = rcinit(&["inspect", "--json", "--root", r]);
+        assert_eq!(code, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+        v.as_array().expect("array").clone()
+    };
+    let items = inspect();
+    let by = |n: &str| {
+        items
+            .iter()
+            .find(|i| i["name"] == n)
+            .expect("service")
+            .clone()
+    };
+    assert_eq!(
+        by("dep")["need"],
+        serde_json::json!(["dep-rcconf"]),
+        "rc.conf wins in depend()"
+    );
+    assert_eq!(
+        by("run")["argv"],
+        serde_json::json!(["/bin/sleep", "confd", "heredoc"]),
+        "conf.d wins at run time; the here-document was read"
+    );
+    // A last command that fails: the load fails, naming rc.conf, as with `.`.
+    std::fs::write(root.path().join("etc/rc.conf"), format!("{conf}false\n")).unwrap();
+    let items = inspect();
+    let by = |n: &str| {
+        items
+            .iter()
+            .find(|i| i["name"] == n)
+            .expect("service")
+            .clone()
+    };
+    assert!(
+        by("run")["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("rc.conf")),
+        "{}",
+        by("run")
+    );
+    // Valid to source but not as a function body (a here-document ended by the end of the
+    // file would swallow the closing brace): sourced as before, so the same variables.
+    std::fs::write(
+        root.path().join("etc/rc.conf"),
+        "WHO=rcconf\ncat >/dev/null <<END\nnever ended\n",
+    )
+    .unwrap();
+    let items = inspect();
+    let by = |n: &str| {
+        items
+            .iter()
+            .find(|i| i["name"] == n)
+            .expect("service")
+            .clone()
+    };
+    assert_eq!(
+        by("dep")["need"],
+        serde_json::json!(["dep-rcconf"]),
+        "{}",
+        by("dep")
+    );
+    assert!(by("dep")["error"].is_null(), "{}", by("dep"));
+}

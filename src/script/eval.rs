@@ -6,6 +6,7 @@
 
 use std::ffi::OsString;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -33,8 +34,17 @@ pub struct Request {
     pub env: Vec<(OsString, OsString)>,
     /// Per-script time limit.
     pub timeout: Duration,
+    /// Run the dependency pass (without it, scripts are taken as loaded: the boot ran it
+    /// before, for the graph).
+    pub dep_pass: bool,
     /// Also run the run-time pass (variables, functions, argv).
     pub run_pass: bool,
+    /// Each script's spec as soon as its run-time pass succeeded, before the batch ends (the
+    /// boot starts services meanwhile). Failures come only with the final result.
+    pub stream: Option<tokio::sync::mpsc::UnboundedSender<Spec>>,
+    /// Deal scripts to the shells in turn instead of in runs, so that the first of the list are
+    /// the first evaluated.
+    pub interleave: bool,
     /// Shell to use (inside the root).
     pub shell: String,
     /// Maximum number of shells at once.
@@ -49,7 +59,10 @@ impl Request {
             runlevel: runlevel.to_owned(),
             env: Vec::new(),
             timeout: Duration::from_millis(5000),
+            dep_pass: true,
             run_pass: true,
+            stream: None,
+            interleave: false,
             shell: "/bin/sh".into(),
             parallel: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
@@ -65,10 +78,16 @@ pub async fn evaluate(req: &Request, scripts: &[Script]) -> Vec<Spec> {
     // as a few subshells, and more shells than cores only adds switching.
     let batches = req.parallel.max(1).min(scripts.len().div_ceil(8)).max(1);
     let per = scripts.len().div_ceil(batches);
+    let chunks: Vec<Vec<Script>> = if req.interleave {
+        (0..batches)
+            .map(|b| scripts.iter().skip(b).step_by(batches).cloned().collect())
+            .collect()
+    } else {
+        scripts.chunks(per).map(<[Script]>::to_vec).collect()
+    };
     let mut set = tokio::task::JoinSet::new();
-    for (i, chunk) in scripts.chunks(per).enumerate() {
+    for (i, chunk) in chunks.into_iter().enumerate() {
         let req = req.clone();
-        let chunk = chunk.to_vec();
         set.spawn(async move { (i, run_batch(&req, &chunk).await) });
     }
     let mut parts: Vec<(usize, Vec<Spec>)> = Vec::new();
@@ -94,6 +113,26 @@ pub async fn evaluate(req: &Request, scripts: &[Script]) -> Vec<Spec> {
         }
     }
     out
+}
+
+/// rc.conf's text for the shim (`=TEXT`), read here once instead of by a `cat` in every shell;
+/// `-` lets the shell read it (not readable here, or not text an argument can carry), empty when
+/// there is none.
+fn rc_conf(root: &Path) -> OsString {
+    let Some(p) = resolve_in_root(root, "/etc/rc.conf") else {
+        return OsString::new();
+    };
+    match std::fs::read(&p) {
+        // One argument may hold at most 128 KiB (MAX_ARG_STRLEN).
+        Ok(text) if !text.contains(&0) && text.len() < 64 * 1024 => {
+            let mut arg = OsString::from("=");
+            arg.push(std::ffi::OsStr::from_bytes(&text));
+            arg
+        }
+        Ok(_) => "-".into(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => OsString::new(),
+        Err(_) => "-".into(),
+    }
 }
 
 /// In-root realpath of a script (RC_SERVICE of the run-time pass, 0.6x: the link's target).
@@ -160,8 +199,14 @@ async fn run_batch_inner(req: &Request, scripts: &[Script]) -> Result<(Vec<Spec>
         "-c".into(),
         SHIM.into(),
         "rcinit-eval".into(),
-        if req.run_pass { "both" } else { "dep" }.into(),
+        match (req.dep_pass, req.run_pass) {
+            (true, true) => "both",
+            (false, true) => "run",
+            _ => "dep",
+        }
+        .into(),
         req.runlevel.clone().into(),
+        rc_conf(&req.root),
     ];
     for s in scripts {
         argv.push(s.dir.clone().into());
@@ -184,6 +229,12 @@ async fn run_batch_inner(req: &Request, scripts: &[Script]) -> Result<(Vec<Spec>
     let mut errs = tokio::net::unix::pipe::Receiver::from_owned_fd(err_r).context("stderr pipe")?;
     let mut parser = Parser::default();
     let mut logs: std::collections::HashMap<(String, String), PassLog> = Default::default();
+    let empty = PassLog::default();
+    // Without a dependency pass here, the boot's own said the script loaded.
+    let loaded = PassLog {
+        records: vec![Record::Sourced(0)],
+        ..PassLog::default()
+    };
     let mut current: Option<Running> = None;
     let mut err_owner: Option<(String, String)> = None;
     let mut err_buf: Vec<u8> = Vec::new();
@@ -209,14 +260,27 @@ async fn run_batch_inner(req: &Request, scripts: &[Script]) -> Result<(Vec<Spec>
                     for r in parser.feed(&rbuf[..n]) {
                         match &r {
                             Record::Begin { pass, name, pid } => {
-                                if pass == "dep" {
+                                // A script is reached when its first pass begins.
+                                if pass == "dep" || !req.dep_pass {
                                     begun.push(name.clone());
                                 }
                                 current = Some(Running { name: name.clone(), pass: pass.clone(), pid: *pid, since: Instant::now() });
                             }
-                            Record::End { .. } => {
+                            Record::End { pass, status } => {
                                 if let Some(c) = current.take() {
-                                    logs.entry((c.name, c.pass)).or_default().records.push(r.clone());
+                                    let log = logs.entry((c.name.clone(), c.pass)).or_default();
+                                    log.records.push(r.clone());
+                                    if let (Some(tx), "run", 0) = (&req.stream, pass.as_str(), *status)
+                                        && let Some(s) = scripts.iter().find(|s| s.name == c.name)
+                                    {
+                                        let dep = if req.dep_pass {
+                                            logs.get(&(c.name.clone(), "dep".into())).unwrap_or(&empty)
+                                        } else {
+                                            &loaded
+                                        };
+                                        let run = logs.get(&(c.name.clone(), "run".into()));
+                                        let _ = tx.send(spec::build(&s.name, &s.path(), dep, run));
+                                    }
                                 }
                                 continue;
                             }
@@ -268,7 +332,6 @@ async fn run_batch_inner(req: &Request, scripts: &[Script]) -> Result<(Vec<Spec>
             .stderr
             .push_str(&String::from_utf8_lossy(&err_buf));
     }
-    let empty = PassLog::default();
     // Scripts run in order: those up to the last one whose dependency pass began were reached
     // (by its begin record, not by stderr markers).
     let reached = match (finished, cut) {
@@ -282,7 +345,11 @@ async fn run_batch_inner(req: &Request, scripts: &[Script]) -> Result<(Vec<Spec>
     let specs = scripts[..reached]
         .iter()
         .map(|s| {
-            let dep = logs.get(&(s.name.clone(), "dep".into())).unwrap_or(&empty);
+            let dep = if req.dep_pass {
+                logs.get(&(s.name.clone(), "dep".into())).unwrap_or(&empty)
+            } else {
+                &loaded
+            };
             let run = req
                 .run_pass
                 .then(|| logs.get(&(s.name.clone(), "run".into())).unwrap_or(&empty));

@@ -1,7 +1,7 @@
-# rcinit's evaluation shim. rcinit runs it as `sh -c SHIM rcinit-eval PASSES RUNLEVEL DIR NAME...`
+# rcinit's evaluation shim. rcinit runs it as `sh -c SHIM rcinit-eval PASSES RUNLEVEL RCCONF DIR NAME PATH...`
 # with fd 9 a pipe back to rcinit. For each script it runs the dependency pass (the order OpenRC's
 # dependency generator uses) and, when PASSES is `both`, the run-time pass (openrc-run's order),
-# each in a subshell of its own, and reports what it found as NUL-terminated fields on fd 9:
+# each in a subshell of its own (PASSES `dep` or `run`: that pass alone), and reports what it found as NUL-terminated fields on fd 9:
 #   B pass name pid | D verb args | S status | V name value | T name type-output | A n argv... |
 #   E pass status | Z
 # and a marker `\036pass name\036` on stderr so rcinit can tell whose messages follow.
@@ -316,7 +316,11 @@ _rcinit_run() {
 		_rcinit_begin run "$2"
 		_rcinit_load "$1" "$2" "$3" start
 		_rcinit_vars
-		# One redirection for the whole loop: a dup and a close per function add up.
+		# One redirection for the whole loop: a dup and a close per function add up. Only
+		# functions matter, and `type` looks for any other name in every PATH directory: PATH is
+		# one directory meanwhile (then put back exactly, for argv and export -p).
+		_rcinit_p=${PATH-} _rcinit_pset=${PATH+x}
+		PATH=/
 		for _rcinit_fn in depend start stop status start_pre start_post stop_pre stop_post \
 			healthcheck unhealthy reload ${extra_commands-} ${extra_started_commands-} \
 			${extra_stopped_commands-}; do
@@ -324,6 +328,7 @@ _rcinit_run() {
 			type "$_rcinit_fn"
 			printf '\0'
 		done >&9 2>&9
+		if [ -n "$_rcinit_pset" ]; then PATH=$_rcinit_p; else unset PATH; fi
 		_rcinit_argv
 		# What a daemon started now would inherit (no subshell: export -p straight to fd 9).
 		printf 'X\0' >&9
@@ -502,22 +507,33 @@ fi
 # Each pass of each script sources rc.conf, and dash parses it anew each time (most of it
 # comments). Made a function body once here, it is parsed once. `return $?` keeps the status a
 # `.` would give; a file that does not parse so is left to `.` (and its error to the pass).
-if [ -r /etc/rc.conf ] && _rcinit_t=$(cat /etc/rc.conf && echo .) &&
-	(eval "_rcinit_rcconf() {
-${_rcinit_t%.}
+# RCCONF is the file's text after `=` as rcinit read it, `-` to read it here, empty for none.
+_rcinit_t=
+case $1 in
+=*) _rcinit_t=${1#=} _rcinit_rc=1 ;;
+-) [ -r /etc/rc.conf ] && _rcinit_t=$(cat /etc/rc.conf && echo .) && _rcinit_t=${_rcinit_t%.} _rcinit_rc=1 ;;
+esac
+shift
+if [ -n "${_rcinit_rc-}" ] && (eval "_rcinit_rcconf() {
+$_rcinit_t
 return \$?
 }") >/dev/null 2>&1; then
 	eval "_rcinit_rcconf() {
-${_rcinit_t%.}
+$_rcinit_t
 return \$?
 }"
-	_rcinit_rc=1
+else
+	_rcinit_rc=
 fi
 unset _rcinit_t
 while [ $# -ge 3 ]; do
-	_rcinit_dep "$1" "$2"
-	# 137: rcinit killed a hung dependency pass; loading the script again would hang again.
-	[ $? -ne 137 ] && [ "$_rcinit_passes" = both ] && _rcinit_run "$1" "$2" "$3"
+	if [ "$_rcinit_passes" = run ]; then
+		_rcinit_run "$1" "$2" "$3"
+	else
+		_rcinit_dep "$1" "$2"
+		# 137: rcinit killed a hung dependency pass; loading the script again would hang again.
+		[ $? -ne 137 ] && [ "$_rcinit_passes" = both ] && _rcinit_run "$1" "$2" "$3"
+	fi
 	shift 3
 done
 _rcinit_out Z

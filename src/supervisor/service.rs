@@ -111,9 +111,10 @@ pub struct Def {
     /// The script's directory and the path openrc-run would export as RC_SERVICE.
     pub dir: String,
     pub path: String,
-    /// The evaluation's run-time pass already says everything the default start would: no
-    /// shell needs to run to start this service.
-    pub fast: Option<Fast>,
+    /// What the evaluation's run-time pass said. When it says everything the default start
+    /// would, no shell needs to run to start this service. The boot fills it in while the first
+    /// services start already.
+    pub fast: Rc<Later>,
     /// `rcinit_critical=yes` in the script or its conf.d (as evaluated), or RCINIT_CRITICAL.
     pub critical: bool,
     /// What the script needs (used outside the runlevel, where the graph has no edges).
@@ -144,6 +145,52 @@ impl Fast {
             exported: spec.exported.clone(),
             script_stop: ["stop", "stop_pre", "stop_post"].iter().any(|n| f(n)),
         })
+    }
+}
+
+/// A run-time pass result that may still be on its way: `Ok(None)` the start needs the
+/// script, `Ok(Some)` the fast path, `Err` the pass failed (the start fails with that).
+#[derive(Default)]
+pub struct Later {
+    value: std::cell::RefCell<Option<Result<Option<Fast>, String>>>,
+    ready: tokio::sync::Notify,
+}
+
+impl Later {
+    /// Already known.
+    pub fn known(v: Result<Option<Fast>, String>) -> Rc<Later> {
+        let l = Later::default();
+        *l.value.borrow_mut() = Some(v);
+        Rc::new(l)
+    }
+
+    /// The first value set stays.
+    pub fn set(&self, v: Result<Option<Fast>, String>) {
+        let mut slot = self.value.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(v);
+            self.ready.notify_waiters();
+        }
+    }
+
+    pub fn is_set(&self) -> bool {
+        self.value.borrow().is_some()
+    }
+
+    /// The value, if known now.
+    pub fn now(&self) -> Option<Result<Option<Fast>, String>> {
+        self.value.borrow().clone()
+    }
+
+    pub async fn get(&self) -> Result<Option<Fast>, String> {
+        loop {
+            // Registered before the check: a set in between still wakes this.
+            let notified = self.ready.notified();
+            if let Some(v) = self.now() {
+                return v;
+            }
+            notified.await;
+        }
     }
 }
 
@@ -373,8 +420,8 @@ impl Svc {
         Option<String>,
         Option<(Instant, oneshot::Sender<StopReport>)>,
     ) {
-        let vars = match self.def.fast.as_ref() {
-            Some(f) if self.vars.is_empty() => f.vars.clone(),
+        let vars = match self.def.fast.now() {
+            Some(Ok(Some(f))) if self.vars.is_empty() => f.vars,
             _ => self.vars.clone(),
         };
         let listed = |key: &str| {
@@ -507,7 +554,20 @@ impl Svc {
         rx: &mut mpsc::UnboundedReceiver<Request>,
     ) -> Option<(Instant, oneshot::Sender<StopReport>)> {
         self.set(State::Starting, None);
-        let run = match self.def.fast.clone() {
+        let fast = match self.def.fast.get().await {
+            Ok(f) => f,
+            Err(why) => {
+                tracing::error!("{}: {why}", self.def.name);
+                self.set(State::Failed, Some(Why::Said(why)));
+                return None;
+            }
+        };
+        if let Some(f) = &fast
+            && f.vars.get("rcinit_critical").is_some_and(|v| is_yes(v))
+        {
+            self.critical = true;
+        }
+        let run = match fast {
             Some(fast) => {
                 self.vars = fast.vars.clone();
                 self.script_stop = fast.script_stop;
