@@ -289,3 +289,34 @@ fn ten_thousand_orphans_at_once_are_all_reaped_and_the_services_run_on() {
     assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
     println!("{line}");
 }
+
+/// A script that loads for the dependency pass but not for its start (a broken conf.d file for
+/// this runlevel only, which the dependency pass never reads): the boot's run-time pass fails
+/// for it alone; it fails its start saying which file, and the other service runs.
+#[test]
+fn a_conf_d_file_broken_for_this_runlevel_fails_that_start_alone() {
+    let root = services("runconf", &[("broken", GOOD), ("good", GOOD)]);
+    std::fs::create_dir_all(root.path().join("etc/conf.d")).unwrap();
+    std::fs::write(
+        root.path().join("etc/conf.d/broken.default"),
+        "if then fi\n",
+    )
+    .unwrap();
+    let mut b = root.boot(Mode::Pid1, &[]);
+    b.wait_line("1 of 2 services started");
+    assert_eq!(state(&mut b, "good"), "started");
+    assert_eq!(state(&mut b, "broken"), "failed");
+    let o = b.exec(&["/sbin/rcinit", "status", "--json", "broken"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let why = v["services"][0]["why"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        why.contains("conf.d/broken.default"),
+        "{why}\n{}",
+        b.transcript()
+    );
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+}
