@@ -638,3 +638,29 @@ fn a_second_rcinit_inside_leaves_pid1s_socket_and_state_alone() {
     b.signal(libc::SIGTERM);
     assert_eq!(b.wait_exit(), 0);
 }
+
+/// Regression: after a burst of connections that their clients closed at once, the server
+/// counted them until their tasks ran and refused (reset) the next client, root included.
+#[test]
+fn a_burst_of_closed_connections_never_refuses_the_next_client() {
+    let root = services("ctl-burst", &[("db", DB)]);
+    let mut b = boot(&root);
+    let path = b.socket_path();
+    for round in 0..20 {
+        let many: Vec<UnixStream> = (0..200)
+            .filter_map(|_| UnixStream::connect(&path).ok())
+            .collect();
+        drop(many);
+        let mut s = UnixStream::connect(&path).expect("connect");
+        s.write_all(b"{\"op\":\"status\",\"services\":[]}\n")
+            .unwrap();
+        let mut line = String::new();
+        let r = BufReader::new(&s).read_line(&mut line);
+        assert!(
+            r.as_ref().is_ok_and(|n| *n > 0) && line.contains("\"code\":0"),
+            "round {round}: {r:?} {line:?}"
+        );
+    }
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0);
+}

@@ -120,6 +120,15 @@ pub async fn serve(listener: UnixListener, shared: Rc<Shared>) {
         } else {
             (Rc::clone(&others), MAX_OTHERS)
         };
+        // A burst of connections already closed by their clients still counts until their
+        // tasks run (this loop accepts without yielding while the backlog lasts): let them run
+        // before refusing anyone. Idle connections that hold their slots are not waited for.
+        for _ in 0..3 {
+            if open.get() < max {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
         if open.get() >= max {
             tracing::warn!("control socket: too many connections of uid {uid}'s kind; one refused");
             continue;
