@@ -292,6 +292,7 @@ impl Init {
         // The graph needs only the dependency pass; the run-time pass follows while the first
         // services start (`run_pass_meanwhile`).
         opts.run_pass = false;
+        opts.merge = true;
         let begin = Instant::now();
         let fut = load::load(&opts);
         tokio::pin!(fut);
@@ -370,7 +371,12 @@ impl Init {
                     name: s.name.clone(),
                     dir: dir.to_owned(),
                     path: s.path.clone(),
-                    fast: Rc::new(Later::default()),
+                    // Known already when one load gave both passes.
+                    fast: if s.run_pass {
+                        Later::known(Ok(Fast::of(s)))
+                    } else {
+                        Rc::new(Later::default())
+                    },
                     critical: s.vars.get("rcinit_critical").is_some_and(|v| {
                         matches!(v.to_ascii_lowercase().as_str(), "yes" | "true" | "on" | "1")
                     }),
@@ -378,8 +384,24 @@ impl Init {
                 }
             })
             .collect();
+        if self.run == Run::Cleared {
+            // The planned services evaluated whole already; the others' go as their results come.
+            let pidfiles: Vec<String> = l
+                .specs
+                .iter()
+                .filter(|s| s.run_pass && l.graph.phase.contains_key(&s.name))
+                .filter_map(|s| {
+                    s.vars
+                        .get("pidfile")
+                        .filter(|p| p.starts_with('/'))
+                        .cloned()
+                })
+                .collect();
+            runfs::remove_stale_pidfiles(&pidfiles);
+        }
         let later: Vec<(String, String, Rc<Later>)> = defs
             .iter()
+            .filter(|d| !d.fast.is_set())
             .map(|d| (d.name.clone(), d.path.clone(), Rc::clone(&d.fast)))
             .collect();
         run_pass_meanwhile(l, settings, later, self.run == Run::Cleared);
@@ -687,6 +709,9 @@ fn run_pass_meanwhile(
     later: Vec<(String, String, Rc<Later>)>,
     clear_pidfiles: bool,
 ) {
+    if later.is_empty() {
+        return;
+    }
     let mut order: Vec<&str> = l.graph.start.iter().flatten().map(String::as_str).collect();
     for (name, _, _) in &later {
         if !order.contains(&name.as_str()) {

@@ -57,10 +57,21 @@ impl Mirror {
 
     fn link(&self, sub: &str, name: &str, script: &str) {
         let d = self.dir.join(sub);
-        let _ = std::fs::create_dir_all(&d);
         let l = d.join(name);
-        let _ = std::fs::remove_file(&l);
-        if let Err(e) = std::os::unix::fs::symlink(script, &l) {
+        // Tried first as it usually works: the directory exists and the link does not. A service
+        // starts with a few of these, so the mkdir and unlink that are usually in vain count.
+        let r = match std::os::unix::fs::symlink(script, &l) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let _ = std::fs::remove_file(&l);
+                std::os::unix::fs::symlink(script, &l)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let _ = std::fs::create_dir_all(&d);
+                std::os::unix::fs::symlink(script, &l)
+            }
+            r => r,
+        };
+        if let Err(e) = r {
             tracing::debug!("{}: {e}", l.display());
         }
     }
@@ -130,8 +141,12 @@ impl Mirror {
         {
             tracing::debug!("{}: {e}", d.display());
         }
+        let d = self.dir.join("options").join(name);
+        let _ = std::fs::create_dir_all(&d);
         for (k, v) in &rec.options {
-            self.option(name, k, v);
+            if std::fs::write(d.join(k), v).is_err() {
+                self.option(name, k, v);
+            }
         }
     }
 
@@ -193,6 +208,10 @@ mod tests {
         assert!(has(&d, "starting", "web"));
         m.mark("web", "/etc/init.d/web", Mark::Started);
         assert!(has(&d, "started", "web") && !has(&d, "starting", "web"));
+        // Marked again over a link that is there (and points elsewhere): replaced.
+        std::fs::remove_file(d.join("started/web")).unwrap();
+        std::os::unix::fs::symlink("/elsewhere", d.join("started/web")).unwrap();
+        m.mark("web", "/etc/init.d/web", Mark::Started);
         assert_eq!(
             std::fs::read_link(d.join("started/web")).unwrap(),
             PathBuf::from("/etc/init.d/web")

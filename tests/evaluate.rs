@@ -438,3 +438,93 @@ fn rc_conf_parsed_once_means_what_sourcing_it_means() {
     );
     assert!(by("dep")["error"].is_null(), "{}", by("dep"));
 }
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        let meta = std::fs::symlink_metadata(&src).unwrap();
+        if meta.file_type().is_symlink() {
+            let _ = std::os::unix::fs::symlink(std::fs::read_link(&src).unwrap(), &dst);
+        } else if meta.is_dir() {
+            copy_tree(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
+/// The boot gives a script both passes from one load when it finds the two loading orders
+/// cannot differ for it. On every fixture script (the differential tests' set, real OpenRC's
+/// reference), what one load gives must be exactly what two passes give; scripts with a conf.d
+/// file, or that read RC_SERVICE or the working directory, must get two passes.
+#[test]
+fn one_load_gives_exactly_what_two_passes_give_on_every_fixture() {
+    use rcinit::script::load;
+    let root = Rootfs::new("merge");
+    let fx = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/openrc");
+    for d in ["init.d", "conf.d", "rc.conf.d", "runlevels"] {
+        copy_tree(&fx.join(d), &root.path().join("etc").join(d));
+    }
+    std::fs::copy(fx.join("rc.conf"), root.path().join("etc/rc.conf")).unwrap();
+    // Order-sensitive on purpose: each reads what only one of the two orders gives.
+    for (name, body) in [
+        (
+            "reads-service",
+            "command=/bin/sleep\ncommand_args=\"$RC_SERVICE\"",
+        ),
+        (
+            "reads-cwd",
+            "[ -f relative.conf ] && command_args=found\ncommand=/bin/sleep",
+        ),
+    ] {
+        root.write_exec(&format!("etc/init.d/{name}"), &script("\t:", body));
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let load = |merge: bool| {
+        let mut o = load::Options::new(root.path());
+        o.sys = Some("docker".into());
+        o.run_pass = !merge;
+        o.merge = merge;
+        rt.block_on(load::load(&o)).expect("load")
+    };
+    let (two, one) = (load(false), load(true));
+    let mut merged = Vec::new();
+    for s in one.specs.iter().filter(|s| s.run_pass) {
+        let t = two
+            .specs
+            .iter()
+            .find(|t| t.name == s.name)
+            .expect("same scripts");
+        // What the script prints while loading is printed once instead of once per pass.
+        let once = |x: &rcinit::script::spec::Spec| {
+            let mut x = x.clone();
+            let mut seen = std::collections::HashSet::new();
+            x.messages.retain(|m| seen.insert(m.clone()));
+            x
+        };
+        assert_eq!(
+            once(s),
+            once(t),
+            "{}: one load differs from two passes",
+            s.name
+        );
+        merged.push(s.name.as_str());
+    }
+    assert!(
+        merged.len() >= 20,
+        "only {} merged: {merged:?}",
+        merged.len()
+    );
+    for name in ["confd-need", "net.eth0", "reads-service", "reads-cwd"] {
+        assert!(!merged.contains(&name), "{name} must get two passes");
+    }
+    // The dependency pass alone for the rest: their lists still match.
+    for s in one.specs.iter().filter(|s| !s.run_pass) {
+        let t = two.specs.iter().find(|t| t.name == s.name).unwrap();
+        assert_eq!((&s.raw, &s.deps), (&t.raw, &t.deps), "{}", s.name);
+    }
+}

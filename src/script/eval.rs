@@ -42,6 +42,9 @@ pub struct Request {
     /// Each script's spec as soon as its run-time pass succeeded, before the batch ends (the
     /// boot starts services meanwhile). Failures come only with the final result.
     pub stream: Option<tokio::sync::mpsc::UnboundedSender<Spec>>,
+    /// With the dependency pass alone: give scripts whose two loading orders cannot differ
+    /// both passes from one subshell ([`one_load_will_do`]).
+    pub merge: bool,
     /// Deal scripts to the shells in turn instead of in runs, so that the first of the list are
     /// the first evaluated.
     pub interleave: bool,
@@ -62,6 +65,7 @@ impl Request {
             dep_pass: true,
             run_pass: true,
             stream: None,
+            merge: false,
             interleave: false,
             shell: "/bin/sh".into(),
             parallel: std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -113,6 +117,72 @@ pub async fn evaluate(req: &Request, scripts: &[Script]) -> Vec<Spec> {
         }
     }
     out
+}
+
+/// Words that make a script's result depend on which of the two loading orders ran: the
+/// variables only one order sets, and the working directory (the dependency pass runs in the
+/// init.d directory, the run-time pass in /).
+const ORDER_SENSITIVE: &[&str] = &[
+    "RC_SERVICE",
+    "RC_CMD",
+    "PWD",
+    "pwd",
+    "$0",
+    "${0",
+    "cd ",
+    "cd\t",
+    "cd\n",
+    "cd;",
+    "./",
+    "dirname",
+    "readlink",
+    "realpath",
+    "BASH_SOURCE",
+    "pushd",
+    "popd",
+];
+
+/// Whether one load can give both passes of `script` (conservative: when in doubt, no). The
+/// passes differ in the order of conf.d and rc.conf (no conf.d file: same order), in
+/// RC_SERVICE, RC_CMD and the working directory (a script that never reads them cannot tell).
+/// A relative operand of a file test or of `.` would read the working directory too.
+pub fn one_load_will_do(root: &Path, script: &Script, runlevel: &str) -> bool {
+    let confd = format!("{}/../conf.d", script.dir);
+    let prefix = script.name.split('.').next().unwrap_or("");
+    let mut names = vec![script.name.clone(), format!("{}.{runlevel}", script.name)];
+    if !prefix.is_empty() && prefix != script.name {
+        names.push(prefix.to_owned());
+        names.push(format!("{prefix}.{runlevel}"));
+    }
+    if names
+        .iter()
+        .any(|n| resolve_in_root(root, &format!("{confd}/{n}")).is_none_or(|p| p.exists()))
+    {
+        return false;
+    }
+    let Some(text) =
+        resolve_in_root(root, &script.path()).and_then(|p| std::fs::read_to_string(p).ok())
+    else {
+        return false;
+    };
+    !ORDER_SENSITIVE.iter().any(|w| text.contains(w)) && !relative_operand(&text)
+}
+
+/// A file test (`-e x`, `-f x`...) or `.`/`source` whose operand is not absolute nor a
+/// variable: it would be looked up from the working directory.
+fn relative_operand(text: &str) -> bool {
+    let words: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || c == ';' || c == '[' || c == ']')
+        .filter(|w| !w.is_empty())
+        .collect();
+    words.windows(2).any(|w| {
+        let op = w[0];
+        let is_test =
+            op.len() == 2 && op.starts_with('-') && "ebcdfghkLprsSuwxOGN".contains(&op[1..]);
+        let is_source = op == "." || op == "source";
+        let operand = w[1].trim_start_matches(['"', '\'']);
+        (is_test || is_source) && !(operand.starts_with('/') || operand.starts_with('$'))
+    })
 }
 
 /// rc.conf's text for the shim (`=TEXT`), read here once instead of by a `cat` in every shell;
@@ -199,19 +269,29 @@ async fn run_batch_inner(req: &Request, scripts: &[Script]) -> Result<(Vec<Spec>
         "-c".into(),
         SHIM.into(),
         "rcinit-eval".into(),
-        match (req.dep_pass, req.run_pass) {
-            (true, true) => "both",
-            (false, true) => "run",
+        match (req.dep_pass, req.run_pass, req.merge) {
+            (true, true, _) => "both",
+            (false, true, _) => "run",
+            (true, false, true) => "mixed",
             _ => "dep",
         }
         .into(),
         req.runlevel.clone().into(),
         rc_conf(&req.root),
     ];
+    let mixed = req.dep_pass && !req.run_pass && req.merge;
+    let mut merged: std::collections::HashSet<&str> = Default::default();
     for s in scripts {
         argv.push(s.dir.clone().into());
         argv.push(s.name.clone().into());
         argv.push(real_path(&req.root, &s.path()).into());
+        if mixed {
+            let one = one_load_will_do(&req.root, s, &req.runlevel);
+            if one {
+                merged.insert(&s.name);
+            }
+            argv.push(if one { "one" } else { "dep" }.into());
+        }
     }
     let err_w2: OwnedFd = err_w.try_clone().context("dup")?;
     let mut opts = Options::new(Grouping::Session, &req.env);
@@ -342,7 +422,7 @@ async fn run_batch_inner(req: &Request, scripts: &[Script]) -> Result<(Vec<Spec>
             .rposition(|s| begun.contains(&s.name))
             .map_or(0, |i| i + 1),
     };
-    let specs = scripts[..reached]
+    let specs: Vec<Spec> = scripts[..reached]
         .iter()
         .map(|s| {
             let dep = if req.dep_pass {
@@ -350,12 +430,39 @@ async fn run_batch_inner(req: &Request, scripts: &[Script]) -> Result<(Vec<Spec>
             } else {
                 &loaded
             };
-            let run = req
-                .run_pass
-                .then(|| logs.get(&(s.name.clone(), "run".into())).unwrap_or(&empty));
+            let run_key = (s.name.clone(), "run".to_string());
+            // A merged script ran its run-time pass too.
+            let run = (req.run_pass || logs.contains_key(&run_key))
+                .then(|| logs.get(&run_key).unwrap_or(&empty));
             spec::build(&s.name, &s.path(), dep, run)
         })
         .collect();
+    // A merged script whose subshell ended before its dependency part began (its load failed
+    // in a way the shim could not see: a syntax error ends the subshell) gets its two passes
+    // again, separately, so what it says is what two passes say. A killed one does not: it
+    // would hang again.
+    let redo: Vec<Script> = scripts[..reached]
+        .iter()
+        .filter(|s| merged.contains(s.name.as_str()))
+        .filter(|s| !logs.contains_key(&(s.name.clone(), "dep".into())))
+        .filter(|s| {
+            logs.get(&(s.name.clone(), "run".into()))
+                .is_none_or(|l| l.timed_out.is_none())
+        })
+        .cloned()
+        .collect();
+    let mut specs: Vec<Spec> = specs;
+    if !redo.is_empty() {
+        let mut again = req.clone();
+        again.merge = false;
+        again.run_pass = true;
+        again.stream = None;
+        for fixed in Box::pin(run_batch(&again, &redo)).await {
+            if let Some(slot) = specs.iter_mut().find(|s| s.name == fixed.name) {
+                *slot = fixed;
+            }
+        }
+    }
     Ok((specs, reached))
 }
 
@@ -443,5 +550,32 @@ mod tests {
             logs[&("b".to_string(), "dep".to_string())].stderr,
             "syntax error b\n"
         );
+    }
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::relative_operand;
+
+    #[test]
+    fn relative_operands_of_file_tests_and_dot_are_found() {
+        for text in [
+            "[ -f foo.conf ] && x=1",
+            "if [ -e \"local\" ]; then :; fi",
+            ". lib/functions.sh",
+            "source helpers",
+            "test -x bin/tool",
+        ] {
+            assert!(relative_operand(text), "{text}");
+        }
+        for text in [
+            "[ -f /etc/foo.conf ] && x=1",
+            "[ -e \"$file\" ]",
+            ". /lib/rc/sh/functions.sh",
+            "command_args=\"-v\"",
+            "depend() { need net; }",
+        ] {
+            assert!(!relative_operand(text), "{text}");
+        }
     }
 }

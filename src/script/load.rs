@@ -28,6 +28,9 @@ pub struct Options {
     /// Also run the run-time pass (variables, functions, argv): `inspect` and `lint` need it; the
     /// plan needs only the dependency pass.
     pub run_pass: bool,
+    /// Without `run_pass`: still give the scripts whose two loading orders cannot differ their
+    /// run-time pass, from the same load (see `eval::one_load_will_do`).
+    pub merge: bool,
     /// The container's environment, less rcinit's own settings.
     pub env: Vec<(OsString, OsString)>,
 }
@@ -41,6 +44,7 @@ impl Options {
             provide: None,
             timeout: Duration::from_millis(5000),
             run_pass: true,
+            merge: false,
             env: crate::spawn::child_env(),
         }
     }
@@ -161,6 +165,7 @@ pub async fn load(opts: &Options) -> Result<Loaded> {
     req.env = env.clone();
     req.timeout = opts.timeout;
     req.run_pass = opts.run_pass;
+    req.merge = opts.merge;
     let specs = eval::evaluate(&req, &services).await;
 
     // sysinit, boot, then the target runlevel's stack, deepest stacked level first.

@@ -1,7 +1,8 @@
 # rcinit's evaluation shim. rcinit runs it as `sh -c SHIM rcinit-eval PASSES RUNLEVEL RCCONF DIR NAME PATH...`
 # with fd 9 a pipe back to rcinit. For each script it runs the dependency pass (the order OpenRC's
 # dependency generator uses) and, when PASSES is `both`, the run-time pass (openrc-run's order),
-# each in a subshell of its own (PASSES `dep` or `run`: that pass alone), and reports what it found as NUL-terminated fields on fd 9:
+# each in a subshell of its own (PASSES `dep` or `run`: that pass alone; `mixed`: a fourth word
+# per script, `one` for both passes from one subshell or `dep`), and reports what it found as NUL-terminated fields on fd 9:
 #   B pass name pid | D verb args | S status | V name value | T name type-output | A n argv... |
 #   E pass status | Z
 # and a marker `\036pass name\036` on stderr so rcinit can tell whose messages follow.
@@ -193,7 +194,7 @@ _rcinit_source_or_fail() {
 		_rcinit_dot "$1" || {
 			_rcinit_st=$?
 			_rcinit_out S "$_rcinit_st" V _rcinit_failed_file "$1" E run 1
-			exit 1
+			exit "${_rcinit_fail:-1}"
 		}
 	fi
 }
@@ -236,7 +237,7 @@ _rcinit_load() {
 		_rcinit_out S 0
 	else
 		_rcinit_out S "$?" E run 1
-		exit 1
+		exit "${_rcinit_fail:-1}"
 	fi
 }
 
@@ -310,31 +311,63 @@ _rcinit_argv() {
 
 # Run-time pass: report the variables and functions the later stages read, and the argv as
 # openrc-run would build it now.
+_rcinit_report() {
+	_rcinit_vars
+	# One redirection for the whole loop: a dup and a close per function add up. Only
+	# functions matter, and `type` looks for any other name in every PATH directory: PATH is
+	# one directory meanwhile (then put back exactly, for argv and export -p).
+	_rcinit_p=${PATH-} _rcinit_pset=${PATH+x}
+	PATH=/
+	for _rcinit_fn in depend start stop status start_pre start_post stop_pre stop_post \
+		healthcheck unhealthy reload ${extra_commands-} ${extra_started_commands-} \
+		${extra_stopped_commands-}; do
+		printf 'T\0%s\0' "$_rcinit_fn"
+		type "$_rcinit_fn"
+		printf '\0'
+	done >&9 2>&9
+	if [ -n "$_rcinit_pset" ]; then PATH=$_rcinit_p; else unset PATH; fi
+	_rcinit_argv
+	# What a daemon started now would inherit (no subshell: export -p straight to fd 9).
+	printf 'X\0' >&9
+	export -p >&9
+	printf '\0' >&9
+}
+
 _rcinit_run() {
 	(
 		exec 1>&2
 		_rcinit_begin run "$2"
 		_rcinit_load "$1" "$2" "$3" start
-		_rcinit_vars
-		# One redirection for the whole loop: a dup and a close per function add up. Only
-		# functions matter, and `type` looks for any other name in every PATH directory: PATH is
-		# one directory meanwhile (then put back exactly, for argv and export -p).
+		_rcinit_report
+		_rcinit_out E run 0
+	)
+}
+
+# Both passes from one load, for a script whose two loading orders rcinit found cannot differ
+# (no conf.d file for it; it reads neither RC_SERVICE, RC_CMD nor the working directory): one
+# subshell instead of two, in the run-time order. The run-time pass is reported first, so
+# nothing depend() does can change it. A load that fails exits 213: the loop then runs the
+# dependency pass on its own, so the records are exactly those of two passes.
+_rcinit_one() {
+	(
+		exec 1>&2
+		_rcinit_begin run "$2"
+		_rcinit_fail=213
+		_rcinit_load "$1" "$2" "$3" start
+		_rcinit_report
+		_rcinit_out E run 0
+		printf '\036%s %s\036' dep "$2" >&2
+		_rcinit_out B dep "$2" "$_rcinit_pid" S 0
+		cd "$1" || exit 1
+		RC_SERVICE=$2
+		# Called only when the script defines it, as the dependency pass's default does.
 		_rcinit_p=${PATH-} _rcinit_pset=${PATH+x}
 		PATH=/
-		for _rcinit_fn in depend start stop status start_pre start_post stop_pre stop_post \
-			healthcheck unhealthy reload ${extra_commands-} ${extra_started_commands-} \
-			${extra_stopped_commands-}; do
-			printf 'T\0%s\0' "$_rcinit_fn"
-			type "$_rcinit_fn"
-			printf '\0'
-		done >&9 2>&9
+		command -v depend >/dev/null 2>&1 && _rcinit_d=1
 		if [ -n "$_rcinit_pset" ]; then PATH=$_rcinit_p; else unset PATH; fi
-		_rcinit_argv
-		# What a daemon started now would inherit (no subshell: export -p straight to fd 9).
-		printf 'X\0' >&9
-		export -p >&9
-		printf '\0' >&9
-		_rcinit_out E run 0
+		[ -n "${_rcinit_d-}" ] && depend
+		_rcinit_conf_deps
+		_rcinit_out E dep 0
 	)
 }
 
@@ -527,13 +560,24 @@ else
 fi
 unset _rcinit_t
 while [ $# -ge 3 ]; do
-	if [ "$_rcinit_passes" = run ]; then
-		_rcinit_run "$1" "$2" "$3"
-	else
+	case $_rcinit_passes in
+	run) _rcinit_run "$1" "$2" "$3" ;;
+	mixed)
+		# Four words a script: the fourth says `one` (both passes in one subshell) or `dep`.
+		if [ "${4-}" = one ]; then
+			_rcinit_one "$1" "$2" "$3"
+			[ $? -eq 213 ] && _rcinit_dep "$1" "$2"
+		else
+			_rcinit_dep "$1" "$2"
+		fi
+		shift
+		;;
+	*)
 		_rcinit_dep "$1" "$2"
 		# 137: rcinit killed a hung dependency pass; loading the script again would hang again.
 		[ $? -ne 137 ] && [ "$_rcinit_passes" = both ] && _rcinit_run "$1" "$2" "$3"
-	fi
+		;;
+	esac
 	shift 3
 done
 _rcinit_out Z

@@ -110,6 +110,8 @@ pub struct Spec {
     pub error: Option<String>,
     /// What the script printed while being evaluated.
     pub messages: Vec<String>,
+    /// The run-time pass ran (vars, functions, argv and exported are its results).
+    pub run_pass: bool,
 }
 
 /// Collects one pass's records and stderr for a service.
@@ -158,6 +160,7 @@ pub fn build(name: &str, path: &str, dep: &PassLog, run: Option<&PassLog>) -> Sp
         (None, None) => Some(format!("error loading {path}{}", tail(&dep.stderr))),
     };
     if let Some(run) = run {
+        spec.run_pass = true;
         push_msgs(&run.stderr);
         let mut run_status = None;
         let mut failed_file = None;

@@ -332,8 +332,11 @@ impl Svc {
         let pidfile = match l.kind {
             Kind::Supervised => {
                 let p = format!("/run/rcinit/pids/{}.pid", self.def.name);
-                let ok = std::fs::create_dir_all("/run/rcinit/pids")
-                    .and_then(|_| std::fs::write(&p, format!("{}\n", d.pid)));
+                let text = format!("{}\n", d.pid);
+                let ok = std::fs::write(&p, &text).or_else(|_| {
+                    std::fs::create_dir_all("/run/rcinit/pids")
+                        .and_then(|_| std::fs::write(&p, &text))
+                });
                 ok.is_ok().then_some(p)
             }
             _ => l.pidfile.clone(),
