@@ -3,24 +3,30 @@
 #   logs: prefixed forwarding of 500 MB of 80-byte lines from one service, against `cat` through
 #         a pipe (the ceiling) and the shell prefix loop people use (`while read; printf`);
 #   idle: wake-ups (context switches, all threads) of PID 1 over 10 s with 20 services up,
-#         against tini (Debian's tini-static) as PID 1 over a shell that started the same 20.
+#         against tini (Debian's tini-static) as PID 1 over a shell that started the same 20;
+#   reap: 10,000 orphans made at once by bench's `orphans` helper (bench/orphans.rs) as the
+#         command of PID 1: release -> all reaped, rcinit against tini.
 #   bench/runtime.sh [RUNS]      (root; installs tini when missing)
+# Prints rows of the bench table (bench/all.sh). ONLY=logs|idle|reap runs one part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-3}
-command -v tini-static >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tini >/dev/null
-cargo build --release --target x86_64-unknown-linux-musl >&2
-BIN=$PWD/target/x86_64-unknown-linux-musl/release/rcinit
+OUT=${BENCH_OUT:-$(mktemp -d /tmp/rcinit-bench.XXXXXX)}
+. bench/lib.sh
+bench_host_packages
+bench_build
 T=$(mktemp -d /dev/shm/rcinit-bench.XXXXXX)
 trap 'rm -rf "$T"' EXIT
+only() { [ -z "${ONLY:-}" ] || [ "$ONLY" = "$1" ]; }
 
 # A busybox root with rcinit, tini, a flood service and 20 sleepers (in a second runlevel).
 R=$T/root
-mkdir -p "$R"/{bin,sbin,proc,dev,tmp,run,etc/init.d,etc/runlevels/flood,etc/runlevels/idle,data}
+mkdir -p "$R"/{bin,sbin,proc,dev,tmp,run,etc/init.d,etc/runlevels/flood,etc/runlevels/idle,etc/runlevels/empty,data}
 cp /bin/busybox "$R/bin/busybox"
 for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$R/bin/$a"; done
 cp "$BIN" "$R/sbin/rcinit"
 cp "$(command -v tini-static)" "$R/sbin/tini"
+cp "$ORPHANS" "$R/bin/orphans"
 printf '#!/sbin/openrc-run\nstart() { cat /data/lines; }\n' >"$R/etc/init.d/flood"
 ln -s /etc/init.d/flood "$R/etc/runlevels/flood/flood"
 for i in $(seq 1 20); do
@@ -40,11 +46,10 @@ chmod +x "$R/bin/sleepers" "$R/bin/prefix-loop"
 
 # 500 MB of 80-byte lines (79 characters + newline).
 LINES=6250000
-{ yes "$(printf "%079d" 0)" || true; } | head -n $LINES >"$R/data/lines"
+only logs && { { yes "$(printf "%079d" 0)" || true; } | head -n $LINES >"$R/data/lines"; }
 BYTES=$((LINES * 80))
 mb_s() { echo "scale=1; $1 * 1000 / $2" | bc; }   # bytes, ns -> MB/s
 now() { date +%s%N; }
-median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 
 in_ns() { # runs "$@" as PID 1 inside the root, in fresh namespaces
 	unshare --pid --fork --mount --propagation private -- /bin/sh -c '
@@ -55,7 +60,8 @@ in_ns() { # runs "$@" as PID 1 inside the root, in fresh namespaces
 }
 
 : >"$T/cat" ; : >"$T/rcinit" ; : >"$T/loop"
-for run in $(seq 1 "$RUNS"); do
+only logs && RUNS_LOGS=$RUNS || RUNS_LOGS=0
+for run in $(seq 1 "$RUNS_LOGS"); do
 	s=$(now); n=$(cat "$R/data/lines" | cat | wc -c); e=$(now)
 	[ "$n" -eq $BYTES ] || { echo "cat lost bytes: $n" >&2; exit 1; }
 	mb_s $BYTES $((e - s)) >>"$T/cat"
@@ -69,6 +75,8 @@ for run in $(seq 1 "$RUNS"); do
 	mb_s 5000000 $((e - s)) >>"$T/loop"
 done
 cat_m=$(median <"$T/cat"); rc_m=$(median <"$T/rcinit"); loop_m=$(median <"$T/loop")
+# Per-run ratios, paired in order (the runs interleave).
+ratio_of() { paste "$1" "$2" | awk '$2 > 0 { printf "%.3f\n", $1 / $2 }' | median; }
 
 wakeups() { # pid -> voluntary + involuntary context switches of all its threads
 	local sum=0 f v
@@ -98,8 +106,7 @@ idle() { # label command... -> wake-ups of the namespace's PID 1 over 10 s
 	echo "$label $((b - a))"
 }
 : >"$T/idle"
-# ONLY=logs skips the idle part (20 s a run).
-[ "${ONLY:-}" = logs ] && RUNS_IDLE=0 || RUNS_IDLE=$RUNS
+only idle && RUNS_IDLE=$RUNS || RUNS_IDLE=0
 for run in $(seq 1 "$RUNS_IDLE"); do
 	RCINIT_RUNLEVEL=idle idle rcinit /sbin/rcinit >>"$T/idle"
 	idle tini /sbin/tini -- /bin/sleepers >>"$T/idle"
@@ -109,10 +116,29 @@ rc_w=${rc_w:--}
 tini_w=$(awk '$1 == "tini" { print $2 }' "$T/idle" | median)
 tini_w=${tini_w:--}
 
-echo "medians over $RUNS runs, $(nproc) cores, $(uname -r)"
-echo "log forwarding, 500 MB of 80-byte lines:"
-printf '  %-34s %8s MB/s  %s\n' "cat | cat (ceiling, no prefix)" "$cat_m" "1"
-printf '  %-34s %8s MB/s  %s\n' "rcinit, [flood] prefix" "$rc_m" "$(echo "scale=2; $rc_m / $cat_m" | bc) of cat"
-printf '  %-34s %8s MB/s  %s\n' "busybox sh prefix loop (5 MB)" "$loop_m" "$(echo "scale=4; $loop_m / $cat_m" | bc) of cat"
-echo "idle wake-ups of PID 1 in 10 s, 20 services up:"
-printf '  %-34s %8s\n' "rcinit" "$rc_w" "tini over a shell" "$tini_w"
+
+reap() { # label command... -> ms from release to all 10,000 reaped
+	local out
+	out=$(RCINIT_RUNLEVEL=empty in_ns "$@" 2>"$T/reap.err") || { echo "$1: $out $(cat "$T/reap.err")" >&2; exit 1; }
+	case $out in "reaped 10000 in "*) ;; *) echo "$*: $out" >&2; exit 1 ;; esac
+	echo "$out" | awk '{ print $4 }'
+}
+: >"$T/reap-rcinit"; : >"$T/reap-tini"
+only reap && RUNS_REAP=$((RUNS * 3)) || RUNS_REAP=0
+for run in $(seq 1 "$RUNS_REAP"); do
+	reap /sbin/rcinit /bin/orphans 10000 >>"$T/reap-rcinit"
+	reap /sbin/tini -- /bin/orphans 10000 >>"$T/reap-tini"
+done
+
+if only logs; then
+	row "log forwarding with a [prefix], MB/s (500 MB, 80-byte lines)" "$rc_m" \
+		"cat|cat (no prefix) $cat_m, busybox sh read/printf loop $loop_m" \
+		"x$(ratio_of "$T/rcinit" "$T/cat") of cat, x$(ratio_of "$T/rcinit" "$T/loop") of the loop" ">= x0.5 of cat"
+fi
+if only idle; then
+	row "idle wake-ups of PID 1 in 10 s, 20 services" "$rc_w" "tini over a shell $tini_w" "-" "0"
+fi
+if only reap; then
+	row "reap 10,000 orphans: release to all reaped, ms" "$(median <"$T/reap-rcinit")" "tini $(median <"$T/reap-tini")" \
+		"tini/rcinit x$(ratio_of "$T/reap-tini" "$T/reap-rcinit")" ">= x1 (no slower than tini)"
+fi
