@@ -48,10 +48,10 @@ once() { # kind -> "kind ms exit"
 		marker="processed job" ;;
 	esac
 	for _ in $(seq 1 200); do
-		docker logs "$c" 2>&1 | grep -q "$marker" && break
+		docker logs "$c" 2>&1 | grep "$marker" >/dev/null && break
 		sleep 0.05
 	done
-	docker logs "$c" 2>&1 | grep -q "$marker" || { echo "$kind: the stack did not come up" >&2; docker logs "$c" >&2; exit 1; }
+	docker logs "$c" 2>&1 | grep "$marker" >/dev/null || { echo "$kind: the stack did not come up" >&2; docker logs "$c" >&2; exit 1; }
 	t0=$(date +%s%N)
 	docker stop "$c" >/dev/null
 	t1=$(date +%s%N)

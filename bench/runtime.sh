@@ -132,7 +132,7 @@ done
 
 if only logs; then
 	row "log forwarding with a [prefix], MB/s (500 MB, 80-byte lines)" "$rc_m" \
-		"cat|cat (no prefix) $cat_m, busybox sh read/printf loop $loop_m" \
+		"cat \\| cat (no prefix) $cat_m, busybox sh read/printf loop $loop_m" \
 		"x$(ratio_of "$T/rcinit" "$T/cat") of cat, x$(ratio_of "$T/rcinit" "$T/loop") of the loop" ">= x0.5 of cat"
 fi
 if only idle; then
