@@ -122,7 +122,7 @@ const DEFAULT_PATH: &[u8] = b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:
 const CHILD_STACK: usize = 128 * 1024;
 
 /// Everything the child needs, built before the clone: it allocates nothing afterwards.
-struct Child<'a> {
+struct Child {
     grouping: Grouping,
     setup: Option<Setup>,
     chroot: Option<CString>,
@@ -135,7 +135,6 @@ struct Child<'a> {
     envp: Vec<*const libc::c_char>,
     /// The errno of the failed step, written by the child before it exits.
     error: AtomicI32,
-    _borrowed: std::marker::PhantomData<&'a ()>,
 }
 
 fn c_string(bytes: &[u8], what: &str) -> Result<CString> {
@@ -241,7 +240,6 @@ pub fn spawn_with(argv: &[OsString], opts: Options<'_>) -> Result<Spawned> {
             .chain(std::iter::once(std::ptr::null()))
             .collect(),
         error: AtomicI32::new(0),
-        _borrowed: std::marker::PhantomData,
     };
     let mut stack = vec![0u8; CHILD_STACK];
     // The stack grows down on every architecture rcinit builds for; keep the top 16-byte aligned.
@@ -259,7 +257,7 @@ pub fn spawn_with(argv: &[OsString], opts: Options<'_>) -> Result<Spawned> {
             child_main,
             top as *mut libc::c_void,
             libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-            (&child as *const Child<'_>).cast_mut().cast(),
+            (&child as *const Child).cast_mut().cast(),
         );
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
         pid
@@ -287,7 +285,7 @@ pub fn spawn_with(argv: &[OsString], opts: Options<'_>) -> Result<Spawned> {
 /// The child's side of [`spawn_with`]: setup, then exec, or `_exit(127)` with the errno stored.
 extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` is the parent's `Child`, alive until this child execs or exits (CLONE_VFORK).
-    let c = unsafe { &*(arg as *const Child<'_>) };
+    let c = unsafe { &*(arg as *const Child) };
     // SAFETY: between clone and exec, as these functions require.
     let errno = match unsafe { c.setup_and_exec() } {
         Ok(()) => libc::EINVAL,
@@ -298,7 +296,7 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
     unsafe { libc::_exit(127) }
 }
 
-impl Child<'_> {
+impl Child {
     /// Returns only on failure.
     ///
     /// # Safety

@@ -378,16 +378,16 @@ fn rc_conf_parsed_once_means_what_sourcing_it_means() {
         let (code, out, err) = rcinit(&["inspect", "--json", "--root", r]);
         assert_eq!(code, 0, "{err}");
         let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
-        v.as_array().expect("array").clone()
+        let items = v.as_array().expect("array").clone();
+        move |n: &str| {
+            items
+                .iter()
+                .find(|i| i["name"] == n)
+                .expect("service")
+                .clone()
+        }
     };
-    let items = inspect();
-    let by = |n: &str| {
-        items
-            .iter()
-            .find(|i| i["name"] == n)
-            .expect("service")
-            .clone()
-    };
+    let by = inspect();
     assert_eq!(
         by("dep")["need"],
         serde_json::json!(["dep-rcconf"]),
@@ -400,14 +400,7 @@ fn rc_conf_parsed_once_means_what_sourcing_it_means() {
     );
     // A last command that fails: the load fails, naming rc.conf, as with `.`.
     std::fs::write(root.path().join("etc/rc.conf"), format!("{conf}false\n")).unwrap();
-    let items = inspect();
-    let by = |n: &str| {
-        items
-            .iter()
-            .find(|i| i["name"] == n)
-            .expect("service")
-            .clone()
-    };
+    let by = inspect();
     assert!(
         by("run")["error"]
             .as_str()
@@ -422,14 +415,7 @@ fn rc_conf_parsed_once_means_what_sourcing_it_means() {
         "WHO=rcconf\ncat >/dev/null <<END\nnever ended\n",
     )
     .unwrap();
-    let items = inspect();
-    let by = |n: &str| {
-        items
-            .iter()
-            .find(|i| i["name"] == n)
-            .expect("service")
-            .clone()
-    };
+    let by = inspect();
     assert_eq!(
         by("dep")["need"],
         serde_json::json!(["dep-rcconf"]),
