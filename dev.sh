@@ -19,6 +19,11 @@ need_root() {
 # Installs what building and testing need; each step only when it is missing.
 deps() {
 	need_root
+	# Two runs at once (two benches, a bench and a test) would race in apt and debootstrap.
+	local lock
+	mkdir -p /var/lock
+	exec {lock}>/var/lock/rcinit-deps.lock
+	flock -w 1800 "$lock" || die "waited 30 min for another ./dev.sh to finish installing"
 	if ! rustup target list --installed 2>/dev/null | grep -qx "$MUSL"; then
 		say "adding the Rust target $MUSL"
 		rustup target add "$MUSL"
@@ -43,6 +48,7 @@ deps() {
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
 	fi
 	[ -x "$DEBIAN_ROOTFS/sbin/openrc" ] || make_debian_rootfs
+	exec {lock}>&-
 }
 
 # The apt mirror this machine is set up with (deb822 sources, then the classic list).

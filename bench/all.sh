@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-5}
-export BENCH_OUT=${BENCH_OUT:-/tmp/rcinit-bench-$(date +%Y%m%d-%H%M%S)}
+# A directory of this run's own: two runs started in the same second must not share one.
+export BENCH_OUT=${BENCH_OUT:-$(mktemp -d "/tmp/rcinit-bench-$(date +%Y%m%d-%H%M%S).XXXXXX")}
 mkdir -p "$BENCH_OUT"
 : >"$BENCH_OUT/rows.md"
 OUT=$BENCH_OUT

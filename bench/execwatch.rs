@@ -7,6 +7,8 @@
 //! N-th exec), then `exit <status>` when COMMAND ends (its exit code, or 128 + signal).
 //! The kernel's process connector tells of every exec as it happens, so nothing is polled and
 //! every supervisor is timed the same way. Needs root (CAP_NET_ADMIN) for the connector.
+//! The connector reports the whole host: only descendants of COMMAND count, so another run
+//! of the same benchmark on this machine cannot complete (or spoil) this one's count.
 //! The command's own output goes to execwatch's stderr, so stdout carries only the two lines.
 
 // Not PID 1: this helper waits on its own child, which the rule for src/ does not cover.
@@ -181,6 +183,28 @@ fn cmdline(pid: i32) -> Option<String> {
     Some(s.trim_end_matches('\0').replace('\0', " "))
 }
 
+/// The parent of `pid` from /proc/PID/stat (the field after the last `)`: comm may hold any byte).
+fn parent(pid: i32) -> Option<i32> {
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(stat.get(close + 1..)?).ok()?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Whether `pid` is below `root` (a process re-parented to a namespace's PID 1 still is, since
+/// that PID 1 is below `root`). Bounded: a chain of processes cannot loop, but it can be long.
+fn descends_from(pid: i32, root: i32) -> bool {
+    let mut p = pid;
+    for _ in 0..256 {
+        match parent(p) {
+            Some(pp) if pp == root => return true,
+            Some(pp) if pp > 1 => p = pp,
+            _ => return false,
+        }
+    }
+    false
+}
+
 fn poll_in(fds: &mut [libc::pollfd], timeout: Duration) -> Result<(), String> {
     for p in fds.iter_mut() {
         p.revents = 0;
@@ -203,6 +227,7 @@ fn run(args: Args) -> Result<bool, String> {
         .stdin(Stdio::null())
         .spawn()
         .map_err(|e| format!("spawn {}: {e}", args.command[0]))?;
+    let root = child.id() as i32;
     // SAFETY: pidfd_open of our own child, which we have not reaped.
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id() as libc::pid_t, 0) };
     if pidfd < 0 {
@@ -266,7 +291,7 @@ fn run(args: Args) -> Result<bool, String> {
                     (Some(x), _) => c == *x,
                     (_, Some(p)) => c.contains(p.as_str()),
                     _ => false,
-                });
+                }) && descends_from(tgid, root);
                 if hit && seen.insert(tgid) && seen.len() == args.count {
                     let ms = ts.saturating_sub(t0) as f64 / 1e6;
                     writeln!(out, "started {ms:.1}").map_err(|e| e.to_string())?;

@@ -20,6 +20,10 @@ bench_host_packages() {
 # copied once to a cache of its own: the benchmarks write their services into it.
 bench_debian_root() {
 	local r=/var/cache/rcinit/bench-root
+	mkdir -p /var/cache/rcinit
+	# Two runs started together: one builds the cache, the other waits for it.
+	exec {lock}>/var/cache/rcinit/bench-root.lock
+	flock -w 1800 "$lock" || { echo "bench: waited 30 min for another run to build $r" >&2; exit 1; }
 	if [ ! -x "$r/usr/bin/s6-svscan" ] || [ ! -x "$r/usr/bin/supervisord" ]; then
 		[ -x "$DEBIAN_ROOTFS/sbin/openrc" ] || { echo "no OpenRC rootfs at $DEBIAN_ROOTFS: run ./dev.sh deps" >&2; exit 1; }
 		echo "bench: copying the OpenRC rootfs and installing s6 and supervisor into it (once)" >&2
@@ -38,6 +42,7 @@ bench_debian_root() {
 		mkdir -p "$r.tmp/usr/local/sbin"
 		mv "$r.tmp" "$r"
 	fi
+	exec {lock}>&-
 	echo "$r"
 }
 

@@ -22,14 +22,18 @@ for i in $(seq 1 20); do
 done
 cp "$BIN" "$F/out/rcinit"
 
-unshare --pid --fork --mount --propagation private /bin/sh -c '
+# The namespace's init writes its own host pid: that pid, and only it, is signalled below.
+timeout -s KILL 600 unshare --pid --fork --mount --kill-child --propagation private /bin/sh -c '
 R=$1 F=$2
+read -r hp _ </proc/self/stat; echo "$hp" >"$F/pid1"
 for d in init.d conf.d runlevels; do mount --bind "$F/$d" "$R/etc/$d"; done
 mount --bind "$F/out" "$R/mnt"
 mount -t proc proc "$R/proc"
 exec chroot "$R" /mnt/rcinit' bench "$ROOTFS" "$F" 2>"$F/log" &
+JOB=$!
 for _ in $(seq 1 100); do grep -q "services started" "$F/log" 2>/dev/null && break; sleep 0.1; done
-PID=$(pgrep -f "^/mnt/rcinit$" | head -1)
+grep -q "services started" "$F/log" || { echo "rcinit did not start its services in 10 s:" >&2; cat "$F/log" >&2; exit 1; }
+PID=$(cat "$F/pid1")
 # One rc-status first: it caches OpenRC's deptree.
 nsenter -t "$PID" -m -p -r -w -- rc-status >/dev/null
 ms() { # command... -> milliseconds per run, N runs inside the container
@@ -50,5 +54,5 @@ echo "  rcinit check           $c ms   ($(echo "scale=1; $c / $t" | bc)x true)"
 echo "  rcinit status --json   $s ms   ($(echo "scale=1; $s / $t" | bc)x true)"
 echo "  rc-status (OpenRC)     $r ms   ($(echo "scale=1; $r / $t" | bc)x true)"
 kill -TERM "$PID"
-wait
+wait "$JOB" || true
 grep -q "exit code 0" "$F/log" || { echo "rcinit did not stop cleanly" >&2; exit 1; }

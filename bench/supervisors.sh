@@ -21,9 +21,14 @@ SETTLE=1
 OUT=${BENCH_OUT:-$(mktemp -d /tmp/rcinit-bench.XXXXXX)}
 . bench/lib.sh
 bench_build
-ROOT=$(bench_debian_root)
+BASE=$(bench_debian_root)
 T=$(mktemp -d /tmp/rcinit-bench-sv.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+# This run writes its services into an overlay of its own on the cached root, so two runs on
+# one machine (or a run and a test) never rewrite each other's scripts mid-boot.
+mkdir -p "$T/upper" "$T/work" "$T/root"
+mount -t overlay overlay -o "lowerdir=$BASE,upperdir=$T/upper,workdir=$T/work" "$T/root"
+trap 'umount -l "$T/root" 2>/dev/null; rm -rf "$T"' EXIT
+ROOT=$T/root
 
 # The services, under each supervisor, for the largest N; smaller runs take a prefix of the tree.
 MAX=0

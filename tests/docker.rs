@@ -514,11 +514,11 @@ fn an_interactive_shell_as_cmd_gets_job_control_and_ctrl_c() {
     expect("sleep 300", &mut seen);
     master.write_all(b"kill %1; sleep 200\r").unwrap();
     // Ctrl-C reaches the foreground job, not PID 1.
-    let pgrep = || {
+    let foreground_sleep = || {
         let o = docker(&["exec", &n, "sh", "-c", "ps -o args | grep -q '^sleep 200'"]);
         o.status.success().then_some(())
     };
-    common::wait_for("the foreground sleep", pgrep);
+    common::wait_for("the foreground sleep", foreground_sleep);
     master.write_all(b"\x03").unwrap();
     master.write_all(b"echo RC=$?\r").unwrap();
     expect("RC=130", &mut seen);
