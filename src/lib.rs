@@ -18,6 +18,7 @@ pub mod policy;
 pub mod procfs;
 pub mod reaper;
 pub mod runfs;
+pub mod safepath;
 pub mod script;
 pub mod signals;
 pub mod spawn;

@@ -26,6 +26,13 @@ fn main() -> ExitCode {
         }
         return client_exit(cli::control::outside_helper(&args));
     }
+    // OpenRC's checkpath, for the scripts rcinit runs (the shim calls `rcinit checkpath`).
+    if applet == "checkpath" || args.get(1).map(String::as_str) == Some("checkpath") {
+        signals::unblock_early();
+        let skip = if applet == "checkpath" { 1 } else { 2 };
+        let code = cli::checkpath::run(args.get(skip..).unwrap_or_default());
+        return ExitCode::from(code.clamp(0, 255) as u8);
+    }
     if let Some(code) = applet_code(&applet, &args, role == Role::Pid1) {
         return code;
     }

@@ -1,11 +1,8 @@
 //! `start-stop-daemon` and `supervise-daemon` for images without OpenRC (L-37): invoked by a
 //! script's own `start()` or `stop()` while rcinit runs it, they hand the command line to
-//! rcinit (the shim's record pipe, fd 9) and exit with its answer (fd 8).
+//! rcinit (the shim's record channel, fd 9) and exit with its answer (fd 8).
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
-use std::mem::ManuallyDrop;
-use std::os::fd::FromRawFd;
+use crate::script::channel;
 
 /// Whether `argv0` names one of the helpers.
 pub fn is_helper(argv0: &str) -> bool {
@@ -52,21 +49,17 @@ pub fn run(argv: Vec<String>) -> i32 {
     field(&env);
     field("Q");
     field("helper");
-    // SAFETY: fds 9 and 8 are the shim's pipes, inherited open (checked above); ManuallyDrop
-    // leaves them open for the shell.
-    let mut out = ManuallyDrop::new(unsafe { File::from_raw_fd(9) });
-    if out.write_all(&rec).is_err() {
+    if let Err(e) = channel::may_speak(9) {
+        eprintln!("{name} (rcinit): {e}");
+        return 1;
+    }
+    if channel::send_record(9, &rec).is_err() {
         eprintln!("{name} (rcinit): cannot reach rcinit");
         return 1;
     }
-    // SAFETY: as above, for the answer pipe.
-    let answers = ManuallyDrop::new(unsafe { File::from_raw_fd(8) });
-    let mut line = String::new();
-    // One byte at a time would be exact; the shell reads its answers the same way, and rcinit
-    // writes one line per request, so a buffered read never takes another's answer.
-    let mut r = BufReader::with_capacity(1, &*answers);
-    match r.read_line(&mut line) {
-        Ok(n) if n > 0 => line.trim().parse().unwrap_or(1),
+    // The answer is one line; it is read a byte at a time so nothing after it is taken.
+    match channel::read_answer(8) {
+        Ok(line) if !line.is_empty() => line.trim().parse().unwrap_or(1),
         _ => 1,
     }
 }

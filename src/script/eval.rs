@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use tokio::io::AsyncReadExt;
 
+use super::channel::Channel;
 use super::discover::{Script, resolve_in_root};
 use super::record::{Parser, Record};
 use super::spec::{self, PassLog, Spec};
@@ -262,7 +263,11 @@ async fn run_batch(req: &Request, scripts: &[Script]) -> Vec<Spec> {
 
 /// One shell over `scripts`; returns the specs of the scripts it reached, and how many that is.
 async fn run_batch_inner(req: &Request, scripts: &[Script]) -> Result<(Vec<Spec>, usize)> {
-    let (rec_r, rec_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")?;
+    let label = match scripts {
+        [one] => format!("evaluating {}", one.name),
+        _ => format!("evaluating {} scripts", scripts.len()),
+    };
+    let (mut recs, rec_w) = Channel::pair(&label)?;
     let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")?;
     let mut argv: Vec<OsString> = vec![
         req.shell.clone().into(),
@@ -304,8 +309,6 @@ async fn run_batch_inner(req: &Request, scripts: &[Script]) -> Result<(Vec<Spec>
     drop(rec_w);
     let _guard = KillGroup(child.pid);
 
-    let mut recs =
-        tokio::net::unix::pipe::Receiver::from_owned_fd(rec_r).context("records pipe")?;
     let mut errs = tokio::net::unix::pipe::Receiver::from_owned_fd(err_r).context("stderr pipe")?;
     let mut parser = Parser::default();
     let mut logs: std::collections::HashMap<(String, String), PassLog> = Default::default();

@@ -1,5 +1,6 @@
 //! Evaluating OpenRC init scripts with the shell, as OpenRC itself does.
 
+pub mod channel;
 pub mod discover;
 pub mod eval;
 pub mod load;

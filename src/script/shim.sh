@@ -395,70 +395,9 @@ _rcinit_has() { case " $2 " in *" $1 "*) return 0 ;; esac; return 1; }
 _rcinit_defined() { case "$(type "$1" 2>/dev/null)" in *function*) return 0 ;; esac; return 1; }
 # A `*_pre`/`*_post` hook runs only when defined.
 _rcinit_hook() { if _rcinit_defined "$1"; then "$1"; fi; }
-# L-34, for commands: create or correct paths (the evaluation's checkpath does nothing).
-_rcinit_cp_mode_is() {
-	_rcinit_cp_m=$(stat -c %a "$1" 2>/dev/null) || return 1
-	[ "$(printf '%o' "0$2")" = "$(printf '%o' "0$_rcinit_cp_m")" ]
-}
-
-_rcinit_cp_owner_is() {
-	case "$2" in
-	*:*) [ "$(stat -c %U:%G "$1" 2>/dev/null)" = "$2" ] || [ "$(stat -c %u:%g "$1" 2>/dev/null)" = "$2" ] ;;
-	*) [ "$(stat -c %U "$1" 2>/dev/null)" = "$2" ] || [ "$(stat -c %u "$1" 2>/dev/null)" = "$2" ] ;;
-	esac
-}
-
-_rcinit_checkpath() {
-	_rcinit_cp_type= _rcinit_cp_mode= _rcinit_cp_owner= _rcinit_cp_trunc= _rcinit_cp_w= _rcinit_cp_q=
-	while [ $# -gt 0 ]; do
-		case "$1" in
-		-d | --directory) _rcinit_cp_type=d ;;
-		-D | --directory-truncate) _rcinit_cp_type=d _rcinit_cp_trunc=1 ;;
-		-f | --file) _rcinit_cp_type=f ;;
-		-F | --file-truncate) _rcinit_cp_type=f _rcinit_cp_trunc=1 ;;
-		-p | --pipe) _rcinit_cp_type=p ;;
-		-m | --mode) _rcinit_cp_mode=$2 && shift ;;
-		-o | --owner) _rcinit_cp_owner=$2 && shift ;;
-		-W | --writable) _rcinit_cp_w=1 ;;
-		-q | --quiet) _rcinit_cp_q=1 ;;
-		-s | --symlinks | -v | --verbose) ;;
-		--) shift && break ;;
-		-*) eerror "checkpath: unknown option $1" && return 1 ;;
-		*) break ;;
-		esac
-		shift
-	done
-	_rcinit_cp_rc=0
-	for _rcinit_cp_p in "$@"; do
-		if [ -n "$_rcinit_cp_w" ]; then
-			[ -w "$_rcinit_cp_p" ] || _rcinit_cp_rc=1
-			continue
-		fi
-		if [ ! -e "$_rcinit_cp_p" ]; then
-			case $_rcinit_cp_type in
-			d) _rcinit_cp_what=directory && mkdir -m "${_rcinit_cp_mode:-0775}" "$_rcinit_cp_p" ;;
-			f) _rcinit_cp_what=file && (umask 0 && : >"$_rcinit_cp_p" && chmod "${_rcinit_cp_mode:-0664}" "$_rcinit_cp_p") ;;
-			p) _rcinit_cp_what=fifo && mkfifo -m "${_rcinit_cp_mode:-0600}" "$_rcinit_cp_p" ;;
-			*) eerror "checkpath: -d, -f or -p is required" && return 1 ;;
-			esac || { _rcinit_cp_rc=1 && continue; }
-			[ -n "$_rcinit_cp_q" ] || einfo "$_rcinit_cp_p: creating $_rcinit_cp_what"
-		elif [ -n "$_rcinit_cp_trunc" ]; then
-			case $_rcinit_cp_type in
-			d) find "$_rcinit_cp_p" -mindepth 1 -delete 2>/dev/null || _rcinit_cp_rc=1 ;;
-			f) : >"$_rcinit_cp_p" || _rcinit_cp_rc=1 ;;
-			esac
-		fi
-		# Like OpenRC's checkpath, change only what differs: a non-root service may check a path
-		# that is already right but that it could not chmod.
-		if [ -n "$_rcinit_cp_mode" ] && ! _rcinit_cp_mode_is "$_rcinit_cp_p" "$_rcinit_cp_mode"; then
-			chmod "$_rcinit_cp_mode" "$_rcinit_cp_p" || _rcinit_cp_rc=1
-		fi
-		if [ -n "$_rcinit_cp_owner" ] && ! _rcinit_cp_owner_is "$_rcinit_cp_p" "$_rcinit_cp_owner"; then
-			chown "$_rcinit_cp_owner" "$_rcinit_cp_p" || _rcinit_cp_rc=1
-		fi
-	done
-	return $_rcinit_cp_rc
-}
+# L-34, for commands: rcinit's own checkpath, which never follows a link a service user could
+# have put in the way (SECURITY.md). The evaluation's checkpath does nothing.
+_rcinit_checkpath() { "${RCINIT_EXE:-/sbin/rcinit}" checkpath "$@"; }
 
 # L-33: the service's options, where OpenRC keeps them.
 _rcinit_options() { printf '%s' "${RC_SVCDIR:-/run/openrc}/options/$RC_SVCNAME"; }

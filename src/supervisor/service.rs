@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncBufReadExt;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::daemon_args::{self, Helper};
@@ -28,6 +28,7 @@ use crate::policy::exit::Exit;
 use crate::policy::respawn::{Counter, Decision};
 use crate::policy::retry::Step;
 use crate::reaper::Reaper;
+use crate::script::channel::Channel;
 use crate::script::record::{Parser, Record};
 use crate::spawn::{self, Grouping, Options, Setup};
 use crate::state::{State, Why};
@@ -332,10 +333,9 @@ impl Svc {
         let pidfile = match l.kind {
             Kind::Supervised => {
                 let p = format!("/run/rcinit/pids/{}.pid", self.def.name);
-                let text = format!("{}\n", d.pid);
-                let ok = std::fs::write(&p, &text).or_else(|_| {
-                    std::fs::create_dir_all("/run/rcinit/pids")
-                        .and_then(|_| std::fs::write(&p, &text))
+                let ok = crate::safepath::write_pidfile(&p, d.pid).or_else(|_| {
+                    std::fs::create_dir_all("/run/rcinit/pids").map_err(|e| e.to_string())?;
+                    crate::safepath::write_pidfile(&p, d.pid)
                 });
                 ok.is_ok().then_some(p)
             }
@@ -648,14 +648,8 @@ impl Svc {
                 return out;
             }
         };
-        let (pid, exit_rx, recs, answers) = spawned;
+        let (pid, exit_rx, mut recs) = spawned;
         let mut guard = KillGroup(pid);
-        let Ok(mut recs) = tokio::net::unix::pipe::Receiver::from_owned_fd(recs) else {
-            return out;
-        };
-        let Ok(mut answers) = tokio::net::unix::pipe::Sender::from_owned_fd(answers) else {
-            return out;
-        };
         let mut exit_rx = exit_rx;
         let mut parser = Parser::default();
         let mut buf = vec![0u8; 16 * 1024];
@@ -738,15 +732,15 @@ impl Svc {
                     "stop" => self.stop_for_script().await,
                     _ => false,
                 };
-                let _ = answers.write_all(if ok { b"0\n" } else { b"1\n" }).await;
+                let _ = recs.write_all(if ok { b"0\n" } else { b"1\n" }).await;
             }
         }
     }
 
-    /// Spawns `sh -c SHIM rcinit-cmd cmd ...` with fd 9 (records) and fd 8 (answers).
-    fn spawn_shim(&self, cmd: &str) -> Result<(i32, oneshot::Receiver<Exit>, OwnedFd, OwnedFd)> {
-        let (rec_r, rec_w) = forward::pipe()?;
-        let (ans_r, ans_w) = forward::pipe()?;
+    /// Spawns `sh -c SHIM rcinit-cmd cmd ...` with the script's end of its channel on fd 9
+    /// (records) and fd 8 (answers).
+    fn spawn_shim(&self, cmd: &str) -> Result<(i32, oneshot::Receiver<Exit>, Channel)> {
+        let (chan, theirs) = Channel::pair(&format!("{} {cmd}", self.def.name))?;
         let argv: Vec<OsString> = vec![
             self.ctx.shell.clone().into(),
             "-c".into(),
@@ -767,13 +761,13 @@ impl Svc {
             ),
         };
         let mut opts = Options::new(Grouping::Session, &self.ctx.env);
-        opts.fds = vec![(rec_w.as_raw_fd(), 9), (ans_r.as_raw_fd(), 8)];
+        opts.fds = vec![(theirs.as_raw_fd(), 9), (theirs.as_raw_fd(), 8)];
         opts.stdin = Some(spawn::Io::Null);
         opts.stdout = Some(out.into());
         opts.stderr = Some(err.into());
         let child = spawn::spawn_with(&argv, opts)?;
         let exit = self.ctx.reaper.borrow_mut().watch(child.pid);
-        Ok((child.pid, exit, rec_r, ans_w))
+        Ok((child.pid, exit, chan))
     }
 
     /// The script asked for its daemon (default_start): plan it, spawn it, wait for readiness.
@@ -948,8 +942,9 @@ impl Svc {
         if l.kind == Kind::Background
             && let Some(p) = &l.pidfile
         {
+            // Its directory is often the service user's: never written through a link.
             let path = in_chroot(&l, p);
-            if let Err(e) = std::fs::write(&path, format!("{pid}\n")) {
+            if let Err(e) = crate::safepath::write_pidfile(&path, pid) {
                 tracing::warn!("{}: writing pidfile {path}: {e}", self.def.name);
             }
         }

@@ -80,6 +80,13 @@ pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<Identity, String
     })
 }
 
+/// A group's id by name or number; a number must name a group that exists (getgrgid).
+pub fn group_id(g: &str, group: &str) -> Option<u32> {
+    group_entries(group)
+        .find(|(n, id, _)| *n == g || g.parse() == Ok(*id))
+        .map(|(_, id, _)| id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
