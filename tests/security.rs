@@ -1,0 +1,549 @@
+//! SECURITY.md's promises, each tried the way an attacker would: a real unprivileged uid (65534)
+//! against rcinit as PID 1 in a namespace, and checkpath against Debian's real one.
+//!
+//! Part 1, no service user reaches root through rcinit:
+//!   - records written on the script channel by another uid are refused (no root command);
+//!   - checkpath never follows a link a service user could have put in the way;
+//!   - pidfiles rcinit writes are never written through a link.
+
+// The tests wait on the processes they start (not PID 1); rcinit's reaper rule is for src/.
+#![allow(clippy::disallowed_methods)]
+
+mod common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::{Mode, Rootfs, TempDir};
+
+const NOBODY: u32 = 65534;
+
+fn users(root: &Rootfs) {
+    std::fs::write(
+        root.path().join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.path().join("etc/group"),
+        "root:x:0:\nnogroup:x:65534:\n",
+    )
+    .unwrap();
+}
+
+fn chown(p: &Path, uid: u32) {
+    std::os::unix::fs::lchown(p, Some(uid), Some(uid)).unwrap();
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::symlink_metadata(p).unwrap().mode() & 0o7777
+}
+
+// ---------------------------------------------------------------------------------------------
+// The script channel
+
+/// Attack 1 of issue 15: a root script runs a program as the service user (`su nobody -c`), which
+/// inherits the script's fd 9 and writes a start-stop-daemon request of its own there. Before the
+/// channel checked credentials, PID 1 started that command as root.
+#[test]
+fn records_written_on_fd9_by_another_uid_start_nothing() {
+    let script = r#"#!/sbin/openrc-run
+command=/bin/sleep
+command_args=100041
+command_background=yes
+pidfile=/run/victim.pid
+start_pre() {
+	su -s /bin/sh nobody -c "printf '%s\0' A 11 start-stop-daemon --start --background --make-pidfile --pidfile /tmp/evil.pid --exec /bin/sh -- -c 'id -u >/tmp/pwned' X 'export PATH=/bin' Q helper >&9"
+	return 0
+}
+"#;
+    let root = common::services("sec-fd9", &[("victim", script)]);
+    users(&root);
+    std::fs::set_permissions(
+        root.path().join("tmp"),
+        std::fs::Permissions::from_mode(0o1777),
+    )
+    .unwrap();
+    let mut b = root.boot(Mode::Pid1, &[]);
+    // The channel is read in order: the request came before the victim's own start.
+    b.wait_line("victim: started");
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+    let pwned = root.path().join("tmp/pwned");
+    assert!(
+        !pwned.exists(),
+        "PID 1 ran the service user's command (as uid {})\n{}",
+        std::fs::read_to_string(&pwned).unwrap_or_default().trim(),
+        b.transcript()
+    );
+    let refused = b.wait_line("refused");
+    assert!(
+        refused.contains("uid 65534"),
+        "the refusal names the writer's uid: {refused}"
+    );
+    // The refusal is logged once per run, however much is written.
+    let n = b
+        .lines()
+        .iter()
+        .filter(|(_, l)| l.contains("bytes on the script channel from"))
+        .count();
+    assert_eq!(n, 1, "{}", b.transcript());
+}
+
+/// The helper stand-ins on the script's side: called as another uid (a root script's `su`), they
+/// say why at once instead of waiting for an answer that will never come.
+#[test]
+fn helper_called_as_another_uid_says_why_and_returns() {
+    let script = r#"#!/sbin/openrc-run
+command=/bin/sleep
+command_args=100042
+command_background=yes
+pidfile=/run/h.pid
+start_pre() {
+	su -s /bin/sh nobody -c "/run/rcinit/bin/start-stop-daemon --start --exec /bin/true"
+	echo "helper-as-nobody=$?"
+}
+"#;
+    let root = common::services("sec-helper", &[("h", script)]);
+    users(&root);
+    let mut b = root.boot(Mode::Pid1, &[]);
+    let said = b.wait_line("helper-as-nobody=");
+    assert!(said.ends_with("helper-as-nobody=1"), "{said}");
+    // On its stderr (another pipe than the echo's: no order between the two).
+    b.wait_line("rcinit takes requests only from uid 0");
+    b.wait_line("h: started");
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pidfiles
+
+/// Attack 3 of issue 15: the service user owns the pidfile's directory and replaces the pidfile
+/// with a link to a root-owned file; a restart made PID 1 write the new pid into that file.
+#[test]
+fn background_pidfile_is_never_written_through_a_link() {
+    let script = r#"#!/sbin/openrc-run
+command=/bin/sleep
+command_args=100043
+command_background=yes
+command_user=nobody
+pidfile=/var/lib/app/app.pid
+"#;
+    let root = common::services("sec-pidfile", &[("app", script)]);
+    users(&root);
+    let dir = root.path().join("var/lib/app");
+    std::fs::create_dir_all(&dir).unwrap();
+    chown(&dir, NOBODY);
+    let target = root.path().join("etc/important");
+    std::fs::write(&target, "root's data\n").unwrap();
+    let mut b = root.boot(Mode::Pid1, &[]);
+    b.wait_line("app: started");
+    // What the user can do in a directory of its own: replace the pidfile by a link.
+    let pidfile = dir.join("app.pid");
+    std::fs::remove_file(&pidfile).unwrap();
+    std::os::unix::fs::symlink("/etc/important", &pidfile).unwrap();
+    chown(&pidfile, NOBODY);
+    let o = b.exec(&["/sbin/rcinit", "restart", "app"]);
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        common::text(&o),
+        b.transcript()
+    );
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "root's data\n",
+        "PID 1 wrote through the user's link"
+    );
+    let meta = std::fs::symlink_metadata(&pidfile).unwrap();
+    assert!(meta.is_file(), "the pidfile is a file of its own again");
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(pid > 1);
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+}
+
+// ---------------------------------------------------------------------------------------------
+// checkpath, through a real service restart
+
+/// Attack 2 of issue 15, as it happens: `checkpath -d -o nobody /var/log/app` and `checkpath -f
+/// -m 0644 /var/log/app/app.log` in start_pre; the user links app.log to a root-only file; root's
+/// next start made it world-readable.
+#[test]
+fn checkpath_on_restart_leaves_the_users_link_target_alone() {
+    let script = r#"#!/sbin/openrc-run
+supervisor=supervise-daemon
+command=/bin/sleep
+command_args=100044
+command_user=nobody
+start_pre() {
+	checkpath -d -o nobody /var/log/app || return 1
+	checkpath -f -m 0644 /var/log/app/app.log
+}
+"#;
+    let root = common::services("sec-checkpath", &[("app", script)]);
+    users(&root);
+    std::fs::create_dir_all(root.path().join("var/log")).unwrap();
+    let secret = root.path().join("etc/secret");
+    std::fs::write(&secret, "root only\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut b = root.boot(Mode::Pid1, &[]);
+    b.wait_line("app: started");
+    let log = root.path().join("var/log/app/app.log");
+    assert_eq!(mode(&log), 0o644);
+    assert_eq!(
+        std::fs::metadata(root.path().join("var/log/app"))
+            .unwrap()
+            .uid(),
+        NOBODY
+    );
+    std::fs::remove_file(&log).unwrap();
+    std::os::unix::fs::symlink("/etc/secret", &log).unwrap();
+    chown(&log, NOBODY);
+    let o = b.exec(&["/sbin/rcinit", "restart", "app"]);
+    assert!(
+        !o.status.success(),
+        "the start_pre fails on the link: {}",
+        common::text(&o)
+    );
+    assert_eq!(mode(&secret), 0o600, "checkpath chmodded the link's target");
+    // checkpath says why, in the service's log.
+    b.wait_line("is a symbolic link");
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+}
+
+// ---------------------------------------------------------------------------------------------
+// checkpath, mode by mode, against Debian's real one
+
+/// Which checkpath runs a case.
+#[derive(Clone, Copy, Debug)]
+enum Impl {
+    Rcinit,
+    OpenRc,
+}
+
+fn checkpath(which: Impl, args: &[&str]) -> (i32, String) {
+    let mut c = match which {
+        Impl::Rcinit => {
+            let mut c = Command::new(common::rcinit_bin());
+            c.arg("checkpath");
+            c
+        }
+        Impl::OpenRc => {
+            // Debian's checkpath from the debootstrapped rootfs, with that rootfs's loader and
+            // libraries, on this host's paths.
+            let r = common::debian_rootfs();
+            let mut c = Command::new(r.join("usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"));
+            c.arg("--library-path").arg(format!(
+                "{}:{}",
+                r.join("lib/x86_64-linux-gnu").display(),
+                r.join("usr/lib/x86_64-linux-gnu").display()
+            ));
+            c.arg(r.join("usr/lib/rc/bin/checkpath"));
+            c
+        }
+    };
+    let o = c
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("running checkpath");
+    (o.status.code().unwrap_or(-1), common::text(&o))
+}
+
+/// A tree for one case: `user/` owned by 65534, root-only `secret` (0600) and `secretdir/`
+/// (0700, holding `file` 0600), and a root-owned link `rootlink -> realdir`.
+struct Tree {
+    _dir: TempDir,
+    base: PathBuf,
+}
+
+impl Tree {
+    fn new(tag: &str) -> Tree {
+        let dir = TempDir::new(tag);
+        let base = dir.path().to_path_buf();
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let user = base.join("user");
+        std::fs::create_dir(&user).unwrap();
+        chown(&user, NOBODY);
+        std::fs::write(base.join("secret"), "root only\n").unwrap();
+        std::fs::set_permissions(base.join("secret"), std::fs::Permissions::from_mode(0o600))
+            .unwrap();
+        std::fs::create_dir(base.join("secretdir")).unwrap();
+        std::fs::set_permissions(
+            base.join("secretdir"),
+            std::fs::Permissions::from_mode(0o700),
+        )
+        .unwrap();
+        std::fs::write(base.join("secretdir/file"), "root only\n").unwrap();
+        std::fs::set_permissions(
+            base.join("secretdir/file"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+        std::fs::create_dir(base.join("realdir")).unwrap();
+        std::os::unix::fs::symlink(base.join("realdir"), base.join("rootlink")).unwrap();
+        Tree { _dir: dir, base }
+    }
+
+    fn p(&self, rel: &str) -> String {
+        self.base.join(rel).to_str().unwrap().to_owned()
+    }
+
+    /// A link the service user made: `user/NAME -> target`, owned by 65534.
+    fn user_link(&self, name: &str, target: &str) {
+        let l = self.base.join("user").join(name);
+        std::os::unix::fs::symlink(self.base.join(target), &l).unwrap();
+        chown(&l, NOBODY);
+    }
+
+    /// What the attack aims at, to compare before and after.
+    fn targets(&self) -> String {
+        let mut s = String::new();
+        for rel in ["secret", "secretdir", "secretdir/file"] {
+            let p = self.base.join(rel);
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let content = if m.is_file() {
+                std::fs::read_to_string(&p).unwrap()
+            } else {
+                String::new()
+            };
+            s.push_str(&format!(
+                "{rel}: {:o} {}:{} {:?}\n",
+                m.mode() & 0o7777,
+                m.uid(),
+                m.gid(),
+                content
+            ));
+        }
+        let listing: Vec<String> = std::fs::read_dir(self.base.join("secretdir"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        s.push_str(&format!("secretdir holds {listing:?}\n"));
+        s
+    }
+}
+
+struct Case {
+    name: &'static str,
+    /// Sets up the tree; returns the arguments (paths relative to the tree, marked `@`).
+    setup: fn(&Tree) -> Vec<String>,
+    /// The exit code both must give.
+    refused: bool,
+}
+
+fn args_in(t: &Tree, args: &[&str]) -> Vec<String> {
+    args.iter()
+        .map(|a| match a.strip_prefix('@') {
+            Some(rel) => t.p(rel),
+            None => (*a).to_owned(),
+        })
+        .collect()
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            name: "-f -m on a link to a root file",
+            setup: |t| {
+                t.user_link("app.log", "secret");
+                args_in(t, &["-f", "-m", "0644", "@user/app.log"])
+            },
+            refused: true,
+        },
+        Case {
+            name: "-F on a link to a root file",
+            setup: |t| {
+                t.user_link("app.log", "secret");
+                args_in(t, &["-F", "@user/app.log"])
+            },
+            refused: true,
+        },
+        Case {
+            name: "-f -o on a link to a root file",
+            setup: |t| {
+                t.user_link("app.log", "secret");
+                args_in(t, &["-f", "-o", "65534", "@user/app.log"])
+            },
+            refused: true,
+        },
+        Case {
+            name: "-d -m on a link to a root directory",
+            setup: |t| {
+                t.user_link("cache", "secretdir");
+                args_in(t, &["-d", "-m", "0777", "@user/cache"])
+            },
+            refused: true,
+        },
+        Case {
+            name: "-D -o on a link to a root directory",
+            setup: |t| {
+                t.user_link("cache", "secretdir");
+                args_in(t, &["-D", "-o", "65534", "@user/cache"])
+            },
+            refused: true,
+        },
+        Case {
+            name: "-p -m on a link to a root file",
+            setup: |t| {
+                t.user_link("fifo", "secret");
+                args_in(t, &["-p", "-m", "0666", "@user/fifo"])
+            },
+            refused: true,
+        },
+        Case {
+            name: "-s does not make the last link followed",
+            setup: |t| {
+                t.user_link("app.log", "secret");
+                args_in(t, &["-s", "-f", "-m", "0666", "@user/app.log"])
+            },
+            refused: true,
+        },
+        Case {
+            name: "a user's link on the way, to an existing root file",
+            setup: |t| {
+                t.user_link("sub", "secretdir");
+                args_in(t, &["-f", "-m", "0644", "@user/sub/file"])
+            },
+            refused: true,
+        },
+        Case {
+            name: "a user's link on the way, creating a file",
+            setup: |t| {
+                t.user_link("sub", "secretdir");
+                args_in(t, &["-f", "@user/sub/planted"])
+            },
+            refused: true,
+        },
+        Case {
+            name: "a user's link on the way, creating a directory",
+            setup: |t| {
+                t.user_link("sub", "secretdir");
+                args_in(t, &["-d", "-o", "65534", "@user/sub/planted"])
+            },
+            refused: true,
+        },
+        Case {
+            name: "root's own link on the way is followed",
+            setup: |t| args_in(t, &["-d", "-m", "0750", "@rootlink/made"]),
+            refused: false,
+        },
+        Case {
+            name: "a root-made hard link: no chmod",
+            setup: |t| {
+                std::fs::hard_link(t.base.join("secret"), t.base.join("user/hard")).unwrap();
+                args_in(t, &["-f", "-m", "0644", "@user/hard"])
+            },
+            refused: true,
+        },
+        Case {
+            name: "a root-made hard link: no chown",
+            setup: |t| {
+                std::fs::hard_link(t.base.join("secret"), t.base.join("user/hard")).unwrap();
+                args_in(t, &["-f", "-o", "65534", "@user/hard"])
+            },
+            refused: true,
+        },
+        Case {
+            name: "a regular file of the user's is corrected",
+            setup: |t| {
+                std::fs::write(t.base.join("user/own.log"), "x").unwrap();
+                args_in(t, &["-f", "-m", "0640", "-o", "65534", "@user/own.log"])
+            },
+            refused: false,
+        },
+        Case {
+            name: "-D keeps what the directory holds",
+            setup: |t| args_in(t, &["-D", "@secretdir"]),
+            refused: false,
+        },
+    ]
+}
+
+/// Each case on a fresh tree under each checkpath: the same exit code, the same state of what
+/// the attack aims at (and of the path itself), and the refusal expected of it.
+#[test]
+fn checkpath_refuses_what_openrcs_checkpath_refuses() {
+    let mut report = String::new();
+    for case in cases() {
+        let mut seen = Vec::new();
+        for which in [Impl::OpenRc, Impl::Rcinit] {
+            let t = Tree::new("sec-cp");
+            let args = (case.setup)(&t);
+            let before = t.targets();
+            let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+            let (code, out) = checkpath(which, &argv);
+            let after = t.targets();
+            let made = std::fs::symlink_metadata(args.last().unwrap())
+                .map(|m| format!("{:o} {} {}", m.mode(), m.uid(), m.is_symlink()))
+                .unwrap_or_else(|_| "absent".into());
+            seen.push((which, code, after.clone(), made, out.clone()));
+            if case.refused {
+                if code == 0 || before != after {
+                    report.push_str(&format!(
+                        "{} under {which:?}: not refused (exit {code})\nbefore:\n{before}after:\n{after}{out}\n",
+                        case.name
+                    ));
+                }
+            } else if code != 0 {
+                report.push_str(&format!(
+                    "{} under {which:?}: exit {code}\n{out}\n",
+                    case.name
+                ));
+            }
+        }
+        let (o, r) = (&seen[0], &seen[1]);
+        if o.1 != r.1 || o.2 != r.2 || o.3 != r.3 {
+            report.push_str(&format!(
+                "{}: OpenRC and rcinit differ\n  OpenRC exit {} made {} {}\n  rcinit exit {} made {} {}\n  OpenRC: {}  rcinit: {}\n",
+                case.name, o.1, o.3, o.2, r.1, r.3, r.2, o.4, r.4
+            ));
+        }
+    }
+    assert!(report.is_empty(), "{report}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Log files
+
+/// `output_log` in a directory the service user owns, made a link to a root-only file: the
+/// daemon's process opens it after becoming the user, so the link leads nowhere it could not go.
+#[test]
+fn output_log_is_opened_as_the_service_user() {
+    let script = r#"#!/sbin/openrc-run
+supervisor=supervise-daemon
+command=/bin/echo
+command_args=appended-by-the-daemon
+command_user=nobody
+output_log=/var/log/app/out.log
+respawn_max=1
+respawn_delay=0
+"#;
+    let root = common::services("sec-outlog", &[("app", script)]);
+    users(&root);
+    let dir = root.path().join("var/log/app");
+    std::fs::create_dir_all(&dir).unwrap();
+    chown(&dir, NOBODY);
+    let secret = root.path().join("etc/secret");
+    std::fs::write(&secret, "root only\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let link = dir.join("out.log");
+    std::os::unix::fs::symlink("/etc/secret", &link).unwrap();
+    chown(&link, NOBODY);
+    let mut b = root.boot(Mode::Pid1, &[]);
+    // The open fails in the daemon's process, as the user: the spawn says so.
+    b.wait_line("starting /bin/echo: Permission denied");
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "root only\n");
+}
