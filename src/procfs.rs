@@ -27,6 +27,16 @@ pub fn parents() -> HashMap<i32, i32> {
     out
 }
 
+/// Every pid visible in `/proc` now (names only: nothing is read).
+pub fn pids() -> HashSet<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return HashSet::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
+        .collect()
+}
+
 /// The ppid field of `/proc/PID/stat`. The command name (field 2) may hold spaces and parentheses,
 /// so fields are counted from the last `)`.
 pub fn parse_ppid(stat: &str) -> Option<i32> {

@@ -73,6 +73,7 @@ start() { echo "prepared the volume"; }
 command=/bin/sh
 command_args="-c 'sleep 100012 </dev/null >/dev/null 2>&1 & echo \$! >/var/fork.pid'"
 pidfile=/var/fork.pid
+procname=sleep
 depend() { after once; }
 "#;
     let root = services("oneshot", &[("once", oneshot), ("forker", forking)]);
@@ -380,6 +381,7 @@ fn a_pidfile_written_late_by_the_daemons_child_is_followed() {
 command=/bin/sh
 command_args="-c '(sleep 0.3; exec sleep 100023) </dev/null >/dev/null 2>&1 & (sleep 0.3; echo \$! >/var/late.pid) &'"
 pidfile=/var/late.pid
+procname=sleep
 "#;
     // Inside, $! of the outer subshell is the future `sleep 100023` (exec keeps the pid).
     let root = services("late", &[("late", late)]);

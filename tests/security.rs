@@ -5,6 +5,10 @@
 //!   - records written on the script channel by another uid are refused (no root command);
 //!   - checkpath never follows a link a service user could have put in the way;
 //!   - pidfiles rcinit writes are never written through a link.
+//!
+//! Part 2, no service user or socket peer can hang PID 1, exhaust it, or misdirect its signals:
+//!   - a pidfile is read without blocking, without following, 64 bytes at most, and the pid it
+//!     names is followed only when it is this start's daemon.
 
 // The tests wait on the processes they start (not PID 1); rcinit's reaper rule is for src/.
 #![allow(clippy::disallowed_methods)]
@@ -546,4 +550,163 @@ respawn_delay=0
     b.signal(libc::SIGTERM);
     assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
     assert_eq!(std::fs::read_to_string(&secret).unwrap(), "root only\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pidfiles read (issue 16)
+
+/// A forking service whose command, run as the service user, leaves `$1` in its pidfile's
+/// place: `command_args` is the shell text run as that user.
+fn forking(run_as_user: &str) -> String {
+    format!(
+        "#!/sbin/openrc-run\ncommand=/bin/sh\ncommand_args=\"-c '{run_as_user}'\"\ncommand_user=nobody\npidfile=/var/lib/app/app.pid\n"
+    )
+}
+
+fn app_root(tag: &str, script: &str) -> Rootfs {
+    let root = common::services(tag, &[("app", script)]);
+    users(&root);
+    let dir = root.path().join("var/lib/app");
+    std::fs::create_dir_all(&dir).unwrap();
+    chown(&dir, NOBODY);
+    root
+}
+
+fn vm_hwm_kib(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM")
+}
+
+/// Attack 1 of issue 16: the service user makes the pidfile a FIFO. Opening it for reading
+/// blocked PID 1 for good: no status, SIGTERM ignored.
+#[test]
+fn a_fifo_pidfile_blocks_nothing() {
+    let root = app_root("sec-fifo", &forking("mkfifo /var/lib/app/app.pid"));
+    let fifo = root.path().join("var/lib/app/app.pid");
+    let mut b = root.boot_with(
+        Mode::Pid1,
+        &[],
+        &[("RCINIT_READY_TIMEOUT", "3000")],
+        common::Prep::default(),
+    );
+    common::wait_for("the FIFO", || {
+        use std::os::unix::fs::FileTypeExt;
+        std::fs::symlink_metadata(&fifo)
+            .ok()
+            .filter(|m| m.file_type().is_fifo())
+    });
+    let t = std::time::Instant::now();
+    let o = b.exec(&["/sbin/rcinit", "status"]);
+    let took = t.elapsed();
+    assert!(o.status.success(), "{}", common::text(&o));
+    assert!(
+        took < std::time::Duration::from_secs(1),
+        "status took {took:?} while the pidfile was a FIFO"
+    );
+    let why = b.wait_line("app: pidfile /var/lib/app/app.pid:");
+    assert!(why.contains("is not a regular file"), "{why}");
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+}
+
+/// Attack 1 of issue 16: a pidfile linked to /dev/zero was read without end (PID 1 OOM-killed
+/// in a 512 MiB cgroup).
+#[test]
+fn a_pidfile_linked_to_dev_zero_costs_pid1_nothing() {
+    let root = app_root("sec-zero", &forking("ln -s /dev/zero /var/lib/app/app.pid"));
+    let mut b = root.boot_with(
+        Mode::Pid1,
+        &[],
+        &[("RCINIT_READY_TIMEOUT", "1500")],
+        common::Prep::default(),
+    );
+    let why = b.wait_line("app: pidfile /var/lib/app/app.pid:");
+    assert!(why.contains("symbolic link"), "{why}");
+    let pid = b.rcinit_pid();
+    let hwm = vm_hwm_kib(pid);
+    assert!(hwm < 16 * 1024, "PID 1's VmHWM is {hwm} KiB");
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+}
+
+/// Attack 1 of issue 16: a pidfile naming a process that is not the daemon (here an older
+/// root process, named as the script names its daemon) made `rcinit stop` signal it.
+#[test]
+fn a_pidfile_naming_an_older_process_is_neither_followed_nor_signalled() {
+    let older = r#"#!/sbin/openrc-run
+start() {
+	sleep 100047 &
+	echo $! >/run/older.pid
+}
+"#;
+    let victim = r#"#!/sbin/openrc-run
+command=/bin/sh
+command_args="-c 'cat /run/older.pid >/run/victim.pid'"
+procname=sleep
+pidfile=/run/victim.pid
+depend() { after older; }
+"#;
+    let root = common::services("sec-older", &[("older", older), ("victim", victim)]);
+    let mut b = root.boot_with(
+        Mode::Pid1,
+        &[],
+        &[("RCINIT_READY_TIMEOUT", "1500")],
+        common::Prep::default(),
+    );
+    let why = b.wait_line("victim: pidfile /run/victim.pid:");
+    assert!(why.contains("was running before this start began"), "{why}");
+    let sleeper = common::one(&mut b, "sleep 100047");
+    let o = b.exec(&["/sbin/rcinit", "stop", "victim"]);
+    assert!(o.status.success(), "{}", common::text(&o));
+    assert_eq!(
+        common::state(sleeper).filter(|s| *s != 'Z'),
+        Some('S'),
+        "the older process was signalled"
+    );
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+}
+
+/// What the checks must not break: a daemon that forks twice and writes the grandchild's pid
+/// (adopted by PID 1 before the pidfile is read) is followed, and stopped by its stop.
+#[test]
+fn a_double_forking_daemon_is_still_followed() {
+    let daemon = r#"#!/bin/sh
+# fork, and fork again: the grandchild writes its own pid and stays (its name stays dd2).
+(
+	(
+		read -r me _ </proc/self/stat
+		echo "$me" >/run/dd2.pid
+		exec </dev/null >/dev/null 2>&1
+		while :; do sleep 1000; done
+	) &
+)
+exit 0
+"#;
+    let script = r#"#!/sbin/openrc-run
+command=/usr/bin/dd2
+pidfile=/run/dd2.pid
+"#;
+    let root = common::services("sec-dfork", &[("dd2", script)]);
+    root.write_exec("usr/bin/dd2", daemon);
+    let mut b = root.boot(Mode::Pid1, &[]);
+    let line = b.wait_line("dd2: started");
+    let st = b.exec(&["/bin/cat", "/run/dd2.pid"]);
+    let pid_in_ns: i32 = String::from_utf8_lossy(&st.stdout).trim().parse().unwrap();
+    let o = b.exec(&["/sbin/rcinit", "status", "--json"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&format!("\"pid\": {pid_in_ns},")),
+        "status follows pid {pid_in_ns}: {}\n{line}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = b.exec(&["/sbin/rcinit", "stop", "dd2"]);
+    assert!(o.status.success(), "{}", common::text(&o));
+    let o = b.exec(&["/bin/sh", "-c", &format!("kill -0 {pid_in_ns}")]);
+    assert!(!o.status.success(), "the daemon outlived its stop");
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
 }

@@ -79,6 +79,8 @@ pub struct Launch {
     pub stderr: Sink,
     pub notify: Option<Notify>,
     pub pidfile: Option<String>,
+    /// `procname` (or `--name`): the daemon's process name when it is not the command's.
+    pub procname: Option<String>,
     pub respawn: Policy,
     pub health: Option<Health>,
     pub stop: Vec<Step>,
@@ -396,6 +398,10 @@ pub fn plan(r: &Reported<'_>) -> Result<Launch, String> {
             .pidfile
             .clone()
             .or_else(|| nonempty(vars, "pidfile").cloned()),
+        procname: da
+            .name
+            .clone()
+            .or_else(|| nonempty(vars, "procname").cloned()),
         respawn,
         health,
         stop,

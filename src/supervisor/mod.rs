@@ -7,6 +7,7 @@ pub mod env;
 pub mod forward;
 pub mod helper_call;
 pub mod launch;
+pub mod pidfile;
 pub mod runlevel;
 pub mod service;
 pub mod user;

@@ -23,6 +23,7 @@ use super::env::parse_assignments;
 use super::forward;
 use super::helper_call::{self, Mode as HelperMode};
 use super::launch::{self, Kind, Launch, Notify, Reported, Sink};
+use super::pidfile;
 use crate::output::Stream;
 use crate::policy::exit::Exit;
 use crate::policy::respawn::{Counter, Decision};
@@ -1151,10 +1152,15 @@ impl Svc {
         // or a process of rcinit's own, is stale.
         let path = l.pidfile.as_deref().map(|p| in_chroot(&l, p));
         if let Some(path) = &path
-            && read_pid(path).is_some_and(|pid| !self.followable(pid))
+            && pidfile::read(path).is_ok_and(|pid| !self.followable(pid))
         {
             let _ = std::fs::remove_file(path);
         }
+        let before = if path.is_some() {
+            crate::procfs::pids()
+        } else {
+            Default::default()
+        };
         let (d, _) = match self.spawn_process(&l) {
             Ok(d) => d,
             Err(e) => {
@@ -1162,6 +1168,9 @@ impl Svc {
                 return false;
             }
         };
+        // Our child, alive until the reaper takes its exit: what the daemon's start time is
+        // measured against. Without /proc nothing can be checked, and nothing is accepted.
+        let since = pidfile::start_time(d.pid);
         // While the command runs, its group is what a stop kills.
         self.status.send_modify(|s| s.pid = Some(d.pid));
         let exit = d.exit.await;
@@ -1178,15 +1187,22 @@ impl Svc {
         // The daemon's own child may write the pidfile after the command returned (nginx):
         // give it the readiness time limit.
         let limit = later(self.ctx.ready_timeout);
+        let wanted = since.map(|since| pidfile::Wanted {
+            since,
+            before,
+            uid: l.user.as_ref().map(|u| u.uid),
+            name: l.procname.clone().unwrap_or_else(|| l.argv[0].clone()),
+        });
         let pid = loop {
             // Checked and watched in one step of the single-threaded loop: the reaper cannot
             // take its exit in between (a zombie still answers kill 0).
-            if let Some(pid) = read_pid(&path).filter(|p| self.followable(*p)) {
-                break pid;
-            }
+            let why = match self.daemon_in_pidfile(&path, wanted.as_ref()) {
+                Ok(pid) => break pid,
+                Err(why) => why,
+            };
             if Instant::now() >= limit {
                 tracing::error!(
-                    "{}: pidfile {path} names no running process after {} ms",
+                    "{}: pidfile {path}: {why} (after {} ms); nothing is followed or signalled",
                     self.def.name,
                     self.ctx.ready_timeout.as_millis()
                 );
@@ -1204,10 +1220,31 @@ impl Svc {
         true
     }
 
-    /// A pid a pidfile may name: alive, and not a process rcinit already follows for something
-    /// else.
+    /// The daemon a pidfile names, if it is this start's (see [`pidfile`]), or why not.
+    fn daemon_in_pidfile(
+        &self,
+        path: &str,
+        wanted: Option<&pidfile::Wanted>,
+    ) -> Result<i32, String> {
+        let pid = pidfile::read(path)?;
+        if !self.followable(pid) {
+            return Err(format!(
+                "pid {pid} is not running, or is rcinit's, or is followed for another service"
+            ));
+        }
+        let Some(w) = wanted else {
+            return Err("no /proc to check the pid it names".into());
+        };
+        let info = pidfile::info(pid)?;
+        pidfile::judge(pid, &info, w)?;
+        Ok(pid)
+    }
+
+    /// A pid a pidfile may name: alive, not rcinit, and not a process rcinit already follows
+    /// for something else.
     fn followable(&self, pid: i32) -> bool {
         pid > 1
+            && pid != std::process::id() as i32
             && kill(Pid::from_raw(pid), None).is_ok()
             && !self.ctx.reaper.borrow().is_watched(pid)
     }
@@ -1616,13 +1653,6 @@ impl std::fmt::Display for NotReady {
     }
 }
 impl std::error::Error for NotReady {}
-
-fn read_pid(path: &str) -> Option<i32> {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| t.trim().parse::<i32>().ok())
-        .filter(|p| *p > 1)
-}
 
 fn cstr(s: &str) -> CString {
     CString::new(s.replace('\0', "")).unwrap_or_default()
