@@ -98,6 +98,10 @@ fn client_exit(result: anyhow::Result<i32>) -> ExitCode {
             eprintln!("rcinit: {e:#}");
             ExitCode::from(3)
         }
+        Err(e) if e.downcast_ref::<rcinit::control::client::Busy>().is_some() => {
+            eprintln!("rcinit: {e:#}");
+            ExitCode::from(rcinit::control::BUSY as u8)
+        }
         Err(e) if let Some(&cli::image::Interrupted(sig)) = e.downcast_ref() => {
             eprintln!("rcinit: {e:#}");
             ExitCode::from((128 + sig).clamp(0, 255) as u8)

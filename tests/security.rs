@@ -710,3 +710,191 @@ pidfile=/run/dd2.pid
     b.signal(libc::SIGTERM);
     assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
 }
+
+// ---------------------------------------------------------------------------------------------
+// The control socket is fair (issue 16)
+
+/// A process of another uid holding connections to rcinit's control socket, and flooding it.
+struct Holder {
+    pid: i32,
+    report: std::fs::File,
+}
+
+impl Holder {
+    /// Forks a child that becomes `uid`, opens `hold` connections and keeps them, says how many
+    /// of them were answered at once (refused: "busy"), then for `flood` connects and closes
+    /// in a loop (one a millisecond) and says how many it made. The socket's directory is
+    /// entered as root first: the container's /proc/PID/root is not the user's to walk.
+    fn spawn(b: &mut common::Booted, uid: u32, hold: usize, flood: std::time::Duration) -> Holder {
+        use std::os::fd::{FromRawFd, IntoRawFd};
+        let dir =
+            std::ffi::CString::new(format!("/proc/{}/root/run/rcinit", b.rcinit_pid())).unwrap();
+        // SAFETY: sockaddr_un is plain data.
+        let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        for (d, s) in addr.sun_path.iter_mut().zip(b"control.sock") {
+            *d = *s as libc::c_char;
+        }
+        let (r, w) = nix::unistd::pipe().unwrap();
+        let w = w.into_raw_fd();
+        let flood_ns = flood.as_nanos() as i64;
+        let hold = hold.min(64);
+        // SAFETY: the child makes only async-signal-safe system calls, then _exit or is killed.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork");
+        if pid == 0 {
+            // SAFETY: raw system calls on prepared, stack-held data.
+            unsafe {
+                let mut fail = libc::chdir(dir.as_ptr()) != 0;
+                fail |= libc::syscall(libc::SYS_setgroups, 0, std::ptr::null::<libc::gid_t>()) != 0;
+                fail |= libc::syscall(libc::SYS_setgid, uid) != 0;
+                fail |= libc::syscall(libc::SYS_setuid, uid) != 0;
+                if fail {
+                    libc::_exit(90);
+                }
+                let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+                let mut fds = [libc::pollfd {
+                    fd: -1,
+                    events: libc::POLLIN,
+                    revents: 0,
+                }; 64];
+                for p in fds.iter_mut().take(hold) {
+                    let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
+                    if libc::connect(fd, (&addr as *const libc::sockaddr_un).cast(), len) != 0 {
+                        libc::_exit(91);
+                    }
+                    p.fd = fd;
+                }
+                // Every answer has come by then (poll would return at the first).
+                let half = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 500_000_000,
+                };
+                libc::nanosleep(&half, std::ptr::null_mut());
+                libc::poll(fds.as_mut_ptr(), hold as libc::nfds_t, 0);
+                let busy = fds
+                    .iter()
+                    .take(hold)
+                    .filter(|p| p.revents & libc::POLLIN != 0)
+                    .count() as u32;
+                libc::write(w, (&busy as *const u32).cast(), 4);
+                let mut now: libc::timespec = std::mem::zeroed();
+                libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now);
+                let start = now.tv_sec as i64 * 1_000_000_000 + now.tv_nsec as i64;
+                let mut made: u32 = 0;
+                let ms = libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 1_000_000,
+                };
+                while flood_ns > 0 {
+                    libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now);
+                    if now.tv_sec as i64 * 1_000_000_000 + now.tv_nsec as i64 - start >= flood_ns {
+                        break;
+                    }
+                    let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
+                    if libc::connect(fd, (&addr as *const libc::sockaddr_un).cast(), len) == 0 {
+                        made += 1;
+                    }
+                    libc::close(fd);
+                    libc::nanosleep(&ms, std::ptr::null_mut());
+                }
+                libc::write(w, (&made as *const u32).cast(), 4);
+                loop {
+                    libc::pause();
+                }
+            }
+        }
+        // SAFETY: the write end is the child's now; ours is closed here.
+        unsafe { libc::close(w) };
+        Holder {
+            pid,
+            report: std::fs::File::from(r),
+        }
+    }
+
+    fn next(&mut self) -> u32 {
+        use std::io::Read;
+        let mut b = [0u8; 4];
+        self.report.read_exact(&mut b).expect(
+            "the holder's report (exit 90: could not become the user, 91: could not connect)",
+        );
+        u32::from_ne_bytes(b)
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        // SAFETY: kill and waitpid of the child this test forked.
+        unsafe {
+            libc::kill(self.pid, libc::SIGKILL);
+            libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+        }
+    }
+}
+
+fn sleeper(tag: &str) -> Rootfs {
+    common::services(
+        tag,
+        &[(
+            "s",
+            "#!/sbin/openrc-run\nsupervisor=supervise-daemon\ncommand=/bin/sleep\ncommand_args=100048\n",
+        )],
+    )
+}
+
+/// Attack 2 of issue 16: one user holding connections (a status every 9 s) kept all 16
+/// non-root slots, and every other user's status and check failed.
+#[test]
+fn one_user_holding_connections_cannot_lock_out_another() {
+    let root = sleeper("sec-fair");
+    let mut b = root.boot(Mode::Pid1, &[]);
+    b.wait_line("s: started");
+    let mut h = Holder::spawn(&mut b, NOBODY, 16, std::time::Duration::ZERO);
+    let busy = h.next();
+    assert_eq!(
+        busy,
+        12,
+        "uid 65534 got {} of its 16 connections",
+        16 - busy
+    );
+    let o = b.exec_as(Some(1000), &["/sbin/rcinit", "check"]);
+    assert!(
+        o.status.success(),
+        "another user's check: {}",
+        common::text(&o)
+    );
+    let o = b.exec_as(Some(NOBODY), &["/sbin/rcinit", "status"]);
+    assert_eq!(o.status.code(), Some(6), "{}", common::text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("busy"),
+        "{}",
+        common::text(&o)
+    );
+    drop(h);
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+}
+
+/// Attack 2 of issue 16: each refused connection logged a line (1,008,120 lines in 20 s).
+#[test]
+fn a_flood_of_refused_connections_logs_one_line_per_uid_per_minute() {
+    let root = sleeper("sec-flood");
+    let mut b = root.boot(Mode::Pid1, &[]);
+    b.wait_line("s: started");
+    let mut h = Holder::spawn(&mut b, NOBODY, 4, std::time::Duration::from_secs(20));
+    assert_eq!(h.next(), 0, "uid 65534's own 4 connections were served");
+    // Root always gets in, flood or not.
+    let o = b.exec(&["/sbin/rcinit", "status"]);
+    assert!(o.status.success(), "{}", common::text(&o));
+    let flood = h.next();
+    assert!(flood > 1000, "the flood made only {flood} connections");
+    drop(h);
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+    let lines = b
+        .lines()
+        .iter()
+        .filter(|(_, l)| l.contains("a connection of uid 65534 refused"))
+        .count();
+    assert_eq!(lines, 1, "{flood} refusals gave {lines} lines");
+}

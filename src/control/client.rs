@@ -23,6 +23,18 @@ impl std::fmt::Display for NotRunning {
 
 impl std::error::Error for NotRunning {}
 
+/// rcinit refused the connection for want of a slot (too many of this user's at once).
+#[derive(Debug)]
+pub struct Busy(pub String);
+
+impl std::fmt::Display for Busy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl std::error::Error for Busy {}
+
 fn connect() -> Result<UnixStream> {
     let mut tried = Vec::new();
     for p in super::socket_candidates() {
@@ -40,16 +52,19 @@ pub fn call(req: &Request, stdio: bool) -> Result<Reply> {
     let mut s = connect()?;
     let mut line = serde_json::to_vec(req)?;
     line.push(b'\n');
-    if stdio {
+    let sent = if stdio {
         let fds = [std::io::stdout().as_raw_fd(), std::io::stderr().as_raw_fd()];
         let iov = [IoSlice::new(&line)];
         let cmsg = [ControlMessage::ScmRights(&fds)];
-        let n = sendmsg::<()>(s.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
-            .context("sending the request")?;
-        s.write_all(&line[n..]).context("sending the request")?;
+        sendmsg::<()>(s.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
+            .map_err(std::io::Error::from)
+            .and_then(|n| s.write_all(line.get(n..).unwrap_or_default()))
     } else {
-        s.write_all(&line).context("sending the request")?;
-    }
+        s.write_all(&line)
+    };
+    // A refused connection was answered ("busy") and closed, maybe before the request went:
+    // the answer is still there to read.
+    let sent = sent.context("sending the request");
     // A status answers at once; a stop may take the service's whole schedule.
     let limit = match req {
         Request::Status { .. } | Request::Check => Some(Duration::from_secs(10)),
@@ -58,14 +73,22 @@ pub fn call(req: &Request, stdio: bool) -> Result<Reply> {
     s.set_read_timeout(limit)?;
     let mut r = BufReader::new(s);
     let mut text = String::new();
-    r.read_line(&mut text).context("reading the reply")?;
+    if let Err(e) = r.read_line(&mut text) {
+        sent?;
+        return Err(e).context("reading the reply");
+    }
     if *req == Request::Shutdown {
         // rcinit starts the stop when this connection closes: at our exit, so the stop's
         // final sweep never catches us half-way out.
         std::mem::forget(r);
     }
     if text.is_empty() {
+        sent?;
         anyhow::bail!("rcinit closed the connection without a reply");
     }
-    serde_json::from_str(&text).context("reading the reply")
+    let reply: Reply = serde_json::from_str(&text).context("reading the reply")?;
+    if reply.code == super::BUSY {
+        return Err(Busy(reply.messages.join("; ")).into());
+    }
+    Ok(reply)
 }

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 pub mod client;
+pub mod gate;
 pub mod report;
 pub mod server;
 
@@ -88,3 +89,6 @@ impl Reply {
 
 /// The longest request line the server reads.
 pub const MAX_REQUEST: usize = 64 * 1024;
+
+/// The reply code (and the client's exit code) of a connection refused for want of a slot.
+pub const BUSY: i32 = 6;

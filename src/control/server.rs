@@ -16,6 +16,7 @@ use tokio::io::{AsyncWriteExt, Interest};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
+use super::gate::Gate;
 use super::report::{Report, Service};
 use super::{MAX_REQUEST, Reply, Request};
 use crate::state::{self, State};
@@ -37,12 +38,11 @@ pub struct Shared {
 /// A helper call that is not about the service's daemon: the image's own helper should run it.
 pub const NOT_OURS: i32 = 5;
 
-/// Connections served at once, for root and rcinit's own user, and for everyone else together;
-/// more are closed at once. Separate pools: users who may only look cannot crowd out a stop.
-const MAX_CONNECTIONS: usize = 64;
-const MAX_OTHERS: usize = 16;
 /// How long a client may take to send its request.
 const REQUEST_TIME: Duration = Duration::from_secs(10);
+/// How long one connection may go on taking requests: a client that polls on one connection
+/// gives its slot back at least this often.
+const LIFETIME: Duration = Duration::from_secs(60);
 
 /// Binds the first socket location that works; returns the listener and its path.
 pub fn bind() -> Result<(UnixListener, PathBuf)> {
@@ -101,8 +101,7 @@ fn bind_at(path: &Path) -> Result<UnixListener> {
 
 /// Serves connections until the listener fails.
 pub async fn serve(listener: UnixListener, shared: Rc<Shared>) {
-    let privileged = Rc::new(Cell::new(0usize));
-    let others = Rc::new(Cell::new(0usize));
+    let gate = Rc::new(RefCell::new(Gate::default()));
     loop {
         let stream = match listener.accept().await {
             Ok((s, _)) => s,
@@ -115,31 +114,39 @@ pub async fn serve(listener: UnixListener, shared: Rc<Shared>) {
         let Ok(uid) = stream.peer_cred().map(|c| c.uid()) else {
             continue;
         };
-        let (open, max) = if uid == 0 || uid == shared.own_uid {
-            (Rc::clone(&privileged), MAX_CONNECTIONS)
-        } else {
-            (Rc::clone(&others), MAX_OTHERS)
-        };
+        let privileged = uid == 0 || uid == shared.own_uid;
         // A burst of connections already closed by their clients still counts until their
         // tasks run (this loop accepts without yielding while the backlog lasts): let them run
         // before refusing anyone. Idle connections that hold their slots are not waited for.
         for _ in 0..3 {
-            if open.get() < max {
+            if gate.borrow().would_admit(uid, privileged) {
                 break;
             }
             tokio::task::yield_now().await;
         }
-        if open.get() >= max {
-            tracing::warn!("control socket: too many connections of uid {uid}'s kind; one refused");
+        let admitted = gate.borrow_mut().admit(uid, privileged);
+        if let Err(why) = admitted {
+            if let Some(line) = gate.borrow_mut().refused(uid, why, Instant::now()) {
+                tracing::warn!("{line}");
+            }
+            // Said without waiting: a client that does not read loses the answer, not PID 1
+            // its time.
+            let mut busy = serde_json::to_vec(&Reply::error(
+                super::BUSY,
+                "busy: too many connections of this user or kind; try again",
+            ))
+            .unwrap_or_default();
+            busy.push(b'\n');
+            let _ = stream.try_write(&busy);
             continue;
         }
-        open.set(open.get() + 1);
         let shared = Rc::clone(&shared);
+        let gate = Rc::clone(&gate);
         tokio::task::spawn_local(async move {
             if let Err(e) = connection(stream, uid, &shared).await {
                 tracing::debug!("control connection: {e:#}");
             }
-            open.set(open.get() - 1);
+            gate.borrow_mut().release(uid, privileged);
         });
     }
 }
@@ -147,10 +154,14 @@ pub async fn serve(listener: UnixListener, shared: Rc<Shared>) {
 async fn connection(mut stream: UnixStream, uid: u32, shared: &Shared) -> Result<()> {
     let mut buf: Vec<u8> = Vec::new();
     let mut fds: Vec<OwnedFd> = Vec::new();
+    let end = Instant::now() + LIFETIME;
     loop {
-        let line = match tokio::time::timeout(REQUEST_TIME, read_line(&stream, &mut buf, &mut fds))
-            .await
-        {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        let wait = left.min(REQUEST_TIME);
+        let line = match tokio::time::timeout(wait, read_line(&stream, &mut buf, &mut fds)).await {
             Err(_) => return Ok(()),
             Ok(Err(e)) => {
                 let r = Reply::error(2, format!("bad request: {e}"));
