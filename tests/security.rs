@@ -726,7 +726,7 @@ impl Holder {
     /// in a loop (one a millisecond) and says how many it made. The socket's directory is
     /// entered as root first: the container's /proc/PID/root is not the user's to walk.
     fn spawn(b: &mut common::Booted, uid: u32, hold: usize, flood: std::time::Duration) -> Holder {
-        use std::os::fd::{FromRawFd, IntoRawFd};
+        use std::os::fd::IntoRawFd;
         let dir =
             std::ffi::CString::new(format!("/proc/{}/root/run/rcinit", b.rcinit_pid())).unwrap();
         // SAFETY: sockaddr_un is plain data.
@@ -786,7 +786,7 @@ impl Holder {
                     tv_sec: 0,
                     tv_nsec: 1_000_000,
                 };
-                while flood_ns > 0 {
+                loop {
                     libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now);
                     if now.tv_sec as i64 * 1_000_000_000 + now.tv_nsec as i64 - start >= flood_ns {
                         break;
