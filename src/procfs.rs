@@ -37,6 +37,18 @@ pub fn pids() -> HashSet<i32> {
         .collect()
 }
 
+/// The session of `pid` (field 6 of `/proc/PID/stat`).
+pub fn session(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_session(&stat)
+}
+
+/// The session field of `/proc/PID/stat` (pure).
+pub fn parse_session(stat: &str) -> Option<i32> {
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    rest.split_whitespace().nth(3)?.parse().ok()
+}
+
 /// The ppid field of `/proc/PID/stat`. The command name (field 2) may hold spaces and parentheses,
 /// so fields are counted from the last `)`.
 pub fn parse_ppid(stat: &str) -> Option<i32> {

@@ -898,3 +898,93 @@ fn a_flood_of_refused_connections_logs_one_line_per_uid_per_minute() {
         .count();
     assert_eq!(lines, 1, "{flood} refusals gave {lines} lines");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Scripts calling rcinit on themselves (issue 16)
+
+const SLEEPER: &str = "supervisor=supervise-daemon\ncommand=/bin/sleep\n";
+
+/// Attack 3 of issue 16: a start_pre that restarts its own service looped for ever (the boot
+/// never finished, thousands of lines).
+#[test]
+fn a_start_pre_restarting_its_own_service_gets_an_error() {
+    let script = format!(
+        "#!/sbin/openrc-run\n{SLEEPER}command_args=100049\nstart_pre() {{\n\t/sbin/rcinit restart selfish\n\techo \"self-restart=$?\"\n}}\n"
+    );
+    let root = common::services("sec-self-start", &[("selfish", &script)]);
+    let mut b = root.boot(Mode::Pid1, &[]);
+    let said = b.wait_line("self-restart=");
+    assert!(said.ends_with("self-restart=1"), "{said}");
+    b.wait_line("selfish: started");
+    b.wait_line("its own start asked to restart it");
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+    let starts = b
+        .lines()
+        .iter()
+        .filter(|(_, l)| l.contains("selfish: started"))
+        .count();
+    assert_eq!(starts, 1, "{}", b.transcript());
+}
+
+/// Attack 3 of issue 16: a stop_pre that stops its own service deadlocked `rcinit stop`.
+#[test]
+fn a_stop_pre_stopping_its_own_service_gets_an_error() {
+    let script = format!(
+        "#!/sbin/openrc-run\n{SLEEPER}command_args=100050\nstop_pre() {{\n\t/sbin/rcinit stop selfish\n\techo \"self-stop=$?\"\n}}\n"
+    );
+    let root = common::services("sec-self-stop", &[("selfish", &script)]);
+    let mut b = root.boot(Mode::Pid1, &[]);
+    b.wait_line("selfish: started");
+    let o = b.exec(&["/sbin/rcinit", "stop", "selfish"]);
+    assert!(o.status.success(), "{}", common::text(&o));
+    let said = b.wait_line("self-stop=");
+    assert!(said.ends_with("self-stop=1"), "{said}");
+    b.wait_line("its own stop asked to stop it");
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+}
+
+/// A need chain back to the starting service: A's start_pre starts B, which needs A.
+#[test]
+fn a_start_pre_starting_what_needs_it_gets_an_error() {
+    let a = format!(
+        "#!/sbin/openrc-run\n{SLEEPER}command_args=100051\nstart_pre() {{\n\t/sbin/rcinit start bee\n\techo \"chain=$?\"\n}}\n"
+    );
+    let bee = format!("#!/sbin/openrc-run\n{SLEEPER}command_args=100052\ndepend() {{ need ay; }}\n");
+    let root = common::services("sec-chain", &[("ay", &a)]);
+    root.write_exec("etc/init.d/bee", &bee);
+    let mut b = root.boot(Mode::Pid1, &[]);
+    let said = b.wait_line("chain=");
+    assert!(said.ends_with("chain=1"), "{said}");
+    b.wait_line("bee needs ay, whose start asked to start it");
+    b.wait_line("ay: started");
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+}
+
+/// What OpenRC allows, kept: only start and stop lock a service, so a reload that restarts its
+/// own service works (the restart follows the reload).
+#[test]
+fn a_reload_that_restarts_its_own_service_works() {
+    let script = format!(
+        "#!/sbin/openrc-run\n{SLEEPER}command_args=100053\nreload() {{\n\t/sbin/rcinit restart rl\n\techo \"reload-restart=$?\"\n}}\n"
+    );
+    let root = common::services("sec-reload", &[("rl", &script)]);
+    let mut b = root.boot(Mode::Pid1, &[]);
+    b.wait_line("rl: started");
+    let first = common::one(&mut b, "sleep 100053");
+    let from = b.lines().len();
+    let o = b.exec(&["/sbin/rcinit", "rl", "reload"]);
+    assert!(o.status.success(), "{}", common::text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("reload-restart=0"),
+        "{}",
+        common::text(&o)
+    );
+    b.wait_line_after(from, "rl: started");
+    let second = common::one(&mut b, "sleep 100053");
+    assert_ne!(first, second, "the daemon was restarted");
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+}

@@ -152,6 +152,12 @@ pub async fn serve(listener: UnixListener, shared: Rc<Shared>) {
 }
 
 async fn connection(mut stream: UnixStream, uid: u32, shared: &Shared) -> Result<()> {
+    // Whose session the asker is in: a request from inside a service's own running command.
+    let asker = stream
+        .peer_cred()
+        .ok()
+        .and_then(|c| c.pid())
+        .and_then(crate::procfs::session);
     let mut buf: Vec<u8> = Vec::new();
     let mut fds: Vec<OwnedFd> = Vec::new();
     let end = Instant::now() + LIFETIME;
@@ -183,7 +189,7 @@ async fn connection(mut stream: UnixStream, uid: u32, shared: &Shared) -> Result
             Ok(req) => {
                 shutdown = req == Request::Shutdown;
                 let stdio = take_stdio(&mut fds);
-                handle(req, stdio, shared).await
+                handle(req, stdio, shared, asker).await
             }
         };
         write_reply(&mut stream, &reply).await?;
@@ -325,8 +331,15 @@ pub fn report(shared: &Shared, names: &[String]) -> (Report, Vec<String>) {
     (report, missing)
 }
 
-async fn handle(req: Request, stdio: Option<(OwnedFd, OwnedFd)>, shared: &Shared) -> Reply {
+async fn handle(
+    req: Request,
+    stdio: Option<(OwnedFd, OwnedFd)>,
+    shared: &Shared,
+    asker: Option<i32>,
+) -> Reply {
     let rl = shared.services.borrow().clone();
+    // The service whose command runs in the asker's session, if any, and which command.
+    let from = asker.and_then(|sid| rl.as_ref()?.running_script(sid));
     match req {
         Request::Status { services } => {
             let (report, missing) = report(shared, &services);
@@ -349,9 +362,9 @@ async fn handle(req: Request, stdio: Option<(OwnedFd, OwnedFd)>, shared: &Shared
                 format!("service `{}' does not exist", services.join(" ")),
             )
         }
-        Request::Start { services } => each(rl, &services, Op::Start).await,
-        Request::Stop { services } => each(rl, &services, Op::Stop).await,
-        Request::Restart { services } => each(rl, &services, Op::Restart).await,
+        Request::Start { services } => each(rl, &services, Op::Start, from).await,
+        Request::Stop { services } => each(rl, &services, Op::Stop, from).await,
+        Request::Restart { services } => each(rl, &services, Op::Restart, from).await,
         Request::Run { service, command }
             if matches!(command.as_str(), "start" | "stop" | "restart") =>
         {
@@ -360,7 +373,7 @@ async fn handle(req: Request, stdio: Option<(OwnedFd, OwnedFd)>, shared: &Shared
                 "stop" => Op::Stop,
                 _ => Op::Restart,
             };
-            each(rl, &[service], op).await
+            each(rl, &[service], op, from).await
         }
         Request::Run { command, .. } if matches!(command.as_str(), "status" | "zap") => {
             Reply::error(
@@ -372,6 +385,17 @@ async fn handle(req: Request, stdio: Option<(OwnedFd, OwnedFd)>, shared: &Shared
             let Some(rl) = rl.filter(|r| r.exists(&service)) else {
                 return Reply::error(1, format!("service `{service}' does not exist"));
             };
+            // Its task runs that command now, and would answer once it ends: never.
+            if let Some((asker, cmd)) = &from
+                && *asker == service
+            {
+                return Reply::error(
+                    1,
+                    format!(
+                        "{service}: its own {cmd} asked to run {command}; refused, as it would wait for itself"
+                    ),
+                );
+            }
             let (reply, rx) = oneshot::channel();
             if !rl.send(
                 &service,
@@ -424,7 +448,23 @@ enum Op {
     Restart,
 }
 
-async fn each(rl: Option<Rc<Runlevel>>, names: &[String], op: Op) -> Reply {
+impl Op {
+    fn word(self) -> &'static str {
+        match self {
+            Op::Start => "start",
+            Op::Stop => "stop",
+            Op::Restart => "restart",
+        }
+    }
+}
+
+/// `from`: the service whose running command asked, and that command (re-entrancy).
+async fn each(
+    rl: Option<Rc<Runlevel>>,
+    names: &[String],
+    op: Op,
+    from: Option<(String, String)>,
+) -> Reply {
     let Some(rl) = rl else {
         return Reply::error(1, "no services");
     };
@@ -437,6 +477,38 @@ async fn each(rl: Option<Rc<Runlevel>>, names: &[String], op: Op) -> Reply {
             reply.code = 1;
             reply.messages.push(format!("service `{n}' does not exist"));
             continue;
+        }
+        if let Some((asker, cmd)) = &from {
+            // OpenRC locks a service during its start and stop only: from those, acting on
+            // the service (or through a need chain back to it) would wait for itself.
+            if let Some(why) = rl.waits_on_itself(asker, cmd, n, op.word()) {
+                tracing::warn!("{why}");
+                reply.code = 1;
+                reply.messages.push(why);
+                continue;
+            }
+            // From another command of its own (a reload that restarts it), the service's stop
+            // follows that command: it is done after this answer, which the command awaits.
+            if asker == n && !matches!(op, Op::Start) {
+                let later = Rc::clone(&rl);
+                let (name, who) = (n.clone(), asker.clone());
+                tokio::task::spawn_local(async move {
+                    let (_, said) = match op {
+                        Op::Stop => {
+                            let (ok, _, said) = later.stop_from(&name, Some(&who)).await;
+                            (ok, said)
+                        }
+                        _ => later.restart_from(&name, Some(&who)).await,
+                    };
+                    for line in said {
+                        tracing::info!("{line}");
+                    }
+                });
+                reply
+                    .messages
+                    .push(format!("{n}: {} follows its {cmd}", op.word()));
+                continue;
+            }
         }
         let (ok, said) = match op {
             Op::Start => rl.start(n).await,

@@ -202,7 +202,14 @@ impl Runlevel {
                 let share = end.saturating_duration_since(now) / levels.max(1);
                 let (reply, rx) = oneshot::channel();
                 let deadline = now + share;
-                let report = if tx.send(Request::Stop { deadline, reply }).is_ok() {
+                let report = if tx
+                    .send(Request::Stop {
+                        deadline,
+                        reply,
+                        after_script: false,
+                    })
+                    .is_ok()
+                {
                     // A task busy in a start that does not end (a forking command that never
                     // returns, T-05) must not hold up the stop: past its share, its processes
                     // are killed and the stop goes on.
@@ -326,9 +333,60 @@ impl Runlevel {
         (true, said)
     }
 
+    /// The service whose start or stop (or other command, `Any`) runs in session `sid` now.
+    pub fn running_script(&self, sid: i32) -> Option<(String, String)> {
+        self.entries.iter().find_map(|(n, e)| {
+            let st = e.status.borrow();
+            match &st.script {
+                Some((pid, cmd)) if *pid == sid => Some((n.clone(), cmd.clone())),
+                _ => None,
+            }
+        })
+    }
+
+    /// Whether acting on `target` (`start`: it and what it needs; `stop`: it and what needs
+    /// it) would wait on `asker`, whose own command `cmd` asks for it (OpenRC locks a service
+    /// during its start and stop): the refusal to give, or None.
+    pub fn waits_on_itself(
+        &self,
+        asker: &str,
+        cmd: &str,
+        target: &str,
+        op: &str,
+    ) -> Option<String> {
+        if target == asker {
+            return matches!(cmd, "start" | "stop").then(|| {
+                format!(
+                    "{target}: its own {cmd} asked to {op} it; refused, as it would wait for itself"
+                )
+            });
+        }
+        if !matches!(cmd, "start" | "stop") {
+            return None;
+        }
+        let starts = matches!(op, "start" | "restart")
+            && self.needs_closure(target).iter().any(|n| n == asker);
+        let stops = matches!(op, "stop" | "restart")
+            && self.dependents_closure(target).iter().any(|n| n == asker);
+        (starts || stops).then(|| {
+            let how = if starts { "needs" } else { "is needed by" };
+            format!("{target} {how} {asker}, whose {cmd} asked to {op} it; refused, as it would wait for itself")
+        })
+    }
+
     /// Stops `name` and, first, every service that needs it (L-08). Returns the services that
     /// were stopped (dependents included) and what happened.
     pub async fn stop(&self, name: &str) -> (bool, Vec<String>, Vec<String>) {
+        self.stop_from(name, None).await
+    }
+
+    /// [`Runlevel::stop`], asked for by `asker`'s own running command: its stop follows that
+    /// command instead of interrupting it.
+    pub async fn stop_from(
+        &self,
+        name: &str,
+        asker: Option<&str>,
+    ) -> (bool, Vec<String>, Vec<String>) {
         let mut said = Vec::new();
         let mut stopped = Vec::new();
         for n in self.dependents_closure(name) {
@@ -347,7 +405,15 @@ impl Runlevel {
             };
             let (reply, rx) = oneshot::channel();
             let deadline = service::later(Duration::from_secs(24 * 3600));
-            if e.tx.send(Request::Stop { deadline, reply }).is_err() {
+            let after_script = asker == Some(n.as_str());
+            if e.tx
+                .send(Request::Stop {
+                    deadline,
+                    reply,
+                    after_script,
+                })
+                .is_err()
+            {
                 said.push(format!("{n}: its task is gone"));
                 return (false, stopped, said);
             }
@@ -363,7 +429,13 @@ impl Runlevel {
     /// Stops `name` (and what needs it), starts it, then starts again what the stop took
     /// down (L-11).
     pub async fn restart(&self, name: &str) -> (bool, Vec<String>) {
-        let (_, stopped, mut said) = self.stop(name).await;
+        self.restart_from(name, None).await
+    }
+
+    /// [`Runlevel::restart`] asked for by `asker`'s own running command (not its start or
+    /// stop): the stop waits for that command to end.
+    pub async fn restart_from(&self, name: &str, asker: Option<&str>) -> (bool, Vec<String>) {
+        let (_, stopped, mut said) = self.stop_from(name, asker).await;
         let (ok, more) = self.start(name).await;
         said.extend(more);
         if !ok {

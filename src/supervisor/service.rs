@@ -64,6 +64,9 @@ pub struct Status {
     pub healthy: Option<bool>,
     /// The first start attempt is over (whatever its result).
     pub settled: bool,
+    /// The script command running now, and its shell's pid (its session: everything the
+    /// command runs, a client of rcinit's included, is in it).
+    pub script: Option<(i32, String)>,
 }
 
 /// What the outside asks of a service.
@@ -75,6 +78,9 @@ pub enum Request {
     Stop {
         deadline: Instant,
         reply: oneshot::Sender<StopReport>,
+        /// Asked for by the service's own running command (a `reload` that restarts it):
+        /// done once that command ends, instead of interrupting it.
+        after_script: bool,
     },
     /// Run a command of the script (reload, extra commands), its output to the asker's
     /// stdout and stderr; the reply is the exit code and what to tell the asker.
@@ -246,6 +252,7 @@ pub fn spawn_task(
         since: Instant::now(),
         healthy: None,
         settled: false,
+        script: None,
     });
     let (tx, rx) = mpsc::unbounded_channel();
     let critical = def.critical || ctx.critical.contains(&def.name);
@@ -392,7 +399,9 @@ impl Svc {
                         None => None,
                     }
                 }
-                Request::Stop { deadline, reply } => Some((deadline, reply)),
+                Request::Stop {
+                    deadline, reply, ..
+                } => Some((deadline, reply)),
                 // A command or OpenRC's own helper call: answered as while up; a helper's
                 // `--start` leaves the service up, to be supervised.
                 other => match self.answer(other, &mut rx).await {
@@ -634,8 +643,20 @@ impl Svc {
     }
 
     /// Runs one command of the script through the shim (L-06, L-09, L-15), answering its
-    /// requests to start or stop the daemon.
+    /// requests to start or stop the daemon. While it runs, the status names it, so a request
+    /// coming from inside it can be told from any other (re-entrancy, see control).
     async fn script(
+        &mut self,
+        cmd: &str,
+        limit: Option<Duration>,
+        rx: Option<&mut mpsc::UnboundedReceiver<Request>>,
+    ) -> ScriptRun {
+        let run = self.script_run(cmd, limit, rx).await;
+        self.status.send_modify(|s| s.script = None);
+        run
+    }
+
+    async fn script_run(
         &mut self,
         cmd: &str,
         limit: Option<Duration>,
@@ -650,6 +671,8 @@ impl Svc {
             }
         };
         let (pid, exit_rx, mut recs) = spawned;
+        self.status
+            .send_modify(|s| s.script = Some((pid, cmd.to_owned())));
         let mut guard = KillGroup(pid);
         let mut exit_rx = exit_rx;
         let mut parser = Parser::default();
@@ -709,7 +732,11 @@ impl Svc {
                     return out;
                 }
                 r = req => match r {
-                    Some(Request::Stop { deadline, reply }) => {
+                    Some(r @ Request::Stop { after_script: true, .. }) => {
+                        tracing::info!("{}: a stop asked for by its own {cmd} follows it", self.def.name);
+                        self.deferred.push_back(r);
+                    }
+                    Some(Request::Stop { deadline, reply, .. }) => {
                         tracing::info!("{}: stop asked for during {cmd}", self.def.name);
                         out.interrupted = Some((deadline, reply));
                         return out;
@@ -1342,7 +1369,9 @@ impl Svc {
     /// A request other than the first start: a stop, a script command, OpenRC's own helper call.
     async fn answer(&mut self, r: Request, rx: &mut mpsc::UnboundedReceiver<Request>) -> Flow {
         match r {
-            Request::Stop { deadline, reply } => Flow::Stop((deadline, reply)),
+            Request::Stop {
+                deadline, reply, ..
+            } => Flow::Stop((deadline, reply)),
             Request::Run {
                 command,
                 stdio,
