@@ -811,7 +811,21 @@ fn report_plan(l: &load::Loaded, begin: Instant) {
     for (i, w) in g.start.iter().enumerate() {
         tracing::info!("  wave {}: {}", i + 1, w.join(" "));
     }
-    for (s, why) in &g.failed {
+    // A need cycle is one line, not one per member.
+    let in_cycle: std::collections::HashSet<&str> =
+        g.need_cycles.iter().flatten().map(String::as_str).collect();
+    for c in &g.need_cycles {
+        tracing::warn!(
+            "need cycle {}: none of its {} services starts",
+            crate::graph::cycle_text(c),
+            c.len()
+        );
+    }
+    for (s, why) in g
+        .failed
+        .iter()
+        .filter(|(s, _)| !in_cycle.contains(s.as_str()))
+    {
         tracing::warn!("{s}: {why}");
     }
     for (s, why) in &g.excluded {
@@ -820,7 +834,7 @@ fn report_plan(l: &load::Loaded, begin: Instant) {
     for c in &g.cycles {
         tracing::warn!(
             "ordering cycle {}: broken at its last edge, all start",
-            c.join(" -> ")
+            crate::graph::cycle_text(c)
         );
     }
     if !g.assumed_provided.is_empty() {

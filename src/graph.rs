@@ -44,6 +44,8 @@ pub struct Graph {
     pub excluded: BTreeMap<String, String>,
     /// Ordering cycles, each broken at its last edge as OpenRC's traversal breaks it.
     pub cycles: Vec<Vec<String>>,
+    /// `need` cycles: none of their members starts.
+    pub need_cycles: Vec<Vec<String>>,
     /// Names taken as provided by the container, used by some dependency.
     pub assumed_provided: Vec<String>,
     /// Virtual name -> its providers.
@@ -68,6 +70,21 @@ pub fn exclusion(keywords: &[String], sys: Option<&str>) -> Option<String> {
         .iter()
         .find(|k| **k == format!("-{sys}") || **k == format!("no{sys}"))
         .map(|k| format!("keyword {k} excludes it on this system ({sys})"))
+}
+
+/// A cycle for a message: `a -> b -> a`, or its first members and how many there are, so a
+/// report is linear in the cycles, not in the square of their length.
+pub fn cycle_text(cycle: &[String]) -> String {
+    const SHOWN: usize = 6;
+    match cycle {
+        [] => String::new(),
+        [first, ..] if cycle.len() <= SHOWN => format!("{} -> {first}", cycle.join(" -> ")),
+        _ => format!(
+            "{} -> ... ({} services in all)",
+            cycle[..SHOWN].join(" -> "),
+            cycle.len()
+        ),
+    }
 }
 
 const ORDER_KINDS: [Kind; 4] = [Kind::Need, Kind::Want, Kind::Use, Kind::After];
@@ -283,12 +300,15 @@ pub fn build(input: &Input<'_>) -> Graph {
             }
         }
     }
+    let mut cycles_of_need = Vec::new();
     for cycle in need_cycles(&phase_of, &ctx) {
-        let path = format!("{} -> {}", cycle.join(" -> "), cycle[0]);
+        let why = format!("need cycle: {}", cycle_text(&cycle));
         for m in &cycle {
-            failed.insert(m.clone(), format!("need cycle: {path}"));
+            failed.insert(m.clone(), why.clone());
         }
+        cycles_of_need.push(cycle);
     }
+    g.need_cycles = cycles_of_need;
     loop {
         let mut more = Vec::new();
         for s in phase_of.keys().filter(|s| !failed.contains_key(*s)) {

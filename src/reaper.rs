@@ -9,9 +9,6 @@
 
 use std::collections::HashMap;
 
-use nix::errno::Errno;
-use nix::sys::wait::{WaitPidFlag, WaitStatus};
-use nix::unistd::Pid;
 use tokio::sync::oneshot;
 
 use crate::policy::exit::Exit;
@@ -52,27 +49,22 @@ impl Reaper {
     pub fn reap(&mut self) -> Drained {
         let mut out = Drained::default();
         loop {
-            #[allow(clippy::disallowed_methods)] // this is the reaper
-            let status = nix::sys::wait::waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG));
-            let (pid, exit) = match status {
-                Ok(WaitStatus::Exited(pid, code)) => (pid, Exit::Code(code)),
-                Ok(WaitStatus::Signaled(pid, sig, _)) => (pid, Exit::Signal(sig as i32)),
-                // Stopped/continued children are not exits; WNOHANG without WUNTRACED never
-                // reports them, but be exact about what ends the loop.
-                Ok(WaitStatus::StillAlive) => break,
-                Ok(_) => continue,
-                Err(Errno::EINTR) => continue,
-                Err(Errno::ECHILD) => {
+            let (pid, exit) = match wait_any() {
+                Waited::Exit(pid, exit) => (pid, exit),
+                Waited::Nothing => break,
+                Waited::NotAnExit => continue,
+                Waited::NoChildren => {
                     out.no_children = true;
                     break;
                 }
-                Err(e) => {
+                Waited::Failed(e) => {
+                    // Only bad arguments make waitpid fail so; nothing would change on retry.
                     tracing::error!("waitpid(-1) failed: {e}");
                     break;
                 }
             };
             out.reaped += 1;
-            match self.owners.remove(&pid.as_raw()) {
+            match self.owners.remove(&pid) {
                 // The owner may have gone away (its task ended); the exit is then simply dropped.
                 Some(tx) => {
                     let _ = tx.send(exit);
@@ -84,5 +76,80 @@ impl Reaper {
             }
         }
         out
+    }
+}
+
+/// What one `waitpid(-1, WNOHANG)` said.
+#[derive(Debug)]
+enum Waited {
+    Exit(i32, Exit),
+    /// Children, none of them a zombie.
+    Nothing,
+    /// A stop or continue report (not asked for; never an exit).
+    NotAnExit,
+    NoChildren,
+    Failed(std::io::Error),
+}
+
+/// One wait, the raw status decoded here as tini and catatonit do: a library's own decoding
+/// may not know a signal (a real-time one, 34..64) and fail after the zombie is gone, losing
+/// the exit and stopping the drain.
+fn wait_any() -> Waited {
+    loop {
+        let mut status: libc::c_int = 0;
+        // SAFETY: waitpid with a valid out-pointer; WNOHANG never blocks.
+        #[allow(clippy::disallowed_methods)] // this is the reaper
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if pid > 0 {
+            return match decode(status) {
+                Some(exit) => Waited::Exit(pid, exit),
+                None => Waited::NotAnExit,
+            };
+        }
+        if pid == 0 {
+            return Waited::Nothing;
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::ECHILD) => return Waited::NoChildren,
+            _ => return Waited::Failed(e),
+        }
+    }
+}
+
+/// A raw wait status as an exit: any exit code, any signal 1..=64 (pure).
+pub fn decode(status: libc::c_int) -> Option<Exit> {
+    if libc::WIFEXITED(status) {
+        Some(Exit::Code(libc::WEXITSTATUS(status)))
+    } else if libc::WIFSIGNALED(status) {
+        Some(Exit::Signal(libc::WTERMSIG(status)))
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_statuses_decode_for_every_signal_and_code() {
+        for code in 0..=255 {
+            assert_eq!(decode(code << 8), Some(Exit::Code(code)));
+        }
+        for sig in 1..=64 {
+            // Killed, with and without a core dump.
+            assert_eq!(decode(sig), Some(Exit::Signal(sig)), "signal {sig}");
+            assert_eq!(
+                decode(sig | 0x80),
+                Some(Exit::Signal(sig)),
+                "signal {sig} (core)"
+            );
+        }
+        // Stopped by SIGSTOP (0x137f) and continued (0xffff): not exits.
+        assert_eq!(decode(0x137f), None);
+        assert_eq!(decode(0xffff), None);
+        assert_eq!(Exit::Signal(40).shell_code(), 168);
     }
 }

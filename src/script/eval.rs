@@ -352,7 +352,7 @@ async fn run_batch_inner(req: &Request, scripts: &[Script]) -> Result<(Vec<Spec>
                             Record::End { pass, status } => {
                                 if let Some(c) = current.take() {
                                     let log = logs.entry((c.name.clone(), c.pass)).or_default();
-                                    log.records.push(r.clone());
+                                    log.record(r.clone());
                                     if let (Some(tx), "run", 0) = (&req.stream, pass.as_str(), *status)
                                         && let Some(s) = scripts.iter().find(|s| s.name == c.name)
                                     {
@@ -374,7 +374,7 @@ async fn run_batch_inner(req: &Request, scripts: &[Script]) -> Result<(Vec<Spec>
                             _ => {}
                         }
                         if let Some(c) = &current {
-                            logs.entry((c.name.clone(), c.pass.clone())).or_default().records.push(r);
+                            logs.entry((c.name.clone(), c.pass.clone())).or_default().record(r);
                         }
                     }
                 }
@@ -486,6 +486,11 @@ fn split_stderr(
             return;
         };
         let Some(len) = buf[start + 1..].iter().position(|&b| b == 0x1e) else {
+            // A marker is short: a lone \x1e with this much after it is a script's own byte.
+            if buf.len() - start > 4096 {
+                buf[start] = b'?';
+                continue;
+            }
             // A marker cut in half: keep it for the next read.
             if let Some(o) = owner.as_ref() {
                 let text = String::from_utf8_lossy(&buf[..start]).into_owned();
@@ -546,11 +551,11 @@ mod tests {
         buf.extend_from_slice(b"b\x1esyntax error b\n");
         split_stderr(&mut buf, &mut owner, &mut logs);
         assert_eq!(
-            logs[&("a".to_string(), "dep".to_string())].stderr,
+            &*logs[&("a".to_string(), "dep".to_string())].stderr,
             "oops a\n"
         );
         assert_eq!(
-            logs[&("b".to_string(), "dep".to_string())].stderr,
+            &*logs[&("b".to_string(), "dep".to_string())].stderr,
             "syntax error b\n"
         );
     }

@@ -37,26 +37,66 @@ pub enum Record {
 }
 
 /// Incremental parser: feed bytes, take records.
+/// Words of one argv record at most (a kernel's ARG_MAX holds about 32,000 short ones).
+pub const MAX_ARGV: usize = 65_536;
+/// Bytes of one field at most: an `export -p` of a large environment fits many times over.
+pub const MAX_FIELD: usize = 8 << 20;
+/// Bytes held in fields of a record not yet complete.
+pub const MAX_PENDING: usize = 32 << 20;
+
+/// Incremental parser: feed bytes, take records. Everything is bounded: a field over
+/// [`MAX_FIELD`] is dropped as it comes (one [`Record::Garbage`] says so), an argv count over
+/// [`MAX_ARGV`] or a record whose fields pass [`MAX_PENDING`] is garbage, and no count can
+/// overflow: whatever a script writes on fd 9 is that script's error, never PID 1's.
 #[derive(Debug, Default)]
 pub struct Parser {
     partial: Vec<u8>,
+    /// The current field passed MAX_FIELD: its bytes are skipped up to its end.
+    skipping: bool,
     fields: Vec<String>,
+    pending: usize,
 }
 
 impl Parser {
     /// Adds bytes; returns the records they complete.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<Record> {
         let mut out = Vec::new();
-        for &b in bytes {
-            if b != 0 {
-                self.partial.push(b);
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let (chunk, ends) = match memchr::memchr(0, rest) {
+                Some(i) => (&rest[..i], Some(i)),
+                None => (rest, None),
+            };
+            rest = ends.map_or(&[][..], |i| &rest[i + 1..]);
+            if !self.skipping {
+                if self.partial.len().saturating_add(chunk.len()) > MAX_FIELD {
+                    self.skipping = true;
+                    self.partial = Vec::new();
+                } else {
+                    self.partial.extend_from_slice(chunk);
+                }
+            }
+            if ends.is_none() {
+                break;
+            }
+            if std::mem::take(&mut self.skipping) {
+                // The record it belonged to goes with it: its fields would misalign the next.
+                self.fields.clear();
+                self.pending = 0;
+                out.push(Record::Garbage(format!(
+                    "a field over {MAX_FIELD} bytes, dropped"
+                )));
                 continue;
             }
             let field = String::from_utf8_lossy(&self.partial).into_owned();
             self.partial.clear();
+            self.pending = self.pending.saturating_add(field.len());
             self.fields.push(field);
             while let Some(r) = self.take_record() {
                 out.push(r);
+            }
+            if self.pending > MAX_PENDING && !self.fields.is_empty() {
+                out.push(self.garbage());
             }
         }
         out
@@ -70,19 +110,18 @@ impl Parser {
             "D" | "V" | "T" | "E" => 3,
             "S" | "Q" | "X" => 2,
             "Z" => 1,
-            "A" => {
-                let n: usize = match f.get(1)?.parse() {
-                    Ok(n) => n,
-                    Err(_) => return Some(self.garbage()),
-                };
-                2 + n
-            }
+            "A" => match f.get(1)?.parse::<usize>() {
+                Ok(n) if n <= MAX_ARGV => n.saturating_add(2),
+                _ => return Some(self.garbage()),
+            },
             _ => return Some(self.garbage()),
         };
         if f.len() < need {
             return None;
         }
         let f: Vec<String> = self.fields.drain(..need).collect();
+        let taken: usize = f.iter().map(String::len).sum();
+        self.pending = self.pending.saturating_sub(taken);
         let num = |s: &str| s.trim().parse::<i32>().unwrap_or(-1);
         Some(match tag.as_str() {
             "B" => Record::Begin {
@@ -115,7 +154,9 @@ impl Parser {
     }
 
     fn garbage(&mut self) -> Record {
-        Record::Garbage(self.fields.remove(0))
+        let f = self.fields.remove(0);
+        self.pending = self.pending.saturating_sub(f.len());
+        Record::Garbage(f)
     }
 }
 
@@ -154,6 +195,70 @@ mod tests {
             let (a, b) = bytes.split_at(split);
             assert_eq!(parse_all(&[a, b]), want, "split at {split}");
         }
+    }
+
+    /// Regression: an argv count near usize::MAX overflowed `2 + n` and a slice index
+    /// panicked PID 1 (exit 70), from one printf in a start_pre.
+    #[test]
+    fn argv_counts_of_any_size_are_garbage_not_a_panic() {
+        for n in [
+            "18446744073709551614",
+            "18446744073709551615",
+            "65537",
+            "99999999999999999999999",
+            "-1",
+            "",
+        ] {
+            let bytes = format!("A\0{n}\0x\0S\x000\0");
+            let got = parse_all(&[bytes.as_bytes()]);
+            assert_eq!(got.first(), Some(&Record::Garbage("A".into())), "{n}");
+            assert_eq!(
+                got.last(),
+                Some(&Record::Sourced(0)),
+                "{n}: parsing resumes"
+            );
+        }
+        // The largest count allowed waits for its words without holding more than they are.
+        let mut p = Parser::default();
+        assert!(p.feed(format!("A\0{MAX_ARGV}\0").as_bytes()).is_empty());
+    }
+
+    #[test]
+    fn a_huge_field_is_dropped_as_it_comes_and_parsing_resumes() {
+        let mut p = Parser::default();
+        let chunk = vec![b'x'; 1 << 20];
+        let mut got = Vec::new();
+        got.extend(p.feed(b"V\0name\0"));
+        for _ in 0..(MAX_FIELD >> 20) + 4 {
+            got.extend(p.feed(&chunk));
+            assert!(p.partial.len() <= MAX_FIELD);
+        }
+        got.extend(p.feed(b"\0S\x000\0"));
+        assert!(
+            got.iter()
+                .any(|r| matches!(r, Record::Garbage(g) if g.contains("dropped"))),
+            "{got:?}"
+        );
+        assert_eq!(got.last(), Some(&Record::Sourced(0)));
+    }
+
+    #[test]
+    fn fields_of_an_unfinished_record_are_bounded() {
+        let mut p = Parser::default();
+        let word = vec![b'w'; 1 << 20];
+        p.feed(format!("A\0{MAX_ARGV}\0").as_bytes());
+        let mut garbage = 0;
+        for _ in 0..64 {
+            let mut f = word.clone();
+            f.push(0);
+            garbage += p
+                .feed(&f)
+                .iter()
+                .filter(|r| matches!(r, Record::Garbage(_)))
+                .count();
+            assert!(p.pending <= MAX_PENDING + (1 << 20));
+        }
+        assert!(garbage > 0);
     }
 
     #[test]

@@ -118,8 +118,78 @@ pub struct Spec {
 #[derive(Debug, Default)]
 pub struct PassLog {
     pub records: Vec<Record>,
-    pub stderr: String,
+    /// Records past [`MAX_RECORDS`], dropped.
+    pub records_dropped: u64,
+    pub stderr: Tail,
     pub timed_out: Option<u64>,
+}
+
+/// Records one pass may leave (a script calling `need` in a loop must not grow PID 1).
+pub const MAX_RECORDS: usize = 20_000;
+
+impl PassLog {
+    pub fn record(&mut self, r: Record) {
+        if self.records.len() < MAX_RECORDS {
+            self.records.push(r);
+        } else {
+            self.records_dropped = self.records_dropped.saturating_add(1);
+        }
+    }
+}
+
+/// The end of what a script printed: the last [`Tail::KEEP`] bytes or so, and how much went
+/// before them. A script writing without end costs PID 1 this much, not what it wrote.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Tail {
+    text: String,
+    dropped: u64,
+}
+
+impl Tail {
+    pub const KEEP: usize = 4096;
+
+    pub fn push_str(&mut self, s: &str) {
+        let s = if s.len() > Self::KEEP {
+            let cut = floor_char(s, s.len() - Self::KEEP);
+            self.dropped = self.dropped.saturating_add(cut as u64);
+            &s[cut..]
+        } else {
+            s
+        };
+        self.text.push_str(s);
+        if self.text.len() > 2 * Self::KEEP {
+            let cut = floor_char(&self.text, self.text.len() - Self::KEEP);
+            self.dropped = self.dropped.saturating_add(cut as u64);
+            self.text.drain(..cut);
+        }
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+}
+
+/// The char boundary at or after `i` (so a cut never splits a character).
+fn floor_char(s: &str, mut i: usize) -> usize {
+    while i < s.len() && !s.is_char_boundary(i) {
+        i += 1;
+    }
+    i.min(s.len())
+}
+
+impl std::ops::Deref for Tail {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.text
+    }
+}
+
+impl From<&str> for Tail {
+    fn from(s: &str) -> Self {
+        let mut t = Tail::default();
+        t.push_str(s);
+        t
+    }
 }
 
 /// Builds a [`Spec`] from the two passes (pure).
@@ -130,12 +200,30 @@ pub fn build(name: &str, path: &str, dep: &PassLog, run: Option<&PassLog>) -> Sp
         ..Spec::default()
     };
     let mut messages: Vec<String> = Vec::new();
-    let mut push_msgs = |text: &str| {
-        for l in text.lines().map(str::trim_end).filter(|l| !l.is_empty()) {
+    let mut push_msgs = |log: &PassLog| {
+        if log.stderr.dropped() > 0 {
+            messages.push(format!(
+                "({} earlier bytes of output dropped; the last {} kept)",
+                log.stderr.dropped(),
+                log.stderr.len()
+            ));
+        }
+        for l in log
+            .stderr
+            .lines()
+            .map(str::trim_end)
+            .filter(|l| !l.is_empty())
+        {
             messages.push(l.to_owned());
         }
+        if log.records_dropped > 0 {
+            messages.push(format!(
+                "{} records past the first {MAX_RECORDS} dropped",
+                log.records_dropped
+            ));
+        }
     };
-    push_msgs(&dep.stderr);
+    push_msgs(dep);
     let mut sourced = None;
     for r in &dep.records {
         match r {
@@ -161,7 +249,7 @@ pub fn build(name: &str, path: &str, dep: &PassLog, run: Option<&PassLog>) -> Sp
     };
     if let Some(run) = run {
         spec.run_pass = true;
-        push_msgs(&run.stderr);
+        push_msgs(run);
         let mut run_status = None;
         let mut failed_file = None;
         for r in &run.records {
@@ -240,6 +328,26 @@ mod tests {
     }
 
     #[test]
+    fn output_keeps_a_bounded_tail_and_counts_the_rest() {
+        let mut t = Tail::default();
+        for _ in 0..10_000 {
+            t.push_str("0123456789abcdef\n");
+        }
+        assert!(t.len() <= 2 * Tail::KEEP);
+        assert_eq!(t.dropped() as usize + t.len(), 170_000);
+        assert!(t.ends_with("abcdef\n"));
+        let mut big = Tail::default();
+        big.push_str(&"é".repeat(1 << 20));
+        assert!(big.len() <= Tail::KEEP + 1);
+        assert_eq!(big.dropped() as usize + big.len(), 2 << 20);
+        let mut log = PassLog::default();
+        for _ in 0..MAX_RECORDS + 5 {
+            log.record(Record::Sourced(0));
+        }
+        assert_eq!((log.records.len(), log.records_dropped), (MAX_RECORDS, 5));
+    }
+
+    #[test]
     fn self_and_sh_targets_are_dropped_d01() {
         let (raw, _) = deps_of(
             "a",
@@ -313,7 +421,7 @@ mod tests {
                 },
             ],
             stderr: "sh: 3: /etc/init.d/x: Syntax error: end of file unexpected\n".into(),
-            timed_out: None,
+            ..PassLog::default()
         };
         let s = build("x", "/etc/init.d/x", &dep, None);
         let e = s.error.unwrap();
