@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod diag;
+pub mod fdfloor;
 pub mod graph;
 pub mod initctl;
 pub mod logs;

@@ -121,7 +121,16 @@ fn boot_exit(role: Role, args: cli::BootArgs, runlevel: Option<String>) -> ExitC
 }
 
 fn boot_code(role: Role, args: cli::BootArgs, runlevel: Option<String>) -> i32 {
+    // Before anything that takes a descriptor: said plainly, on stderr, with its own code.
+    let nofile = rcinit::fdfloor::judge(rcinit::fdfloor::soft_limit());
+    if let rcinit::fdfloor::Verdict::Refuse(why) = &nofile {
+        eprintln!("[rcinit] error: {why}");
+        return rcinit::policy::exit::EXIT_NOFILE;
+    }
     diag::init(args.verbose);
+    if let rcinit::fdfloor::Verdict::Degraded(why) = &nofile {
+        tracing::warn!("{why}");
+    }
     let settings = Settings::from_env();
     for w in &settings.warnings {
         tracing::warn!("{w}");

@@ -9,7 +9,7 @@
 //! Handlers only set a per-signal flag and write a byte to a non-blocking socket (both
 //! async-signal-safe, done by signal-hook); the event loop wakes on the socket and takes the flags.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -68,6 +68,8 @@ pub fn unblock_early() {
 pub struct Intake {
     flags: Arc<[AtomicBool; NSIG]>,
     wake: UnixStream,
+    /// The handlers' end: open for as long as they may run.
+    _notify: OwnedFd,
 }
 
 impl Intake {
@@ -85,20 +87,22 @@ impl Intake {
             .set_nonblocking(true)
             .context("signal socket: non-blocking")?;
         let notify: OwnedFd = notify.into();
+        // One descriptor wakes the loop for every signal (a descriptor each would take a tenth
+        // of a low RLIMIT_NOFILE for nothing).
+        let raw = notify.as_raw_fd();
         for &sig in HANDLED {
             let flags = Arc::clone(&flags);
-            // SAFETY: the action only stores to an atomic, which is async-signal-safe.
+            // SAFETY: the action stores to an atomic and writes one byte to a non-blocking
+            // socket (both async-signal-safe), keeping the interrupted code's errno.
             unsafe {
                 signal_hook::low_level::register(sig, move || {
                     flags[sig as usize].store(true, Ordering::SeqCst);
+                    let errno = *libc::__errno_location();
+                    libc::write(raw, b"\x01".as_ptr().cast(), 1);
+                    *libc::__errno_location() = errno;
                 })
             }
             .with_context(|| format!("registering a handler for signal {sig}"))?;
-            let fd = notify
-                .try_clone()
-                .context("duplicating the signal socket")?;
-            signal_hook::low_level::pipe::register_raw(sig, fd)
-                .with_context(|| format!("registering the wake-up for signal {sig}"))?;
         }
         if as_init {
             for sig in [Signal::SIGTSTP, Signal::SIGTTIN, Signal::SIGTTOU] {
@@ -109,7 +113,11 @@ impl Intake {
         }
         sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&handled_set()), None)
             .context("unblocking signals")?;
-        Ok(Self { flags, wake })
+        Ok(Self {
+            flags,
+            wake,
+            _notify: notify,
+        })
     }
 
     /// Signals that arrived since the last call, in ascending number order (SIGCHLD is 17, after the

@@ -52,6 +52,10 @@ pub const EXIT_CRITICAL: i32 = 111;
 /// A configuration error stopped the boot.
 pub const EXIT_CONFIG: i32 = 1;
 
+/// EX_OSERR: too few file descriptors (RLIMIT_NOFILE) for rcinit to run at all; said before
+/// anything starts.
+pub const EXIT_NOFILE: i32 = 71;
+
 /// EX_SOFTWARE: a bug in rcinit (a panic). Distinct from every code a CMD or a stop gives.
 pub const EXIT_BUG: i32 = 70;
 

@@ -402,7 +402,16 @@ impl Booted {
 
     /// Like [`Booted::wait_line`], for a line at index `from` or later.
     pub fn wait_line_after(&mut self, from: usize, needle: &str) -> String {
-        let deadline = Instant::now() + HANG;
+        self.wait_line_bounded(from, needle, HANG)
+    }
+
+    /// Like [`Booted::wait_line`] with a bound of its own (a boot of thousands of scripts).
+    pub fn wait_line_within(&mut self, needle: &str, bound: Duration) -> String {
+        self.wait_line_bounded(0, needle, bound)
+    }
+
+    fn wait_line_bounded(&mut self, from: usize, needle: &str, bound: Duration) -> String {
+        let deadline = Instant::now() + bound;
         let mut seen = from;
         loop {
             if let Some((_, l)) = self.lines[seen.min(self.lines.len())..]
@@ -419,7 +428,7 @@ impl Booted {
                 );
             }
             if !self.pump(deadline) {
-                panic!("no line {needle:?} within {HANG:?}\n{}", self.transcript());
+                panic!("no line {needle:?} within {bound:?}\n{}", self.transcript());
             }
         }
     }
