@@ -134,11 +134,19 @@ _rcinit_conf_deps() {
 	done
 }
 
+# cd for the shim's own moves, leaving OLDPWD as it was: openrc-run changes directory in C, so
+# a script's environment (and its daemon's) keeps the OLDPWD it came with, not /proc/PID.
+_rcinit_cd() {
+	_rcinit_op=${OLDPWD-} _rcinit_ops=${OLDPWD+x}
+	cd "$@" || return
+	if [ -n "$_rcinit_ops" ]; then OLDPWD=$_rcinit_op; else unset OLDPWD; fi
+}
+
 # The subshell's pid (dash has no BASHPID), so rcinit can kill a hung one alone. `read` of
 # /proc/self/stat goes byte by byte; resolving the /proc/self link costs one chdir.
 _rcinit_begin() {
 	_rcinit_pid=0
-	cd -P /proc/self 2>/dev/null && _rcinit_pid=${PWD##*/}
+	_rcinit_cd -P /proc/self 2>/dev/null && _rcinit_pid=${PWD##*/}
 	printf '\036%s %s\036' "$1" "$2" >&2
 	_rcinit_out B "$1" "$2" "$_rcinit_pid"
 }
@@ -205,7 +213,7 @@ _rcinit_source_or_fail() {
 _rcinit_load() {
 	_rcinit_dir=$1
 	_rcinit_name=$2
-	cd / || exit 1
+	_rcinit_cd / || exit 1
 	RC_SVCNAME=$_rcinit_name
 	SVCNAME=$_rcinit_name
 	RC_SERVICE=$3

@@ -105,7 +105,9 @@ pub struct Spec {
     /// The daemon's argv if start_pre changes nothing.
     pub argv: Vec<String>,
     /// What the script exports (`export -p` after loading it), for the daemon's environment.
-    pub exported: Vec<(String, String)>,
+    /// Without openrc-run's per-service names (RC_SVCNAME, SVCNAME, RC_SERVICE, RC_CMD), which
+    /// no daemon gets (V-19): the lists are then the same for most services, and shared.
+    pub exported: Exported,
     /// Why the script cannot be used, if it cannot.
     pub error: Option<String>,
     /// What the script printed while being evaluated.
@@ -114,10 +116,45 @@ pub struct Spec {
     pub run_pass: bool,
 }
 
+/// An exported environment, shared between the services whose lists are the same.
+pub type Exported = std::sync::Arc<[(String, String)]>;
+
+/// Distinct lists kept for sharing; past this many, lists are not shared (bounded).
+const SHARED_EXPORTS: usize = 256;
+
+thread_local! {
+    static EXPORTS: std::cell::RefCell<std::collections::HashMap<Vec<(String, String)>, Exported>> =
+        Default::default();
+}
+
+/// `export -p`'s text as a list without the per-service names, shared with every equal one.
+pub fn shared_exports(text: &str) -> Exported {
+    let mut list = crate::supervisor::env::parse_assignments(text);
+    list.retain(|(k, _)| {
+        !matches!(
+            k.as_str(),
+            "RC_SVCNAME" | "SVCNAME" | "RC_SERVICE" | "RC_CMD"
+        )
+    });
+    EXPORTS.with(|m| {
+        let mut m = m.borrow_mut();
+        if let Some(e) = m.get(&list) {
+            return std::sync::Arc::clone(e);
+        }
+        let e: Exported = list.clone().into();
+        if m.len() < SHARED_EXPORTS {
+            m.insert(list, std::sync::Arc::clone(&e));
+        }
+        e
+    })
+}
+
 /// Collects one pass's records and stderr for a service.
 #[derive(Debug, Default)]
 pub struct PassLog {
     pub records: Vec<Record>,
+    /// What `export -p` said, parsed and shared (see [`shared_exports`]).
+    pub exported: Option<Exported>,
     /// Records past [`MAX_RECORDS`], dropped.
     pub records_dropped: u64,
     pub stderr: Tail,
@@ -128,7 +165,17 @@ pub struct PassLog {
 pub const MAX_RECORDS: usize = 20_000;
 
 impl PassLog {
+    /// Keeps what [`build`] reads, compactly: a `type` answer only for a function, the
+    /// exported environment parsed and shared. Thousands of scripts are evaluated at once.
     pub fn record(&mut self, r: Record) {
+        let r = match r {
+            Record::Type { name, output } if !is_function(&name, &output) => return,
+            Record::Exported(text) => {
+                self.exported = Some(shared_exports(&text));
+                return;
+            }
+            r => r,
+        };
         if self.records.len() < MAX_RECORDS {
             self.records.push(r);
         } else {
@@ -250,6 +297,9 @@ pub fn build(name: &str, path: &str, dep: &PassLog, run: Option<&PassLog>) -> Sp
     if let Some(run) = run {
         spec.run_pass = true;
         push_msgs(run);
+        if let Some(e) = &run.exported {
+            spec.exported = std::sync::Arc::clone(e);
+        }
         let mut run_status = None;
         let mut failed_file = None;
         for r in &run.records {
@@ -267,9 +317,6 @@ pub fn build(name: &str, path: &str, dep: &PassLog, run: Option<&PassLog>) -> Sp
                     spec.functions.push(name.clone());
                 }
                 Record::Argv(a) => spec.argv = a.clone(),
-                Record::Exported(text) => {
-                    spec.exported = crate::supervisor::env::parse_assignments(text)
-                }
                 Record::End { status, .. } => run_status = Some(*status),
                 _ => {}
             }

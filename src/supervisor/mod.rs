@@ -6,6 +6,7 @@ pub mod daemon_args;
 pub mod env;
 pub mod forward;
 pub mod helper_call;
+pub mod inbox;
 pub mod launch;
 pub mod pidfile;
 pub mod runlevel;

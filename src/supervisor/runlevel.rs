@@ -5,15 +5,16 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
+use super::inbox::Outbox;
 use super::service::{self, Ctx, Def, Request, Status, StopReport};
 use crate::graph::Graph;
 use crate::state::{State, Why};
 
 struct Entry {
     status: watch::Receiver<Status>,
-    tx: mpsc::UnboundedSender<Request>,
+    tx: Outbox<Request>,
     /// Start order: these settle first.
     before: Vec<String>,
     /// Stop order: these stop first.

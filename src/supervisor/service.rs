@@ -22,6 +22,7 @@ use super::daemon_args::{self, Helper};
 use super::env::parse_assignments;
 use super::forward;
 use super::helper_call::{self, Mode as HelperMode};
+use super::inbox::{Inbox, Outbox, inbox};
 use super::launch::{self, Kind, Launch, Notify, Reported, Sink};
 use super::pidfile;
 use crate::output::Stream;
@@ -135,7 +136,7 @@ pub struct Def {
 pub struct Fast {
     pub vars: BTreeMap<String, String>,
     pub argv: Vec<String>,
-    pub exported: Vec<(String, String)>,
+    pub exported: crate::script::spec::Exported,
     /// It defines stop, stop_pre or stop_post: stopping runs the script.
     pub script_stop: bool,
 }
@@ -240,10 +241,7 @@ struct Svc {
 }
 
 /// Creates a service's status channel and starts its task.
-pub fn spawn_task(
-    def: Def,
-    ctx: Rc<Ctx>,
-) -> (watch::Receiver<Status>, mpsc::UnboundedSender<Request>) {
+pub fn spawn_task(def: Def, ctx: Rc<Ctx>) -> (watch::Receiver<Status>, Outbox<Request>) {
     let (status, status_rx) = watch::channel(Status {
         state: State::Stopped,
         why: None,
@@ -254,7 +252,7 @@ pub fn spawn_task(
         settled: false,
         script: None,
     });
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = inbox();
     let critical = def.critical || ctx.critical.contains(&def.name);
     let svc = Svc {
         def,
@@ -275,7 +273,7 @@ pub fn spawn_task(
         client_stdio: None,
         deferred: std::collections::VecDeque::new(),
     };
-    tokio::task::spawn_local(svc.run(rx));
+    tokio::task::spawn_local(Box::new(svc).run(rx));
     (status_rx, tx)
 }
 
@@ -367,7 +365,9 @@ impl Svc {
         self.status.borrow().state
     }
 
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Request>) {
+    // Every step is boxed while it runs: a task waits idle holding only the service's own
+    // state, not room for its largest step (thousands of services, most of them idle).
+    async fn run(mut self: Box<Self>, mut rx: Inbox<Request>) {
         loop {
             let req = match self.deferred.pop_front() {
                 Some(r) => r,
@@ -385,7 +385,7 @@ impl Svc {
                     None
                 }
                 Request::Start(reply) => {
-                    let pending = self.start(&mut rx).await;
+                    let pending = Box::pin(self.start(&mut rx)).await;
                     self.status.send_modify(|s| s.settled = true);
                     if self.state() == State::Failed {
                         self.on_failed();
@@ -395,7 +395,7 @@ impl Svc {
                     }
                     match pending {
                         Some(p) => Some(p),
-                        None if self.is_up() => self.supervise(&mut rx).await,
+                        None if self.is_up() => Box::pin(self.supervise(&mut rx)).await,
                         None => None,
                     }
                 }
@@ -404,14 +404,16 @@ impl Svc {
                 } => Some((deadline, reply)),
                 // A command or OpenRC's own helper call: answered as while up; a helper's
                 // `--start` leaves the service up, to be supervised.
-                other => match self.answer(other, &mut rx).await {
+                other => match Box::pin(self.answer(other, &mut rx)).await {
                     Flow::Stop(stop) => Some(stop),
-                    Flow::Go | Flow::Down if self.is_up() => self.supervise(&mut rx).await,
+                    Flow::Go | Flow::Down if self.is_up() => {
+                        Box::pin(self.supervise(&mut rx)).await
+                    }
                     Flow::Go | Flow::Down => None,
                 },
             };
             if let Some((deadline, reply)) = stop {
-                let r = self.stop(deadline).await;
+                let r = Box::pin(self.stop(deadline)).await;
                 let _ = reply.send(r);
             }
         }
@@ -427,7 +429,7 @@ impl Svc {
         &mut self,
         command: &str,
         stdio: Option<(OwnedFd, OwnedFd)>,
-        rx: &mut mpsc::UnboundedReceiver<Request>,
+        rx: &mut Inbox<Request>,
     ) -> (
         i32,
         Option<String>,
@@ -564,7 +566,7 @@ impl Svc {
     /// start_pre, start (the daemon, or the script's own), start_post (L-06, L-07).
     async fn start(
         &mut self,
-        rx: &mut mpsc::UnboundedReceiver<Request>,
+        rx: &mut Inbox<Request>,
     ) -> Option<(Instant, oneshot::Sender<StopReport>)> {
         self.set(State::Starting, None);
         let fast = match self.def.fast.get().await {
@@ -649,7 +651,7 @@ impl Svc {
         &mut self,
         cmd: &str,
         limit: Option<Duration>,
-        rx: Option<&mut mpsc::UnboundedReceiver<Request>>,
+        rx: Option<&mut Inbox<Request>>,
     ) -> ScriptRun {
         let run = self.script_run(cmd, limit, rx).await;
         self.status.send_modify(|s| s.script = None);
@@ -660,7 +662,7 @@ impl Svc {
         &mut self,
         cmd: &str,
         limit: Option<Duration>,
-        mut rx: Option<&mut mpsc::UnboundedReceiver<Request>>,
+        mut rx: Option<&mut Inbox<Request>>,
     ) -> ScriptRun {
         let mut out = ScriptRun::default();
         let spawned = match self.spawn_shim(cmd) {
@@ -1279,7 +1281,7 @@ impl Svc {
     /// Follows the started service until a stop is asked for.
     async fn supervise(
         &mut self,
-        rx: &mut mpsc::UnboundedReceiver<Request>,
+        rx: &mut Inbox<Request>,
     ) -> Option<(Instant, oneshot::Sender<StopReport>)> {
         let mut next_check = self.first_check();
         loop {
@@ -1367,7 +1369,7 @@ impl Svc {
     }
 
     /// A request other than the first start: a stop, a script command, OpenRC's own helper call.
-    async fn answer(&mut self, r: Request, rx: &mut mpsc::UnboundedReceiver<Request>) -> Flow {
+    async fn answer(&mut self, r: Request, rx: &mut Inbox<Request>) -> Flow {
         match r {
             Request::Stop {
                 deadline, reply, ..
@@ -1416,7 +1418,7 @@ impl Svc {
         Some(h.timer.unwrap_or(h.delay).max(Duration::from_secs(1)))
     }
 
-    async fn health_check(&mut self, rx: &mut mpsc::UnboundedReceiver<Request>) -> Check {
+    async fn health_check(&mut self, rx: &mut Inbox<Request>) -> Check {
         let limit = self.check_limit();
         let run = self.script("healthcheck", limit, Some(rx)).await;
         if let Some(stop) = run.interrupted {
