@@ -23,7 +23,6 @@ use crate::runfs::{self, Run};
 use crate::script::{discover, eval, load};
 use crate::signals::{self, AsyncIntake, Intake};
 use crate::spawn::{self, Grouping};
-use crate::state::State;
 use crate::supervisor::forward;
 use crate::supervisor::runlevel::Runlevel;
 use crate::supervisor::service::{Ctx, Def, Fast, Later, StopReport};
@@ -264,13 +263,8 @@ impl Init {
             }
         }
         if self.running() {
-            let st = services.statuses();
             // Crashed counts: started, its respawn pending.
-            let up = st
-                .values()
-                .filter(|s| matches!(s.state, State::Started | State::Crashed))
-                .count();
-            let planned = st.keys().filter(|n| services.planned(n)).count();
+            let (up, planned) = services.count_up();
             tracing::info!("{up} of {planned} services started in {}", since(begin));
         }
     }
@@ -300,9 +294,9 @@ impl Init {
             tokio::select! {
                 res = &mut fut => {
                     match res {
-                        Ok(l) => {
+                        Ok(mut l) => {
                             report_plan(&l, begin);
-                            self.prepare(&l, &boot.settings);
+                            self.prepare(&mut l, &boot.settings);
                         }
                         Err(e) => {
                             tracing::error!("{e:#}");
@@ -323,7 +317,7 @@ impl Init {
     }
 
     /// One task per planned service, ready to start.
-    fn prepare(&mut self, l: &load::Loaded, settings: &Settings) {
+    fn prepare(&mut self, l: &mut load::Loaded, settings: &Settings) {
         let state = match self.second {
             true => Err(std::io::Error::other("another rcinit keeps it")),
             false => runfs::state_dir(&l.runlevel),
@@ -363,29 +357,6 @@ impl Init {
             shutting_down: Cell::new(false),
             mirror,
         });
-        let defs: Vec<Def> = l
-            .specs
-            .iter()
-            .filter(|s| s.error.is_none())
-            .map(|s| {
-                let (dir, _) = s.path.rsplit_once('/').unwrap_or(("/etc/init.d", ""));
-                Def {
-                    name: s.name.clone(),
-                    dir: dir.to_owned(),
-                    path: s.path.clone(),
-                    // Known already when one load gave both passes.
-                    fast: if s.run_pass {
-                        Later::known(Ok(Fast::of(s)))
-                    } else {
-                        Rc::new(Later::default())
-                    },
-                    critical: s.vars.get("rcinit_critical").is_some_and(|v| {
-                        matches!(v.to_ascii_lowercase().as_str(), "yes" | "true" | "on" | "1")
-                    }),
-                    needs: s.deps.need.clone(),
-                }
-            })
-            .collect();
         if self.run == Run::Cleared {
             // The planned services evaluated whole already; the others' go as their results come.
             let pidfiles: Vec<String> = l
@@ -401,6 +372,34 @@ impl Init {
                 .collect();
             runfs::remove_stale_pidfiles(&pidfiles);
         }
+        // The specs give their parts to the services (moved, not copied); they go after this.
+        let defs: Vec<Def> = l
+            .specs
+            .iter_mut()
+            .filter(|s| s.error.is_none())
+            .map(|s| {
+                let (dir, _) = s.path.rsplit_once('/').unwrap_or(("/etc/init.d", ""));
+                let dir = dir.to_owned();
+                let critical = s.vars.get("rcinit_critical").is_some_and(|v| {
+                    matches!(v.to_ascii_lowercase().as_str(), "yes" | "true" | "on" | "1")
+                });
+                Def {
+                    name: std::mem::take(&mut s.name),
+                    dir,
+                    path: std::mem::take(&mut s.path),
+                    // Known already when one load gave both passes.
+                    fast: if s.run_pass {
+                        Later::known(Ok(Fast::take(s)))
+                    } else {
+                        Rc::new(Later::default())
+                    },
+                    critical,
+                    needs: std::mem::take(&mut s.deps.need),
+                }
+            })
+            .collect();
+        // What is left of them is not needed any more: the peak of a large boot is here.
+        l.specs = Vec::new();
         let later: Vec<(String, String, Rc<Later>)> = defs
             .iter()
             .filter(|d| !d.fast.is_set())

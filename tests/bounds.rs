@@ -91,6 +91,41 @@ fn what_scripts_print_while_evaluated_costs_pid1_a_bounded_tail() {
     assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
 }
 
+/// 10,000 small scripts left PID 1 at a 218 MB peak.
+#[test]
+fn ten_thousand_scripts_fit_in_64_mib() {
+    let root = Rootfs::new("ten-thousand");
+    let init_d = root.path().join("etc/init.d");
+    let level = root.path().join("etc/runlevels/default");
+    std::fs::create_dir_all(&init_d).unwrap();
+    std::fs::create_dir_all(&level).unwrap();
+    for i in 0..10_000 {
+        let name = format!("s{i:05}");
+        let dep = if i > 0 {
+            format!("after s{:05}", i - 1)
+        } else {
+            ":".into()
+        };
+        root.write_exec(
+            &format!("etc/init.d/{name}"),
+            &format!("#!/sbin/openrc-run\ndescription=\"service {i}\"\ndepend() {{\n\t{dep}\n}}\n"),
+        );
+        std::os::unix::fs::symlink(format!("/etc/init.d/{name}"), level.join(&name)).unwrap();
+    }
+    let mut b = root.boot(Mode::Pid1, &[]);
+    b.wait_line_within(
+        "10000 of 10000 services started",
+        std::time::Duration::from_secs(120),
+    );
+    let pid = b.rcinit_pid();
+    let hwm = status_kib(pid, "VmHWM:");
+    let rss = status_kib(pid, "VmRSS:");
+    eprintln!("10,000 scripts: VmHWM {hwm} KiB, VmRSS {rss} KiB after the boot");
+    assert!(hwm < 64 * 1024, "PID 1's VmHWM is {hwm} KiB");
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0);
+}
+
 /// A 500-member need cycle printed 1.96 MB of warnings (every member named every member).
 #[test]
 fn a_500_member_need_cycle_is_reported_in_a_few_lines() {

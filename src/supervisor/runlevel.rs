@@ -66,38 +66,43 @@ impl Runlevel {
             .enumerate()
             .flat_map(|(i, w)| w.iter().map(move |s| (s.as_str(), i as u32)))
             .collect();
+        // Edges by their ends, once (a scan of every edge per service is quadratic).
+        let mut into: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        let mut out_of: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (d, t) in &graph.edges {
+            into.entry(t.as_str()).or_default().push(d.as_str());
+            out_of.entry(d.as_str()).or_default().push(t.as_str());
+        }
+        let mut need_of: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (d, t) in &graph.needs {
+            need_of.entry(t.as_str()).or_default().push(d.as_str());
+        }
+        let mut by_phase: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
+        for (s, p) in &graph.phase {
+            by_phase.entry(*p).or_default().push(s.as_str());
+        }
         let mut entries = BTreeMap::new();
         for def in defs {
             let name = def.name.clone();
             let planned = wave.contains_key(name.as_str());
             let level = wave.get(name.as_str()).copied().unwrap_or(0);
             let phase = graph.phase.get(&name).copied().unwrap_or(0);
-            let mut before: Vec<String> = graph
-                .edges
-                .iter()
-                .filter(|(_, t)| *t == name)
-                .map(|(d, _)| d.clone())
-                .collect();
-            let mut after: Vec<String> = graph
-                .edges
-                .iter()
-                .filter(|(d, _)| *d == name)
-                .map(|(_, t)| t.clone())
-                .collect();
+            let owned = |v: Option<&Vec<&str>>| -> Vec<String> {
+                v.map(|v| v.iter().map(|s| (*s).to_owned()).collect())
+                    .unwrap_or_default()
+            };
+            let mut before = owned(into.get(name.as_str()));
+            let mut after = owned(out_of.get(name.as_str()));
             // Phases are sequential: sysinit, then boot, then the runlevel.
-            for (other, p) in &graph.phase {
-                if *p < phase {
-                    before.push(other.clone());
-                } else if *p > phase {
-                    after.push(other.clone());
-                }
+            for (p, members) in &by_phase {
+                let to = match p.cmp(&phase) {
+                    std::cmp::Ordering::Less => &mut before,
+                    std::cmp::Ordering::Greater => &mut after,
+                    std::cmp::Ordering::Equal => continue,
+                };
+                to.extend(members.iter().map(|m| (*m).to_owned()));
             }
-            let mut needs: Vec<String> = graph
-                .needs
-                .iter()
-                .filter(|(_, t)| *t == name)
-                .map(|(d, _)| d.clone())
-                .collect();
+            let mut needs = owned(need_of.get(name.as_str()));
             if !planned {
                 // Outside the runlevel the graph has no edges: the script's own needs.
                 needs = def.needs.clone();
@@ -119,6 +124,17 @@ impl Runlevel {
         Self { entries }
     }
 
+    /// How many services are up (started, or crashed with a respawn pending), and how many
+    /// are planned; nothing is copied.
+    pub fn count_up(&self) -> (usize, usize) {
+        let up = self
+            .entries
+            .values()
+            .filter(|e| matches!(e.status.borrow().state, State::Started | State::Crashed))
+            .count();
+        (up, self.entries.values().filter(|e| e.planned).count())
+    }
+
     /// Status of every service, by name.
     pub fn statuses(&self) -> BTreeMap<String, Status> {
         self.entries
@@ -128,44 +144,80 @@ impl Runlevel {
     }
 
     /// Starts every service once what it orders after has settled; returns when all settled.
+    /// Only the starts in flight are awaited (a chain of 10,000 services holds one waiter, not
+    /// 10,000): each one that settles may release the services ordered after it.
     pub async fn start_all(&self) {
-        let mut set = tokio::task::JoinSet::new();
-        for (name, e) in self.entries.iter().filter(|(_, e)| e.planned) {
-            let waits: Vec<(String, watch::Receiver<Status>)> = e
-                .before
-                .iter()
-                .filter_map(|b| Some((b.clone(), self.entries.get(b)?.status.clone())))
-                .collect();
-            let needs = e.needs.clone();
-            let tx = e.tx.clone();
-            let mut own = e.status.clone();
-            let name = name.clone();
-            set.spawn_local(async move {
-                let mut settled: BTreeMap<String, Status> = BTreeMap::new();
-                for (b, mut rx) in waits {
-                    let s = match rx.wait_for(|s| s.settled).await {
-                        Ok(s) => s.clone(),
-                        Err(_) => continue,
-                    };
-                    settled.insert(b, s);
+        use std::collections::HashMap;
+        let planned: Vec<&str> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.planned)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        let mut waiting: HashMap<&str, usize> = HashMap::with_capacity(planned.len());
+        let mut released: HashMap<&str, Vec<&str>> = HashMap::new();
+        for &n in &planned {
+            let e = &self.entries[n];
+            let mut count = 0;
+            for b in &e.before {
+                if let Some((b, _)) = self.entries.get_key_value(b.as_str()) {
+                    count += 1;
+                    released.entry(b.as_str()).or_default().push(n);
                 }
-                let failed_need = needs.iter().find_map(|n| {
-                    let s = settled.get(n)?;
-                    (!matches!(s.state, State::Started | State::Crashed))
-                        .then(|| (n.clone(), s.state))
+            }
+            waiting.insert(n, count);
+        }
+        let mut ready: Vec<&str> = planned
+            .iter()
+            .copied()
+            .filter(|n| waiting.get(n) == Some(&0))
+            .collect();
+        let mut in_flight = tokio::task::JoinSet::new();
+        // A service ordered after one outside the runlevel that never settles waits for ever,
+        // as it always did; its task is still asked nothing.
+        loop {
+            for n in ready.drain(..) {
+                let e = &self.entries[n];
+                // What it needs settled already (needs are ordered before it): started or not.
+                let failed_need = e.needs.iter().find_map(|d| {
+                    let st = self.entries.get(d.as_str())?.status.borrow().state;
+                    let waited = e.before.iter().any(|b| b == d);
+                    (waited && !matches!(st, State::Started | State::Crashed))
+                        .then(|| (d.clone(), st))
                 });
                 let _ = match failed_need {
-                    Some((dep, state)) => tx.send(Request::Refuse(Why::Needs {
+                    Some((dep, state)) => e.tx.send(Request::Refuse(Why::Needs {
                         service: dep,
                         reason: format!("would not start ({state})"),
                     })),
-                    None => tx.send(Request::Start(None)),
+                    None => e.tx.send(Request::Start(None)),
                 };
-                let _ = own.wait_for(|s| s.settled).await;
-                name
-            });
+                let mut own = e.status.clone();
+                let name = n.to_owned();
+                in_flight.spawn_local(async move {
+                    let _ = own.wait_for(|s| s.settled).await;
+                    name
+                });
+            }
+            let Some(done) = in_flight.join_next().await else {
+                break;
+            };
+            let Ok(done) = done else {
+                continue;
+            };
+            for &d in released
+                .get(done.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
+                if let Some(w) = waiting.get_mut(d) {
+                    *w = w.saturating_sub(1);
+                    if *w == 0 {
+                        ready.push(d);
+                    }
+                }
+            }
         }
-        while set.join_next().await.is_some() {}
     }
 
     /// Stops every service in the reverse order, dependents first, independent ones

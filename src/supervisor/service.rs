@@ -134,7 +134,7 @@ pub struct Def {
 /// sourcing order and RC_CMD as openrc-run's start, so the same values (V-02).
 #[derive(Debug, Clone)]
 pub struct Fast {
-    pub vars: BTreeMap<String, String>,
+    pub vars: Rc<BTreeMap<String, String>>,
     pub argv: Vec<String>,
     pub exported: crate::script::spec::Exported,
     /// It defines stop, stop_pre or stop_post: stopping runs the script.
@@ -149,8 +149,30 @@ impl Fast {
             || spec.vars.contains_key("required_dirs")
             || spec.vars.contains_key("required_files");
         (!needs_shell && spec.error.is_none()).then(|| Fast {
-            vars: spec.vars.clone(),
+            vars: Rc::new(spec.vars.clone()),
             argv: spec.argv.clone(),
+            exported: spec.exported.clone(),
+            script_stop: ["stop", "stop_pre", "stop_post"].iter().any(|n| f(n)),
+        })
+    }
+
+    /// [`Fast::of`], taking what it keeps out of the spec instead of copying it (the boot's
+    /// specs are dropped right after: one copy per service, not two, at the peak).
+    pub fn take(spec: &mut crate::script::spec::Spec) -> Option<Fast> {
+        let mut f = Self::of_shape(spec)?;
+        f.vars = Rc::new(std::mem::take(&mut spec.vars));
+        f.argv = std::mem::take(&mut spec.argv);
+        Some(f)
+    }
+
+    fn of_shape(spec: &crate::script::spec::Spec) -> Option<Fast> {
+        let f = |n: &str| spec.functions.iter().any(|x| x == n);
+        let needs_shell = ["start", "start_pre", "start_post"].iter().any(|n| f(n))
+            || spec.vars.contains_key("required_dirs")
+            || spec.vars.contains_key("required_files");
+        (!needs_shell && spec.error.is_none()).then(|| Fast {
+            vars: Rc::default(),
+            argv: Vec::new(),
             exported: spec.exported.clone(),
             script_stop: ["stop", "stop_pre", "stop_post"].iter().any(|n| f(n)),
         })
@@ -214,12 +236,14 @@ struct Svc {
     def: Def,
     ctx: Rc<Ctx>,
     status: watch::Sender<Status>,
-    launch: Option<Launch>,
+    // Boxed: most services wait idle, and a launch is large.
+    launch: Option<Box<Launch>>,
     daemon: Option<Daemon>,
     counter: Counter,
     critical: bool,
     /// Script variables reported at the last start.
-    vars: BTreeMap<String, String>,
+    /// Shared with the evaluation's result until a script run changes them.
+    vars: Rc<BTreeMap<String, String>>,
     /// Stop needs the script (it defines stop, stop_pre or stop_post).
     script_stop: bool,
     /// The deadline of the stop in progress, for the script's request to stop the daemon.
@@ -262,7 +286,7 @@ pub fn spawn_task(def: Def, ctx: Rc<Ctx>) -> (watch::Receiver<Status>, Outbox<Re
         daemon: None,
         counter: Counter::default(),
         critical,
-        vars: BTreeMap::new(),
+        vars: Rc::default(),
         script_stop: false,
         stop_deadline: None,
         last_stop: None,
@@ -584,7 +608,7 @@ impl Svc {
         }
         let run = match fast {
             Some(fast) => {
-                self.vars = fast.vars.clone();
+                self.vars = Rc::clone(&fast.vars);
                 self.script_stop = fast.script_stop;
                 let ok = self
                     .start_daemon(&fast.vars, &fast.argv, &fast.exported)
@@ -704,8 +728,8 @@ impl Svc {
                     Ok(n) => {
                         for r in parser.feed(&buf[..n]) {
                             match r {
-                                Record::Var { name, .. } if name == "_rcinit_reset" => self.vars.clear(),
-                                Record::Var { name, value } => { self.vars.insert(name, value); }
+                                Record::Var { name, .. } if name == "_rcinit_reset" => self.vars = Rc::default(),
+                                Record::Var { name, value } => { Rc::make_mut(&mut self.vars).insert(name, value); }
                                 Record::Argv(a) => argv = a,
                                 Record::Exported(text) => exported = parse_assignments(&text),
                                 Record::End { status: 0, .. } => out.loaded = true,
@@ -849,7 +873,7 @@ impl Svc {
         self.counter = Counter::default();
         self.status.send_modify(|s| s.restarts = 0);
         let kind = l.kind;
-        self.launch = Some(l);
+        self.launch = Some(Box::new(l));
         match kind {
             Kind::Supervised => {
                 // V-16: a supervised start succeeds once spawned (and ready); an exec failure
@@ -1279,6 +1303,7 @@ impl Svc {
     }
 
     /// Follows the started service until a stop is asked for.
+    // Its steps are boxed: it is what every started service waits in, for as long as it runs.
     async fn supervise(
         &mut self,
         rx: &mut Inbox<Request>,
@@ -1286,7 +1311,7 @@ impl Svc {
         let mut next_check = self.first_check();
         loop {
             if let Some(r) = self.deferred.pop_front() {
-                match self.answer(r, rx).await {
+                match Box::pin(self.answer(r, rx)).await {
                     Flow::Stop(stop) => return Some(stop),
                     Flow::Down => return None,
                     Flow::Go => continue,
@@ -1306,12 +1331,12 @@ impl Svc {
                     self.status.send_modify(|s| s.pid = None);
                     tracing::warn!("{}: daemon ended ({e})", self.def.name);
                     next_check = None;
-                    self.respawn_at = self.respawn_or_give_up(e).await;
+                    self.respawn_at = Box::pin(self.respawn_or_give_up(e)).await;
                 }
                 _ = sleep_opt(self.respawn_at) => {
                     self.respawn_at = None;
                     self.status.send_modify(|s| s.restarts += 1);
-                    match self.spawn_daemon().await {
+                    match Box::pin(self.spawn_daemon()).await {
                         Ok(()) => {
                             let st = self.status.borrow().clone();
                             let max = self.launch.as_ref().map_or(0, |l| l.respawn.max);
@@ -1329,13 +1354,13 @@ impl Svc {
                             // Not ready: the daemon was killed, its exit is counted when it
                             // comes. Not started at all: this is the exit.
                             if e.downcast_ref::<NotReady>().is_none() {
-                                self.respawn_at = self.respawn_or_give_up(Exit::Code(127)).await;
+                                self.respawn_at = Box::pin(self.respawn_or_give_up(Exit::Code(127))).await;
                             }
                         }
                     }
                 }
                 _ = sleep_opt(check_at) => {
-                    match self.health_check(rx).await {
+                    match Box::pin(self.health_check(rx)).await {
                         Check::Passed => {
                             self.status.send_modify(|s| s.healthy = Some(true));
                             next_check = self.launch.as_ref().and_then(|l| l.health).and_then(|h| h.timer).map(later);
@@ -1343,11 +1368,11 @@ impl Svc {
                         Check::Failed => {
                             self.status.send_modify(|s| s.healthy = Some(false));
                             tracing::warn!("{}: health check failed; restarting it", self.def.name);
-                            let _ = self.script("unhealthy", self.check_limit(), None).await;
-                            let r = self.stop_daemon(Instant::now() + Duration::from_secs(3600)).await;
+                            let _ = Box::pin(self.script("unhealthy", self.check_limit(), None)).await;
+                            let r = Box::pin(self.stop_daemon(Instant::now() + Duration::from_secs(3600))).await;
                             next_check = None;
                             let e = r.exit.unwrap_or(Exit::Code(-1));
-                            self.respawn_at = self.respawn_or_give_up(e).await;
+                            self.respawn_at = Box::pin(self.respawn_or_give_up(e)).await;
                             if self.state() == State::Crashed {
                                 self.status.send_modify(|s| s.why = Some(Why::HealthcheckFailed));
                             }
@@ -1357,7 +1382,7 @@ impl Svc {
                     }
                 }
                 r = rx.recv() => match r {
-                    Some(r) => match self.answer(r, rx).await {
+                    Some(r) => match Box::pin(self.answer(r, rx)).await {
                         Flow::Stop(stop) => return Some(stop),
                         Flow::Down => return None,
                         Flow::Go => {}
