@@ -7,16 +7,7 @@
 
 mod common;
 
-use common::{Mode, Rootfs};
-
-fn status_kib(pid: i32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("{field} of {pid}"))
-}
+use common::{Mode, Rootfs, status_kib};
 
 /// A real-time signal (40) killed a supervised daemon: nix reaped the zombie, failed to convert
 /// the signal, and the reaper stopped draining; the service stayed "started" with a dead pid.

@@ -65,6 +65,50 @@ proptest! {
         let _ = Parser::default().feed(&bytes);
     }
 
+    /// The extremes a script can write on fd 9 (issue 17: an argv count near u64::MAX made PID 1
+    /// panic): counts at every limit, empty and megabyte fields, in random chunks. Nothing
+    /// panics, and the records do not depend on how the bytes came.
+    #[test]
+    fn record_parser_survives_extreme_fields_in_random_chunks(
+        fields in proptest::collection::vec(prop_oneof![
+            8 => "[ABDESVTZQX]",
+            4 => ".{0,6}",
+            4 => "[0-9]{1,3}",
+            4 => prop_oneof![
+                Just(u64::MAX.to_string()),
+                Just((u64::MAX - 1).to_string()),
+                Just(usize::MAX.to_string()),
+                Just(i32::MAX.to_string()),
+                Just(String::new()),
+                Just("-1".to_owned()),
+                Just("99999999999999999999999".to_owned()),
+                Just(rcinit::script::record::MAX_ARGV.to_string()),
+                Just((rcinit::script::record::MAX_ARGV + 1).to_string()),
+            ],
+            1 => Just("y".repeat(1 << 20)),
+        ], 0..24),
+        chunks in proptest::collection::vec(1usize..65536, 1..8),
+    ) {
+        let mut bytes = Vec::new();
+        for f in &fields {
+            bytes.extend_from_slice(f.as_bytes());
+            bytes.push(0);
+        }
+        let whole = Parser::default().feed(&bytes);
+        let mut p = Parser::default();
+        let mut parts = Vec::new();
+        let mut at = 0;
+        for size in chunks.iter().cycle() {
+            if at >= bytes.len() {
+                break;
+            }
+            let end = (at + size).min(bytes.len());
+            parts.extend(p.feed(&bytes[at..end]));
+            at = end;
+        }
+        prop_assert_eq!(whole, parts);
+    }
+
     /// Control requests: garbage is an error, never a panic, and what parses round-trips.
     #[test]
     fn control_requests_parse_or_fail_cleanly(text in prop_oneof![

@@ -572,15 +572,6 @@ fn app_root(tag: &str, script: &str) -> Rootfs {
     root
 }
 
-fn vm_hwm_kib(pid: i32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM")
-}
-
 /// Attack 1 of issue 16: the service user makes the pidfile a FIFO. Opening it for reading
 /// blocked PID 1 for good: no status, SIGTERM ignored.
 #[test]
@@ -627,7 +618,7 @@ fn a_pidfile_linked_to_dev_zero_costs_pid1_nothing() {
     let why = b.wait_line("app: pidfile /var/lib/app/app.pid:");
     assert!(why.contains("symbolic link"), "{why}");
     let pid = b.rcinit_pid();
-    let hwm = vm_hwm_kib(pid);
+    let hwm = common::status_kib(pid, "VmHWM:");
     assert!(hwm < 16 * 1024, "PID 1's VmHWM is {hwm} KiB");
     b.signal(libc::SIGTERM);
     assert_eq!(b.wait_exit(), 0, "{}", b.transcript());

@@ -609,6 +609,16 @@ pub fn output_within(child: Child) -> std::process::Output {
     }
 }
 
+/// A KiB figure of `/proc/PID/status` (`VmHWM:`, `VmRSS:`).
+pub fn status_kib(pid: i32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} for pid {pid}"))
+}
+
 /// Sends `sig` to a host pid of the test's own namespace.
 pub fn kill_pid(pid: i32, sig: i32) {
     // SAFETY: kill(2) on a process the test started.
