@@ -713,7 +713,7 @@ struct Holder {
 
 impl Holder {
     /// Forks a child that becomes `uid`, opens `hold` connections and keeps them, says how many
-    /// of them were answered at once (refused: "busy"), then for `flood` connects and closes
+    /// of them were refused ("busy"), then for `flood` connects and closes
     /// in a loop (one a millisecond) and says how many it made. The socket's directory is
     /// entered as root first: the container's /proc/PID/root is not the user's to walk.
     fn spawn(b: &mut common::Booted, uid: u32, hold: usize, flood: std::time::Duration) -> Holder {
@@ -746,7 +746,7 @@ impl Holder {
                 let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
                 let mut fds = [libc::pollfd {
                     fd: -1,
-                    events: libc::POLLIN,
+                    events: 0,
                     revents: 0,
                 }; 64];
                 for p in fds.iter_mut().take(hold) {
@@ -756,18 +756,38 @@ impl Holder {
                     }
                     p.fd = fd;
                 }
-                // Every answer has come by then (poll would return at the first).
-                let half = libc::timespec {
-                    tv_sec: 0,
-                    tv_nsec: 500_000_000,
+                // Each connection asks once and reads its one-line answer (bounded by a 10 s
+                // receive timeout): "busy" (code 6, said at accept) or a check's answer, after
+                // which the connection stays open, holding its slot.
+                let ask = b"{\"op\":\"check\"}\n";
+                let limit = libc::timeval {
+                    tv_sec: 10,
+                    tv_usec: 0,
                 };
-                libc::nanosleep(&half, std::ptr::null_mut());
-                libc::poll(fds.as_mut_ptr(), hold as libc::nfds_t, 0);
-                let busy = fds
-                    .iter()
-                    .take(hold)
-                    .filter(|p| p.revents & libc::POLLIN != 0)
-                    .count() as u32;
+                let mut busy: u32 = 0;
+                for p in fds.iter().take(hold) {
+                    libc::setsockopt(
+                        p.fd,
+                        libc::SOL_SOCKET,
+                        libc::SO_RCVTIMEO,
+                        (&limit as *const libc::timeval).cast(),
+                        std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+                    );
+                    libc::send(p.fd, ask.as_ptr().cast(), ask.len(), libc::MSG_NOSIGNAL);
+                    let mut line = [0u8; 512];
+                    let mut n = 0usize;
+                    while n < line.len() {
+                        let got = libc::read(p.fd, line.as_mut_ptr().add(n).cast(), 1);
+                        if got != 1 || line[n] == b'\n' {
+                            break;
+                        }
+                        n += 1;
+                    }
+                    let said = &line[..n];
+                    if said.windows(8).any(|x| x == b"\"code\":6") {
+                        busy += 1;
+                    }
+                }
                 libc::write(w, (&busy as *const u32).cast(), 4);
                 let mut now: libc::timespec = std::mem::zeroed();
                 libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now);
