@@ -5,6 +5,7 @@
 
 pub mod boot;
 pub mod cli;
+pub mod closer;
 pub mod config;
 pub mod control;
 pub mod diag;

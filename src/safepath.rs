@@ -89,6 +89,8 @@ pub enum WalkError {
     Io(String, std::io::Error),
 }
 
+impl std::error::Error for WalkError {}
+
 impl std::fmt::Display for WalkError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -152,6 +154,22 @@ pub fn open_parent(path: &str) -> Result<(OwnedFd, CString), WalkError> {
     }
     let last = cstr(last.as_bytes()).map_err(|e| WalkError::Io(last.into(), e))?;
     Ok((dir, last))
+}
+
+/// Opens `path` for reading with `flags` (O_NOFOLLOW is added) through the walk above.
+pub fn open_read(path: &str, flags: i32) -> std::io::Result<OwnedFd> {
+    let (dir, name) = open_parent(&clean(path)).map_err(std::io::Error::other)?;
+    open_at(&dir, &name, flags | libc::O_NOFOLLOW)
+}
+
+/// Removes `path` (never what a link in it points to) through the walk above.
+pub fn unlink(path: &str) -> std::io::Result<()> {
+    let (dir, name) = open_parent(&clean(path)).map_err(std::io::Error::other)?;
+    // SAFETY: unlinkat with a valid directory fd and a NUL-terminated name.
+    if unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Writes a pidfile as root where its directory may belong to the service's user: the old file

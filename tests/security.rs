@@ -1001,3 +1001,140 @@ fn a_reload_that_restarts_its_own_service_works() {
     b.signal(libc::SIGTERM);
     assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Found by review (each a hang or a misdirected signal)
+
+/// A program a root script runs as another user floods fd 9 (refused, so never a record): the
+/// reader took no turns of the event loop while bytes kept coming, so nothing else ran.
+#[test]
+fn a_flood_of_refused_records_leaves_pid1_answering() {
+    let script = r#"#!/sbin/openrc-run
+supervisor=supervise-daemon
+command=/bin/sleep
+command_args=100067
+start_pre() {
+	su -s /bin/sh nobody -c "dd if=/dev/zero bs=65536 >&9 2>/dev/null &"
+	while [ ! -e /tmp/go ]; do sleep 0.1; done
+}
+"#;
+    let root = common::services("sec-fd9-flood", &[("flooded", script)]);
+    users(&root);
+    std::fs::set_permissions(
+        root.path().join("tmp"),
+        std::fs::Permissions::from_mode(0o1777),
+    )
+    .unwrap();
+    let mut b = root.boot(Mode::Pid1, &[]);
+    b.wait_line("refused");
+    let o = b.exec(&["/sbin/rcinit", "status"]);
+    assert!(o.status.success(), "{}", common::text(&o));
+    std::fs::write(root.path().join("tmp/go"), "").unwrap();
+    b.wait_line("flooded: started");
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+}
+
+/// Any user could pass PID 1 a TCP socket with SO_LINGER and unsent data: its last close waits
+/// in the kernel for the linger time, and PID 1 closed it on its event loop.
+#[test]
+fn a_lingering_socket_passed_to_pid1_blocks_nothing() {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let root = sleeper("sec-linger");
+    let mut b = root.boot(Mode::Pid1, &[]);
+    b.wait_line("s: started");
+    // A peer on loopback that never reads, and a sender whose queue it fills.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut tcp = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (_peer, _) = listener.accept().unwrap();
+    tcp.set_nonblocking(true).unwrap();
+    let chunk = vec![0u8; 65536];
+    while tcp.write(&chunk).is_ok() {}
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 60,
+    };
+    // SAFETY: setsockopt with a valid linger value on our own socket.
+    unsafe {
+        libc::setsockopt(
+            tcp.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    let ctl = std::os::unix::net::UnixStream::connect(b.socket_path()).unwrap();
+    let line = b"{\"op\":\"status\"}\n";
+    let iov = [std::io::IoSlice::new(line)];
+    let fds = [tcp.as_raw_fd()];
+    let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
+    nix::sys::socket::sendmsg::<()>(
+        ctl.as_raw_fd(),
+        &iov,
+        &cmsg,
+        nix::sys::socket::MsgFlags::empty(),
+        None,
+    )
+    .unwrap();
+    // PID 1's copy is now the last.
+    drop(tcp);
+    ctl.set_read_timeout(Some(common::HANG)).unwrap();
+    let mut reply = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(&ctl), &mut reply)
+        .expect("a reply to the request that passed the socket");
+    assert!(reply.contains("\"code\":0"), "{reply}");
+    let o = b.exec(&["/sbin/rcinit", "status"]);
+    assert!(o.status.success(), "{}", common::text(&o));
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+}
+
+/// A pidfile naming a process whose parent is alive and not rcinit: that parent would reap it
+/// unseen, and rcinit would later signal whatever has the pid then.
+#[test]
+fn a_pidfile_naming_another_parents_child_is_not_followed() {
+    let script = r#"#!/sbin/openrc-run
+command=/bin/sh
+command_args="-c '(sleep 100068 & echo \$! >/run/m1.pid; wait) </dev/null >/dev/null 2>&1 & exit 0'"
+procname=sleep
+pidfile=/run/m1.pid
+"#;
+    let root = common::services("sec-ppid", &[("m1", script)]);
+    let mut b = root.boot_with(
+        Mode::Pid1,
+        &[],
+        &[("RCINIT_READY_TIMEOUT", "1500")],
+        common::Prep::default(),
+    );
+    let why = b.wait_line("m1: pidfile /run/m1.pid:");
+    assert!(why.contains("not rcinit's child"), "{why}");
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+}
+
+/// A command of its own (not start or stop) that starts its stopped service waited for its
+/// own end: the start now follows the command.
+#[test]
+fn an_extra_command_starting_its_own_service_works() {
+    let script = format!(
+        "#!/sbin/openrc-run\n{SLEEPER}command_args=100069\nextra_stopped_commands=kick\nkick() {{\n\t/sbin/rcinit start kicked\n\techo \"kick=$?\"\n}}\n"
+    );
+    let root = common::services("sec-kick", &[("kicked", &script)]);
+    let mut b = root.boot(Mode::Pid1, &[]);
+    b.wait_line("kicked: started");
+    let o = b.exec(&["/sbin/rcinit", "stop", "kicked"]);
+    assert!(o.status.success(), "{}", common::text(&o));
+    let from = b.lines().len();
+    let o = b.exec(&["/sbin/rcinit", "kicked", "kick"]);
+    assert!(o.status.success(), "{}", common::text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("kick=0"),
+        "{}",
+        common::text(&o)
+    );
+    b.wait_line_after(from, "kicked: started");
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+}

@@ -159,7 +159,9 @@ async fn connection(mut stream: UnixStream, uid: u32, shared: &Shared) -> Result
         .and_then(|c| c.pid())
         .and_then(crate::procfs::session);
     let mut buf: Vec<u8> = Vec::new();
-    let mut fds: Vec<OwnedFd> = Vec::new();
+    // What the peer passes is closed off the event loop (see closer), whatever happens here.
+    let mut handed = crate::closer::Handed::default();
+    let fds = &mut handed.0;
     let end = Instant::now() + LIFETIME;
     loop {
         let left = end.saturating_duration_since(Instant::now());
@@ -167,7 +169,7 @@ async fn connection(mut stream: UnixStream, uid: u32, shared: &Shared) -> Result
             return Ok(());
         }
         let wait = left.min(REQUEST_TIME);
-        let line = match tokio::time::timeout(wait, read_line(&stream, &mut buf, &mut fds)).await {
+        let line = match tokio::time::timeout(wait, read_line(&stream, &mut buf, fds)).await {
             Err(_) => return Ok(()),
             Ok(Err(e)) => {
                 let r = Reply::error(2, format!("bad request: {e}"));
@@ -188,7 +190,15 @@ async fn connection(mut stream: UnixStream, uid: u32, shared: &Shared) -> Result
             }
             Ok(req) => {
                 shutdown = req == Request::Shutdown;
-                let stdio = take_stdio(&mut fds);
+                // Only a command's run uses the asker's stdout and stderr (and only root or
+                // rcinit's user may ask for one); anything else passed goes to the closer.
+                let stdio = match req {
+                    Request::Run { .. } => take_stdio(fds),
+                    _ => None,
+                };
+                for fd in fds.drain(..) {
+                    crate::closer::close_later(fd);
+                }
                 handle(req, stdio, shared, asker).await
             }
         };
@@ -196,11 +206,8 @@ async fn connection(mut stream: UnixStream, uid: u32, shared: &Shared) -> Result
         if shutdown {
             // The asker lives in the container too: let it read the answer and go before the
             // stop's final sweep would kill it mid-exit.
-            let _ = tokio::time::timeout(
-                Duration::from_secs(1),
-                read_line(&stream, &mut buf, &mut fds),
-            )
-            .await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), read_line(&stream, &mut buf, fds))
+                .await;
             tracing::info!("shutdown asked for on the control socket");
             let _ = shared.shutdown.send(());
             return Ok(());
@@ -219,12 +226,10 @@ async fn write_reply(stream: &mut UnixStream, r: &Reply) -> Result<()> {
 
 fn take_stdio(fds: &mut Vec<OwnedFd>) -> Option<(OwnedFd, OwnedFd)> {
     if fds.len() < 2 {
-        fds.clear();
         return None;
     }
     let err = fds.pop()?;
     let out = fds.pop()?;
-    fds.clear();
     Some((out, err))
 }
 
@@ -276,6 +281,8 @@ async fn read_line(
             let fd = unsafe { OwnedFd::from_raw_fd(fd) };
             if fds.len() < 4 {
                 fds.push(fd);
+            } else {
+                crate::closer::close_later(fd);
             }
         }
         if n == 0 {
@@ -487,18 +494,20 @@ async fn each(
                 reply.messages.push(why);
                 continue;
             }
-            // From another command of its own (a reload that restarts it), the service's stop
-            // follows that command: it is done after this answer, which the command awaits.
-            if asker == n && !matches!(op, Op::Start) {
+            // From another command of its own (a reload that restarts it, an extra command
+            // that starts it or what needs it), what touches the service follows that command:
+            // it is done after this answer, which the command awaits.
+            if rl.involves(asker, n, op.word()) {
                 let later = Rc::clone(&rl);
                 let (name, who) = (n.clone(), asker.clone());
                 tokio::task::spawn_local(async move {
                     let (_, said) = match op {
+                        Op::Start => later.start(&name).await,
                         Op::Stop => {
                             let (ok, _, said) = later.stop_from(&name, Some(&who)).await;
                             (ok, said)
                         }
-                        _ => later.restart_from(&name, Some(&who)).await,
+                        Op::Restart => later.restart_from(&name, Some(&who)).await,
                     };
                     for line in said {
                         tracing::info!("{line}");

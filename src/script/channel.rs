@@ -87,6 +87,9 @@ impl Channel {
                     if let Some(n) = self.sort(c) {
                         return Ok(n);
                     }
+                    // A refused writer that never stops must not hold the event loop: readiness
+                    // waits take no cooperative budget, so give the others their turn.
+                    tokio::task::yield_now().await;
                 }
                 Ok(Err(e)) => return Err(e),
                 Err(_would_block) => continue,
@@ -94,14 +97,16 @@ impl Channel {
         }
     }
 
-    /// What is readable now without waiting (`WouldBlock` when nothing is).
+    /// What is readable now without waiting (`WouldBlock` when nothing is, or when only
+    /// refused bytes keep coming: the loop is bounded).
     pub fn try_read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        loop {
+        for _ in 0..64 {
             let c = receive(self.fd.get_ref().as_raw_fd(), buf)?;
             if let Some(n) = self.sort(c) {
                 return Ok(n);
             }
         }
+        Err(std::io::ErrorKind::WouldBlock.into())
     }
 
     fn sort(&mut self, c: Chunk) -> Option<usize> {
@@ -190,7 +195,7 @@ fn receive(fd: RawFd, buf: &mut [u8]) -> std::io::Result<Chunk> {
             ControlMessageOwned::ScmRights(fds) => {
                 for f in fds {
                     // SAFETY: the kernel just installed this descriptor for us; nothing else owns it.
-                    drop(unsafe { OwnedFd::from_raw_fd(f) });
+                    crate::closer::close_later(unsafe { OwnedFd::from_raw_fd(f) });
                 }
             }
             _ => {}

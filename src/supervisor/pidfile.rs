@@ -8,7 +8,6 @@
 //! `--stop` matching: the process name against `procname` or the command's base name).
 
 use std::io::Read;
-use std::os::fd::{FromRawFd, OwnedFd};
 
 /// A pid is at most 7 digits (pid_max is 2^22); 64 leaves room for whitespace and nothing else.
 pub const MAX_BYTES: usize = 64;
@@ -18,25 +17,14 @@ const COMM_LEN: usize = 15;
 
 /// Reads the pid a pidfile names, or says why it names none.
 pub fn read(path: &str) -> Result<i32, String> {
-    let c = std::ffi::CString::new(path).map_err(|_| "the path holds a NUL byte".to_owned())?;
-    // SAFETY: open(2) of a NUL-terminated path; O_NONBLOCK: a FIFO opens at once and reads
-    // nothing rather than waiting for a writer.
-    let fd = unsafe {
-        libc::open(
-            c.as_ptr(),
-            libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC,
-        )
-    };
-    if fd < 0 {
-        let e = std::io::Error::last_os_error();
-        return Err(match e.raw_os_error() {
-            Some(libc::ELOOP) => "is a symbolic link: not followed".to_owned(),
-            Some(libc::ENOENT) => "does not exist".to_owned(),
-            _ => e.to_string(),
-        });
-    }
-    // SAFETY: fd was just returned by open and nothing else owns it.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // The directory part walked as root walks the user's directories (only root's links), the
+    // last component never followed; O_NONBLOCK: a FIFO opens at once and reads nothing.
+    let fd = crate::safepath::open_read(path, libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .map_err(|e| match e.raw_os_error() {
+        Some(libc::ELOOP) => "is a symbolic link: not followed".to_owned(),
+        Some(libc::ENOENT) => "does not exist".to_owned(),
+        _ => e.to_string(),
+    })?;
     let st = crate::safepath::fstat(&fd).map_err(|e| format!("fstat: {e}"))?;
     if st.st_mode & libc::S_IFMT != libc::S_IFREG {
         return Err("is not a regular file".to_owned());
@@ -77,6 +65,8 @@ pub fn parse(bytes: &[u8]) -> Result<i32, String> {
 pub struct ProcInfo {
     /// Start time, clock ticks since boot (stat field 22).
     pub start: u64,
+    /// Its parent: it must be rcinit (PID 1, or the subreaper), which alone can see it end.
+    pub ppid: i32,
     /// Real uid (status `Uid:`).
     pub uid: u32,
     pub comm: String,
@@ -89,6 +79,8 @@ pub struct ProcInfo {
 pub struct Wanted {
     /// The start time of the command this start ran: the daemon is it or came after it.
     pub since: u64,
+    /// rcinit's own pid: a daemon left by its command is re-parented to it.
+    pub me: i32,
     /// The processes there were just before that command: start times count in clock ticks
     /// (10 ms), so a process of the same tick is older only if it was already there.
     pub before: std::collections::HashSet<i32>,
@@ -103,6 +95,14 @@ fn base(p: &str) -> &str {
 
 /// Whether the process is this start's daemon (pure).
 pub fn judge(pid: i32, info: &ProcInfo, w: &Wanted) -> Result<(), String> {
+    // Another live parent would reap it unseen: rcinit would then signal a pid that may be
+    // anyone's by then.
+    if info.ppid != w.me {
+        return Err(format!(
+            "pid {pid} ({}) is not rcinit's child (its parent is {}): its end could not be seen",
+            info.comm, info.ppid
+        ));
+    }
     if info.start < w.since || (info.start == w.since && w.before.contains(&pid)) {
         return Err(format!(
             "pid {pid} ({}) was running before this start began",
@@ -130,19 +130,17 @@ pub fn judge(pid: i32, info: &ProcInfo, w: &Wanted) -> Result<(), String> {
     Ok(())
 }
 
-/// `/proc/PID/stat` -> (comm, start time) (pure). The name may hold spaces and parentheses.
-pub fn parse_stat(stat: &str) -> Option<(String, u64)> {
+/// `/proc/PID/stat` -> (comm, parent, start time) (pure). The name may hold spaces and
+/// parentheses.
+pub fn parse_stat(stat: &str) -> Option<(String, i32, u64)> {
     let open = stat.find('(')?;
     let close = stat.rfind(')')?;
     let comm = stat.get(open + 1..close)?.to_owned();
-    // Field 22 is the 20th after the name (fields 3..).
-    let start = stat
-        .get(close + 1..)?
-        .split_whitespace()
-        .nth(19)?
-        .parse()
-        .ok()?;
-    Some((comm, start))
+    let rest: Vec<&str> = stat.get(close + 1..)?.split_whitespace().take(20).collect();
+    // Field 4 is the 2nd after the name, field 22 the 20th.
+    let ppid = rest.get(1)?.parse().ok()?;
+    let start = rest.get(19)?.parse().ok()?;
+    Some((comm, ppid, start))
 }
 
 /// `/proc/PID/status`'s real uid (pure).
@@ -160,7 +158,7 @@ pub fn parse_uid(status: &str) -> Option<u32> {
 pub fn info(pid: i32) -> Result<ProcInfo, String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map_err(|e| format!("pid {pid}: /proc/{pid}/stat: {e}"))?;
-    let (comm, start) = parse_stat(&stat).ok_or(format!("pid {pid}: unreadable stat"))?;
+    let (comm, ppid, start) = parse_stat(&stat).ok_or(format!("pid {pid}: unreadable stat"))?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .map_err(|e| format!("pid {pid}: /proc/{pid}/status: {e}"))?;
     let uid = parse_uid(&status).ok_or(format!("pid {pid}: no Uid in status"))?;
@@ -172,6 +170,7 @@ pub fn info(pid: i32) -> Result<ProcInfo, String> {
         });
     Ok(ProcInfo {
         start,
+        ppid,
         uid,
         comm,
         exe,
@@ -181,7 +180,7 @@ pub fn info(pid: i32) -> Result<ProcInfo, String> {
 /// The start time of a process, for [`Wanted::since`].
 pub fn start_time(pid: i32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&stat).map(|(_, s)| s)
+    parse_stat(&stat).map(|(_, _, s)| s)
 }
 
 #[cfg(test)]
@@ -216,7 +215,7 @@ mod tests {
     #[test]
     fn stat_and_status_fields() {
         let stat = "77 (a) b (c)) S 1 77 77 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 123456 100 10";
-        assert_eq!(parse_stat(stat), Some(("a) b (c)".into(), 123456)));
+        assert_eq!(parse_stat(stat), Some(("a) b (c)".into(), 1, 123456)));
         assert_eq!(parse_stat("garbage"), None);
         assert_eq!(parse_stat("1 (x) S"), None);
         assert_eq!(
@@ -229,6 +228,7 @@ mod tests {
     fn info(start: u64, uid: u32, comm: &str, exe: Option<&str>) -> ProcInfo {
         ProcInfo {
             start,
+            ppid: 1,
             uid,
             comm: comm.into(),
             exe: exe.map(String::from),
@@ -239,6 +239,7 @@ mod tests {
     fn only_this_starts_daemon_is_accepted() {
         let w = Wanted {
             since: 1000,
+            me: 1,
             before: [7].into(),
             uid: Some(33),
             name: "/usr/sbin/nginx".into(),
@@ -256,9 +257,15 @@ mod tests {
         assert!(uid.contains("uid 0"), "{uid}");
         let name = judge(9, &info(2000, 33, "sshd", Some("/usr/sbin/sshd")), &w).unwrap_err();
         assert!(name.contains("procname"), "{name}");
+        // Another process's child is not followed: its parent would reap it unseen.
+        let mut adopted_elsewhere = info(2000, 33, "nginx", None);
+        adopted_elsewhere.ppid = 4242;
+        let other = judge(9, &adopted_elsewhere, &w).unwrap_err();
+        assert!(other.contains("not rcinit's child"), "{other}");
         // A long name is compared as the kernel truncates it.
         let long = Wanted {
             since: 0,
+            me: 1,
             before: Default::default(),
             uid: None,
             name: "/opt/a-very-long-daemon-name".into(),

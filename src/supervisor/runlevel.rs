@@ -398,8 +398,18 @@ impl Runlevel {
     }
 
     /// Whether acting on `target` (`start`: it and what it needs; `stop`: it and what needs
-    /// it) would wait on `asker`, whose own command `cmd` asks for it (OpenRC locks a service
-    /// during its start and stop): the refusal to give, or None.
+    /// it; `restart`: both) would act on `asker`.
+    pub fn involves(&self, asker: &str, target: &str, op: &str) -> bool {
+        target == asker
+            || (matches!(op, "start" | "restart")
+                && self.needs_closure(target).iter().any(|n| n == asker))
+            || (matches!(op, "stop" | "restart")
+                && self.dependents_closure(target).iter().any(|n| n == asker))
+    }
+
+    /// The refusal to give when `asker`'s own start or stop (`cmd`) asks for an `op` on
+    /// `target` that would act on `asker` itself, so wait for itself (OpenRC locks a service
+    /// during its start and stop); None otherwise.
     pub fn waits_on_itself(
         &self,
         asker: &str,
@@ -407,23 +417,24 @@ impl Runlevel {
         target: &str,
         op: &str,
     ) -> Option<String> {
-        if target == asker {
-            return matches!(cmd, "start" | "stop").then(|| {
-                format!(
-                    "{target}: its own {cmd} asked to {op} it; refused, as it would wait for itself"
-                )
-            });
-        }
-        if !matches!(cmd, "start" | "stop") {
+        if !matches!(cmd, "start" | "stop") || !self.involves(asker, target, op) {
             return None;
         }
-        let starts = matches!(op, "start" | "restart")
-            && self.needs_closure(target).iter().any(|n| n == asker);
-        let stops = matches!(op, "stop" | "restart")
-            && self.dependents_closure(target).iter().any(|n| n == asker);
-        (starts || stops).then(|| {
-            let how = if starts { "needs" } else { "is needed by" };
-            format!("{target} {how} {asker}, whose {cmd} asked to {op} it; refused, as it would wait for itself")
+        Some(if target == asker {
+            format!(
+                "{target}: its own {cmd} asked to {op} it; refused, as it would wait for itself"
+            )
+        } else {
+            let how = if matches!(op, "start" | "restart")
+                && self.needs_closure(target).iter().any(|n| n == asker)
+            {
+                "needs"
+            } else {
+                "is needed by"
+            };
+            format!(
+                "{target} {how} {asker}, whose {cmd} asked to {op} it; refused, as it would wait for itself"
+            )
         })
     }
 

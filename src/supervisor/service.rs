@@ -727,19 +727,8 @@ impl Svc {
                     Ok(0) | Err(_) => recs_open = false,
                     Ok(n) => {
                         for r in parser.feed(&buf[..n]) {
-                            match r {
-                                Record::Var { name, .. } if name == "_rcinit_reset" => self.vars = Rc::default(),
-                                Record::Var { name, value } => { Rc::make_mut(&mut self.vars).insert(name, value); }
-                                Record::Argv(a) => argv = a,
-                                Record::Exported(text) => exported = parse_assignments(&text),
-                                Record::End { status: 0, .. } => out.loaded = true,
-                                Record::Ask(what) => asks.push(what),
-                                Record::Type { name, output }
-                                    if output.contains("function") && name.starts_with("stop") =>
-                                {
-                                    self.script_stop = true;
-                                }
-                                _ => {}
+                            if let Some(what) = self.note(r, &mut out, &mut argv, &mut exported) {
+                                asks.push(what);
                             }
                         }
                     }
@@ -748,8 +737,9 @@ impl Svc {
                     // Records the shell wrote just before it ended are in the pipe already.
                     while let Ok(n) = recs.try_read(&mut buf) {
                         if n == 0 { break; }
+                        // The same as any record, but asks: nobody waits for their answer now.
                         for r in parser.feed(&buf[..n]) {
-                            if let Record::End { status: 0, .. } = r { out.loaded = true; }
+                            let _ = self.note(r, &mut out, &mut argv, &mut exported);
                         }
                     }
                     out.exit = e.ok();
@@ -768,7 +758,8 @@ impl Svc {
                         return out;
                     }
                     Some(other) => self.deferred.push_back(other),
-                    None => {}
+                    // Every sender is gone: stop asking (it would answer at once, for ever).
+                    None => rx = None,
                 },
                 _ = sleep => {
                     tracing::warn!("{}: {cmd} took longer than {} ms; killed", self.def.name, limit.unwrap_or_default().as_millis());
@@ -789,6 +780,33 @@ impl Svc {
                 let _ = recs.write_all(if ok { b"0\n" } else { b"1\n" }).await;
             }
         }
+    }
+
+    /// Takes one record of a script run; an ask is returned, to be answered.
+    fn note(
+        &mut self,
+        r: Record,
+        out: &mut ScriptRun,
+        argv: &mut Vec<String>,
+        exported: &mut Vec<(String, String)>,
+    ) -> Option<String> {
+        match r {
+            Record::Var { name, .. } if name == "_rcinit_reset" => self.vars = Rc::default(),
+            Record::Var { name, value } => {
+                Rc::make_mut(&mut self.vars).insert(name, value);
+            }
+            Record::Argv(a) => *argv = a,
+            Record::Exported(text) => *exported = parse_assignments(&text),
+            Record::End { status: 0, .. } => out.loaded = true,
+            Record::Ask(what) => return Some(what),
+            Record::Type { name, output }
+                if output.contains("function") && name.starts_with("stop") =>
+            {
+                self.script_stop = true;
+            }
+            _ => {}
+        }
+        None
     }
 
     /// Spawns `sh -c SHIM rcinit-cmd cmd ...` with the script's end of its channel on fd 9
@@ -1207,7 +1225,7 @@ impl Svc {
         if let Some(path) = &path
             && pidfile::read(path).is_ok_and(|pid| !self.followable(pid))
         {
-            let _ = std::fs::remove_file(path);
+            let _ = crate::safepath::unlink(path);
         }
         let before = if path.is_some() {
             crate::procfs::pids()
@@ -1242,6 +1260,7 @@ impl Svc {
         let limit = later(self.ctx.ready_timeout);
         let wanted = since.map(|since| pidfile::Wanted {
             since,
+            me: std::process::id() as i32,
             before,
             uid: l.user.as_ref().map(|u| u.uid),
             name: l.procname.clone().unwrap_or_else(|| l.argv[0].clone()),
