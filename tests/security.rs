@@ -1014,7 +1014,8 @@ supervisor=supervise-daemon
 command=/bin/sleep
 command_args=100067
 start_pre() {
-	su -s /bin/sh nobody -c "dd if=/dev/zero bs=65536 >&9 2>/dev/null &"
+	# Four writers: together they out-write one reader taking 16 KiB a read.
+	su -s /bin/sh nobody -c "for i in 1 2 3 4; do dd if=/dev/zero bs=65536 >&9 2>/dev/null & done"
 	while [ ! -e /tmp/go ]; do sleep 0.1; done
 }
 "#;
