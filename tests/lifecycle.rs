@@ -464,3 +464,27 @@ start_pre() {
     b.signal(libc::SIGTERM);
     assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
 }
+
+/// A daemon stopped with SIGSTOP took its SIGTERM only when continued, so its stop ended in
+/// SIGKILL after the whole retry schedule; each stop signal now comes with a SIGCONT (issue 18).
+#[test]
+fn a_sigstopped_daemon_stops_by_its_signal_not_sigkill() {
+    let script = "#!/sbin/openrc-run\nsupervisor=supervise-daemon\ncommand=/bin/sleep\ncommand_args=100070\n";
+    let root = services("sigstop", &[("frozen", script)]);
+    let mut b = boot(&root, &[]);
+    b.wait_line("frozen: started");
+    let d = one(&mut b, "sleep 100070");
+    common::kill_pid(d, libc::SIGSTOP);
+    common::wait_for("the daemon stopped", || {
+        (common::state(d) == Some('T')).then_some(())
+    });
+    let o = b.exec(&["/sbin/rcinit", "stop", "frozen"]);
+    let said = common::text(&o);
+    assert!(o.status.success(), "{said}");
+    assert!(said.contains("frozen stopped"), "{said}");
+    assert!(
+        !said.contains("killed"),
+        "the stop ended in SIGKILL: {said}"
+    );
+    stop(&mut b);
+}

@@ -12,7 +12,6 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use tokio::io::AsyncBufReadExt;
@@ -1591,6 +1590,12 @@ impl Svc {
                         report.killed = true;
                     }
                     send(&d, sig);
+                    // A stopped daemon (SIGSTOP, a debugger let go) would take its stop signal
+                    // only when continued: SIGKILL at the end of the schedule instead. OpenRC
+                    // does not send it (leave it out of differential comparisons).
+                    if sig != libc::SIGKILL && sig != libc::SIGCONT {
+                        send(&d, libc::SIGCONT);
+                    }
                 }
                 Step::Wait(_) | Step::Forever => {
                     let end = match step {
@@ -1707,15 +1712,17 @@ fn kill_extras(extras: Vec<Daemon>) {
     }
 }
 
+/// Sends `sig` (any number, real-time ones too) to the daemon's group, or to it alone.
 fn signal_daemon(d: &Daemon, sig: i32) -> bool {
-    let Ok(s) = Signal::try_from(sig) else {
-        return false;
+    // SAFETY: kill(2)/killpg(2) with a pid or group rcinit follows and a signal number.
+    let r = unsafe {
+        match d.pgid {
+            Some(g) if g > 1 => libc::killpg(g, sig),
+            _ if d.pid > 1 => libc::kill(d.pid, sig),
+            _ => return false,
+        }
     };
-    let r = match d.pgid {
-        Some(g) => killpg(Pid::from_raw(g), s),
-        None => kill(Pid::from_raw(d.pid), s),
-    };
-    r != Err(Errno::ESRCH)
+    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
 
 /// The daemon was not ready in time, or said it never would be.
