@@ -36,7 +36,7 @@ deps() {
 	done
 	local pkgs=()
 	[ -x /bin/busybox ] && /bin/busybox --list | grep -qx httpd || pkgs+=(busybox-static)
-	command -v unshare >/dev/null && command -v nsenter >/dev/null || pkgs+=(util-linux)
+	command -v unshare >/dev/null && command -v nsenter >/dev/null && command -v flock >/dev/null || pkgs+=(util-linux)
 	command -v ip >/dev/null || pkgs+=(iproute2)
 	command -v dot >/dev/null || pkgs+=(graphviz)
 	command -v dockerd >/dev/null || pkgs+=(docker.io)

@@ -682,8 +682,6 @@ fn bind(from: &std::path::Path, to: &std::path::Path) -> nix::Result<()> {
     )
 }
 
-/// start-stop-daemon and supervise-daemon as links to rcinit, for scripts that call them in an
-/// image without OpenRC; returns the directory, or None when it cannot be made (read-only /run).
 /// This binary by a path the scripts can run: its own, or /proc's view of it where that path
 /// is gone or hidden.
 fn own_exe() -> String {
@@ -694,6 +692,8 @@ fn own_exe() -> String {
         .unwrap_or_else(|| format!("/proc/{}/exe", std::process::id()))
 }
 
+/// start-stop-daemon and supervise-daemon as links to rcinit, for scripts that call them in an
+/// image without OpenRC; returns the directory, or None when it cannot be made (read-only /run).
 fn helper_links() -> Option<&'static str> {
     const DIR: &str = "/run/rcinit/bin";
     let exe = std::env::current_exe().ok()?;

@@ -300,15 +300,13 @@ pub fn build(input: &Input<'_>) -> Graph {
             }
         }
     }
-    let mut cycles_of_need = Vec::new();
     for cycle in need_cycles(&phase_of, &ctx) {
         let why = format!("need cycle: {}", cycle_text(&cycle));
         for m in &cycle {
             failed.insert(m.clone(), why.clone());
         }
-        cycles_of_need.push(cycle);
+        g.need_cycles.push(cycle);
     }
-    g.need_cycles = cycles_of_need;
     loop {
         let mut more = Vec::new();
         for s in phase_of.keys().filter(|s| !failed.contains_key(*s)) {

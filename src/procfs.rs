@@ -37,16 +37,40 @@ pub fn pids() -> HashSet<i32> {
         .collect()
 }
 
-/// The session of `pid` (field 6 of `/proc/PID/stat`).
-pub fn session(pid: i32) -> Option<i32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_session(&stat)
+/// What rcinit reads of `/proc/PID/stat`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stat {
+    pub comm: String,
+    pub ppid: i32,
+    pub session: i32,
+    /// Start time, clock ticks since boot (field 22).
+    pub start: u64,
 }
 
-/// The session field of `/proc/PID/stat` (pure).
-pub fn parse_session(stat: &str) -> Option<i32> {
-    let rest = stat.get(stat.rfind(')')? + 1..)?;
-    rest.split_whitespace().nth(3)?.parse().ok()
+/// `/proc/PID/stat` of `pid` (a kernel file: small, never blocking).
+pub fn stat(pid: i32) -> Option<Stat> {
+    parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// [`Stat`] from the text (pure). The name may hold spaces and parentheses: fields are counted
+/// from the last `)`.
+pub fn parse_stat(stat: &str) -> Option<Stat> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat.get(open + 1..close)?.to_owned();
+    let rest: Vec<&str> = stat.get(close + 1..)?.split_whitespace().take(20).collect();
+    // Field 3 is the first after the name: ppid is field 4, session 6, start time 22.
+    Some(Stat {
+        comm,
+        ppid: rest.get(1)?.parse().ok()?,
+        session: rest.get(3)?.parse().ok()?,
+        start: rest.get(19)?.parse().ok()?,
+    })
+}
+
+/// The session of `pid`.
+pub fn session(pid: i32) -> Option<i32> {
+    stat(pid).map(|s| s.session)
 }
 
 /// The ppid field of `/proc/PID/stat`. The command name (field 2) may hold spaces and parentheses,

@@ -39,8 +39,20 @@ fn cstr(s: &[u8]) -> std::io::Result<CString> {
 }
 
 fn open_at(dir: &OwnedFd, name: &CStr, flags: i32) -> std::io::Result<OwnedFd> {
+    open_at_mode(dir, name, flags, 0)
+}
+
+/// openat(2) in `dir` (close-on-exec), `mode` for what O_CREAT makes.
+pub fn open_at_mode(dir: &OwnedFd, name: &CStr, flags: i32, mode: u32) -> std::io::Result<OwnedFd> {
     // SAFETY: openat with a valid directory fd and a NUL-terminated name; the result is owned.
-    let fd = unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags | libc::O_CLOEXEC, 0) };
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            flags | libc::O_CLOEXEC,
+            mode,
+        )
+    };
     if fd < 0 {
         return Err(std::io::Error::last_os_error());
     }
@@ -111,11 +123,10 @@ impl std::fmt::Display for WalkError {
 /// following only root's symlinks on the way; returns it and the last component's name.
 pub fn open_parent(path: &str) -> Result<(OwnedFd, CString), WalkError> {
     let (dirs, last) = split(path).ok_or(WalkError::Relative)?;
-    let root = CString::new("/").expect("no NUL");
     // SAFETY: open of a constant path; the result is owned right below.
     let fd = unsafe {
         libc::open(
-            root.as_ptr(),
+            c"/".as_ptr(),
             libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
         )
     };

@@ -7,7 +7,7 @@
 //! unblocking before the handlers exist would drop it.)
 //!
 //! Handlers only set a per-signal flag and write a byte to a non-blocking socket (both
-//! async-signal-safe, done by signal-hook); the event loop wakes on the socket and takes the flags.
+//! async-signal-safe; one socket for all signals); the event loop wakes on it and takes the flags.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;

@@ -5,7 +5,7 @@
 //! fchown, ftruncate), and a file with more than one hard link is neither chmodded, chowned nor
 //! truncated. `-D` does not empty the directory: neither OpenRC 0.45 nor 0.64 does.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use crate::safepath;
 use crate::supervisor::user;
@@ -209,14 +209,6 @@ fn last_err() -> std::io::Error {
     std::io::Error::last_os_error()
 }
 
-fn own(fd: i32) -> std::io::Result<OwnedFd> {
-    if fd < 0 {
-        return Err(last_err());
-    }
-    // SAFETY: fd was just returned by the kernel and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
 fn writable(path: &str) -> std::io::Result<()> {
     let c = std::ffi::CString::new(path).map_err(|_| std::io::Error::other("NUL in path"))?;
     // SAFETY: access(2) on a NUL-terminated path.
@@ -239,19 +231,17 @@ fn check(path: &str, o: &Opts, ids: Option<(u32, u32)>, quiet: bool) -> Result<(
         }
     }
     let (dir, name) = safepath::open_parent(path).map_err(|e| e.to_string())?;
-    let d = dir.as_raw_fd();
     let file_trunc = o.trunc && o.kind == Kind::File;
     let access = if file_trunc {
         libc::O_RDWR
     } else {
         libc::O_RDONLY
     };
-    let flags = access | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
-    // SAFETY: openat with a valid directory fd and a NUL-terminated name.
-    let (fd, created) = match own(unsafe { libc::openat(d, name.as_ptr(), flags) }) {
+    let flags = access | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+    let (fd, created) = match safepath::open_at_mode(&dir, &name, flags, 0) {
         Ok(fd) => (fd, false),
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-            (create(d, &name, path, o, quiet)?, true)
+            (create(&dir, &name, path, o, quiet)?, true)
         }
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
             return Err("is a symbolic link: checkpath does not follow it".into());
@@ -307,54 +297,53 @@ fn check(path: &str, o: &Opts, ids: Option<(u32, u32)>, quiet: bool) -> Result<(
 }
 
 /// Creates what is missing (parents are not made), umask 0, and opens it without following.
+/// A mkdirat/mkfifoat result, its errno taken at once.
+fn made(r: libc::c_int) -> std::io::Result<()> {
+    if r == 0 { Ok(()) } else { Err(last_err()) }
+}
+
 fn create(
-    d: i32,
+    dir: &OwnedFd,
     name: &std::ffi::CStr,
     path: &str,
     o: &Opts,
     quiet: bool,
 ) -> Result<OwnedFd, String> {
-    let base = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC;
-    match o.kind {
-        Kind::File => {
-            einfo(quiet, &format!("{path}: creating file"));
-            let mode = o.mode.unwrap_or(0o664);
-            // SAFETY: openat with a valid directory fd and a NUL-terminated name.
-            own(unsafe {
-                libc::openat(d, name.as_ptr(), base | libc::O_RDWR | libc::O_CREAT, mode)
-            })
-            .map_err(|e| format!("open: {e}"))
+    let d = dir.as_raw_fd();
+    let base = libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+    // What to call it, how it is made (None: by the open itself), and how it is opened.
+    let (what, made, flags, mode) = match o.kind {
+        Kind::File => ("file", None, base | libc::O_RDWR | libc::O_CREAT, 0o664),
+        // SAFETY (both): mkdirat/mkfifoat with a valid directory fd and a NUL-terminated name.
+        Kind::Dir => (
+            "directory",
+            Some(made(unsafe {
+                libc::mkdirat(d, name.as_ptr(), o.mode.unwrap_or(0o775))
+            })),
+            base | libc::O_RDONLY | libc::O_DIRECTORY,
+            0,
+        ),
+        Kind::Fifo => (
+            "fifo",
+            Some(made(unsafe {
+                libc::mkfifoat(d, name.as_ptr(), o.mode.unwrap_or(0o600))
+            })),
+            base | libc::O_RDONLY,
+            0,
+        ),
+        Kind::Unknown => {
+            return Err("does not exist (and no -d, -f or -p says what to create)".into());
         }
-        Kind::Dir => {
-            einfo(quiet, &format!("{path}: creating directory"));
-            // SAFETY: mkdirat with a valid directory fd and a NUL-terminated name.
-            if unsafe { libc::mkdirat(d, name.as_ptr(), o.mode.unwrap_or(0o775)) } != 0 {
-                let e = last_err();
-                if e.raw_os_error() != Some(libc::EEXIST) {
-                    return Err(format!("mkdir: {e}"));
-                }
-            }
-            // SAFETY: as above.
-            own(unsafe {
-                libc::openat(d, name.as_ptr(), base | libc::O_RDONLY | libc::O_DIRECTORY)
-            })
-            .map_err(|e| format!("unable to open the directory: {e}"))
-        }
-        Kind::Fifo => {
-            einfo(quiet, &format!("{path}: creating fifo"));
-            // SAFETY: mkfifoat with a valid directory fd and a NUL-terminated name.
-            if unsafe { libc::mkfifoat(d, name.as_ptr(), o.mode.unwrap_or(0o600)) } != 0 {
-                let e = last_err();
-                if e.raw_os_error() != Some(libc::EEXIST) {
-                    return Err(format!("mkfifo: {e}"));
-                }
-            }
-            // SAFETY: as above.
-            own(unsafe { libc::openat(d, name.as_ptr(), base | libc::O_RDONLY) })
-                .map_err(|e| format!("unable to open the fifo: {e}"))
-        }
-        Kind::Unknown => Err("does not exist (and no -d, -f or -p says what to create)".into()),
+    };
+    einfo(quiet, &format!("{path}: creating {what}"));
+    // Made meanwhile by someone else is fine: it is checked like any existing path.
+    if let Some(Err(e)) = made
+        && e.raw_os_error() != Some(libc::EEXIST)
+    {
+        return Err(format!("creating the {what}: {e}"));
     }
+    safepath::open_at_mode(dir, name, flags, o.mode.unwrap_or(mode))
+        .map_err(|e| format!("opening the {what}: {e}"))
 }
 
 #[cfg(test)]

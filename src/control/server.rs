@@ -152,12 +152,9 @@ pub async fn serve(listener: UnixListener, shared: Rc<Shared>) {
 }
 
 async fn connection(mut stream: UnixStream, uid: u32, shared: &Shared) -> Result<()> {
-    // Whose session the asker is in: a request from inside a service's own running command.
-    let asker = stream
-        .peer_cred()
-        .ok()
-        .and_then(|c| c.pid())
-        .and_then(crate::procfs::session);
+    // The asker's pid: a request from inside a service's own running command is told apart
+    // by its session (read only for requests that change something).
+    let asker = stream.peer_cred().ok().and_then(|c| c.pid());
     let mut buf: Vec<u8> = Vec::new();
     // What the peer passes is closed off the event loop (see closer), whatever happens here.
     let mut handed = crate::closer::Handed::default();
@@ -346,7 +343,10 @@ async fn handle(
 ) -> Reply {
     let rl = shared.services.borrow().clone();
     // The service whose command runs in the asker's session, if any, and which command.
-    let from = asker.and_then(|sid| rl.as_ref()?.running_script(sid));
+    let from = || {
+        let sid = crate::procfs::session(asker?)?;
+        rl.as_ref()?.running_script(sid)
+    };
     match req {
         Request::Status { services } => {
             let (report, missing) = report(shared, &services);
@@ -369,9 +369,9 @@ async fn handle(
                 format!("service `{}' does not exist", services.join(" ")),
             )
         }
-        Request::Start { services } => each(rl, &services, Op::Start, from).await,
-        Request::Stop { services } => each(rl, &services, Op::Stop, from).await,
-        Request::Restart { services } => each(rl, &services, Op::Restart, from).await,
+        Request::Start { services } => each(rl.clone(), &services, Op::Start, from()).await,
+        Request::Stop { services } => each(rl.clone(), &services, Op::Stop, from()).await,
+        Request::Restart { services } => each(rl.clone(), &services, Op::Restart, from()).await,
         Request::Run { service, command }
             if matches!(command.as_str(), "start" | "stop" | "restart") =>
         {
@@ -380,7 +380,7 @@ async fn handle(
                 "stop" => Op::Stop,
                 _ => Op::Restart,
             };
-            each(rl, &[service], op, from).await
+            each(rl.clone(), &[service], op, from()).await
         }
         Request::Run { command, .. } if matches!(command.as_str(), "status" | "zap") => {
             Reply::error(
@@ -389,13 +389,12 @@ async fn handle(
             )
         }
         Request::Run { service, command } => {
+            // Its task runs that command now, and would answer once it ends: never.
+            let own = from().filter(|(asker, _)| *asker == service);
             let Some(rl) = rl.filter(|r| r.exists(&service)) else {
                 return Reply::error(1, format!("service `{service}' does not exist"));
             };
-            // Its task runs that command now, and would answer once it ends: never.
-            if let Some((asker, cmd)) = &from
-                && *asker == service
-            {
+            if let Some((_, cmd)) = own {
                 return Reply::error(
                     1,
                     format!(

@@ -11,7 +11,7 @@
 //! its end reaches PID 1 (and is refused), never the script, so answers cannot be forged either.
 
 use std::io::{IoSliceMut, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use anyhow::{Context, Result};
 use nix::sys::socket::{
@@ -23,11 +23,11 @@ use tokio::io::unix::AsyncFd;
 
 /// What was refused on one channel: logged at the first refusal, summed up when it closes.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Refused {
-    pub chunks: u64,
-    pub bytes: u64,
+struct Refused {
+    chunks: u64,
+    bytes: u64,
     /// The first refused writer: (uid, pid); uid `None` when the kernel said nothing.
-    pub first: Option<(Option<u32>, i32)>,
+    first: Option<(Option<u32>, i32)>,
 }
 
 /// PID 1's end of one script run's channel.
@@ -150,10 +150,6 @@ impl Channel {
         }
         Ok(())
     }
-
-    pub fn refused(&self) -> Refused {
-        self.refused
-    }
 }
 
 impl Drop for Channel {
@@ -167,12 +163,6 @@ impl Drop for Channel {
                 r.bytes
             );
         }
-    }
-}
-
-impl AsFd for Channel {
-    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.fd.get_ref().as_fd()
     }
 }
 

@@ -130,19 +130,6 @@ pub fn judge(pid: i32, info: &ProcInfo, w: &Wanted) -> Result<(), String> {
     Ok(())
 }
 
-/// `/proc/PID/stat` -> (comm, parent, start time) (pure). The name may hold spaces and
-/// parentheses.
-pub fn parse_stat(stat: &str) -> Option<(String, i32, u64)> {
-    let open = stat.find('(')?;
-    let close = stat.rfind(')')?;
-    let comm = stat.get(open + 1..close)?.to_owned();
-    let rest: Vec<&str> = stat.get(close + 1..)?.split_whitespace().take(20).collect();
-    // Field 4 is the 2nd after the name, field 22 the 20th.
-    let ppid = rest.get(1)?.parse().ok()?;
-    let start = rest.get(19)?.parse().ok()?;
-    Some((comm, ppid, start))
-}
-
 /// `/proc/PID/status`'s real uid (pure).
 pub fn parse_uid(status: &str) -> Option<u32> {
     status
@@ -156,9 +143,9 @@ pub fn parse_uid(status: &str) -> Option<u32> {
 
 /// Reads /proc for `pid` (bounded reads: these files are the kernel's).
 pub fn info(pid: i32) -> Result<ProcInfo, String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map_err(|e| format!("pid {pid}: /proc/{pid}/stat: {e}"))?;
-    let (comm, ppid, start) = parse_stat(&stat).ok_or(format!("pid {pid}: unreadable stat"))?;
+    let crate::procfs::Stat {
+        comm, ppid, start, ..
+    } = crate::procfs::stat(pid).ok_or(format!("pid {pid}: no /proc/{pid}/stat"))?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .map_err(|e| format!("pid {pid}: /proc/{pid}/status: {e}"))?;
     let uid = parse_uid(&status).ok_or(format!("pid {pid}: no Uid in status"))?;
@@ -179,8 +166,7 @@ pub fn info(pid: i32) -> Result<ProcInfo, String> {
 
 /// The start time of a process, for [`Wanted::since`].
 pub fn start_time(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&stat).map(|(_, _, s)| s)
+    crate::procfs::stat(pid).map(|s| s.start)
 }
 
 #[cfg(test)]
@@ -215,9 +201,13 @@ mod tests {
     #[test]
     fn stat_and_status_fields() {
         let stat = "77 (a) b (c)) S 1 77 77 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 123456 100 10";
-        assert_eq!(parse_stat(stat), Some(("a) b (c)".into(), 1, 123456)));
-        assert_eq!(parse_stat("garbage"), None);
-        assert_eq!(parse_stat("1 (x) S"), None);
+        let s = crate::procfs::parse_stat(stat).unwrap();
+        assert_eq!(
+            (s.comm.as_str(), s.ppid, s.session, s.start),
+            ("a) b (c)", 1, 77, 123456)
+        );
+        assert_eq!(crate::procfs::parse_stat("garbage"), None);
+        assert_eq!(crate::procfs::parse_stat("1 (x) S"), None);
         assert_eq!(
             parse_uid("Name:\tx\nUid:\t65534\t65534\t65534\t65534\n"),
             Some(65534)

@@ -148,16 +148,15 @@ impl Runlevel {
     /// 10,000): each one that settles may release the services ordered after it.
     pub async fn start_all(&self) {
         use std::collections::HashMap;
-        let planned: Vec<&str> = self
+        let planned: BTreeMap<&str, &Entry> = self
             .entries
             .iter()
             .filter(|(_, e)| e.planned)
-            .map(|(n, _)| n.as_str())
+            .map(|(n, e)| (n.as_str(), e))
             .collect();
         let mut waiting: HashMap<&str, usize> = HashMap::with_capacity(planned.len());
         let mut released: HashMap<&str, Vec<&str>> = HashMap::new();
-        for &n in &planned {
-            let e = &self.entries[n];
+        for (&n, e) in &planned {
             let mut count = 0;
             for b in &e.before {
                 if let Some((b, _)) = self.entries.get_key_value(b.as_str()) {
@@ -168,7 +167,7 @@ impl Runlevel {
             waiting.insert(n, count);
         }
         let mut ready: Vec<&str> = planned
-            .iter()
+            .keys()
             .copied()
             .filter(|n| waiting.get(n) == Some(&0))
             .collect();
@@ -177,7 +176,9 @@ impl Runlevel {
         // as it always did; its task is still asked nothing.
         loop {
             for n in ready.drain(..) {
-                let e = &self.entries[n];
+                let Some(e) = planned.get(n) else {
+                    continue;
+                };
                 // What it needs settled already (needs are ordered before it): started or not.
                 let failed_need = e.needs.iter().find_map(|d| {
                     let st = self.entries.get(d.as_str())?.status.borrow().state;

@@ -143,28 +143,23 @@ pub struct Fast {
 impl Fast {
     /// The fast path for a spec, when its script leaves the start entirely to the default.
     pub fn of(spec: &crate::script::spec::Spec) -> Option<Fast> {
-        let f = |n: &str| spec.functions.iter().any(|x| x == n);
-        let needs_shell = ["start", "start_pre", "start_post"].iter().any(|n| f(n))
-            || spec.vars.contains_key("required_dirs")
-            || spec.vars.contains_key("required_files");
-        (!needs_shell && spec.error.is_none()).then(|| Fast {
-            vars: Rc::new(spec.vars.clone()),
-            argv: spec.argv.clone(),
-            exported: spec.exported.clone(),
-            script_stop: ["stop", "stop_pre", "stop_post"].iter().any(|n| f(n)),
-        })
+        let mut f = Self::shape(spec)?;
+        f.vars = Rc::new(spec.vars.clone());
+        f.argv = spec.argv.clone();
+        Some(f)
     }
 
     /// [`Fast::of`], taking what it keeps out of the spec instead of copying it (the boot's
     /// specs are dropped right after: one copy per service, not two, at the peak).
     pub fn take(spec: &mut crate::script::spec::Spec) -> Option<Fast> {
-        let mut f = Self::of_shape(spec)?;
+        let mut f = Self::shape(spec)?;
         f.vars = Rc::new(std::mem::take(&mut spec.vars));
         f.argv = std::mem::take(&mut spec.argv);
         Some(f)
     }
 
-    fn of_shape(spec: &crate::script::spec::Spec) -> Option<Fast> {
+    /// Whether the fast path applies, and what it keeps besides the variables and argv.
+    fn shape(spec: &crate::script::spec::Spec) -> Option<Fast> {
         let f = |n: &str| spec.functions.iter().any(|x| x == n);
         let needs_shell = ["start", "start_pre", "start_post"].iter().any(|n| f(n))
             || spec.vars.contains_key("required_dirs")
