@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::config::Settings;
 use crate::control::server::{self, Shared};
 use crate::mirror::Mirror;
+use crate::policy::budget;
 use crate::policy::exit::{Exit, StopCause, exit_code};
 use crate::policy::signals::{Action, action};
 use crate::reaper::Reaper;
@@ -25,7 +26,7 @@ use crate::signals::{self, AsyncIntake, Intake};
 use crate::spawn::{self, Grouping};
 use crate::supervisor::forward;
 use crate::supervisor::runlevel::Runlevel;
-use crate::supervisor::service::{Ctx, Def, Fast, Later, StopReport};
+use crate::supervisor::service::{Ctx, Def, Evaluated, Later, StopReport};
 use crate::sweep::{Role, signal_all};
 
 /// What to boot.
@@ -75,6 +76,10 @@ struct Init {
     /// RCINIT_TEST_PANIC=hup: a SIGHUP makes rcinit panic, so tests can prove that a bug in the
     /// running init still ends the container cleanly.
     panic_on_hup: bool,
+    /// A CMD will run (it shares the stop budget).
+    cmd_expected: bool,
+    services_grace: Duration,
+    kill_grace: Duration,
 }
 
 /// Boots and runs until the container should end; returns the exit code.
@@ -94,6 +99,7 @@ pub fn run(boot: Boot, intake: Intake) -> Result<i32> {
             shutdown,
             own_uid: nix::unistd::geteuid().as_raw(),
             stopping: Cell::new(false),
+            booted: Cell::new(false),
         });
         let mut init = Init {
             intake: intake.into_async()?,
@@ -116,6 +122,9 @@ pub fn run(boot: Boot, intake: Intake) -> Result<i32> {
             no_children: false,
             boot_failed: false,
             panic_on_hup: std::env::var("RCINIT_TEST_PANIC").as_deref() == Ok("hup"),
+            cmd_expected: !boot.cmd.is_empty(),
+            services_grace: boot.settings.services_grace,
+            kill_grace: boot.settings.kill_grace,
         };
         Ok(init.main(boot).await)
     }))
@@ -151,6 +160,8 @@ impl Init {
         if self.running() {
             self.start_services().await;
         }
+        // `check` says "ready" from now on, as far as the services' own states allow.
+        self.control.booted.set(true);
         if self.running() && !boot.cmd.is_empty() {
             self.start_cmd(&boot.cmd);
         }
@@ -266,7 +277,44 @@ impl Init {
             // Crashed counts: started, its respawn pending.
             let (up, planned) = services.count_up();
             tracing::info!("{up} of {planned} services started in {}", since(begin));
+            self.say_stop_budget(&services);
         }
+    }
+
+    /// Says, with the numbers, when the scripts' own stop schedules ask for more than the stop
+    /// budget gives, and how to give more.
+    fn say_stop_budget(&self, services: &Runlevel) {
+        let asked: Vec<(String, Duration)> = services
+            .stop_plan()
+            .into_iter()
+            .filter(|(_, d)| *d > crate::supervisor::service::DEFAULT_ASK)
+            .collect();
+        let total = stop_total(&asked);
+        let needed = budget::needed(total, self.cmd_expected);
+        if needed <= self.services_grace {
+            return;
+        }
+        let list: Vec<String> = asked
+            .iter()
+            .map(|(n, d)| format!("{n} {}", budget::secs(*d)))
+            .collect();
+        let half = if self.cmd_expected {
+            ", and the CMD may take up to half of the budget"
+        } else {
+            ""
+        };
+        let secs = needed
+            .saturating_add(self.kill_grace)
+            .saturating_add(Duration::from_secs(1))
+            .as_secs_f64()
+            .ceil();
+        tracing::warn!(
+            "stop budget: the scripts' retry asks for up to {} to stop ({}){half}; RCINIT_SERVICES_GRACETIME is {}, so some would be killed before their time: set RCINIT_SERVICES_GRACETIME={} and give Docker as much (docker run --stop-timeout {secs}, compose stop_grace_period: {secs}s)",
+            budget::secs(total),
+            list.join(", "),
+            budget::secs(self.services_grace),
+            needed.as_millis(),
+        );
     }
 
     /// Reads the init scripts and plans the runlevel, still answering signals: a stop during a
@@ -354,7 +402,8 @@ impl Init {
             ready_timeout: settings.ready_timeout,
             critical: settings.critical.clone(),
             critical_failed: self.critical_tx.clone(),
-            shutting_down: Cell::new(false),
+            down: tokio::sync::watch::channel(false).0,
+            start_timeout: settings.start_timeout,
             mirror,
         });
         if self.run == Run::Cleared {
@@ -373,10 +422,11 @@ impl Init {
             runfs::remove_stale_pidfiles(&pidfiles);
         }
         // The specs give their parts to the services (moved, not copied); they go after this.
-        let defs: Vec<Def> = l
+        // A script that failed to evaluate still has its task: the runlevel's own show in the
+        // status as failed, with why, and a start by hand says why too.
+        let mut defs: Vec<Def> = l
             .specs
             .iter_mut()
-            .filter(|s| s.error.is_none())
             .map(|s| {
                 let (dir, _) = s.path.rsplit_once('/').unwrap_or(("/etc/init.d", ""));
                 let dir = dir.to_owned();
@@ -388,18 +438,38 @@ impl Init {
                     dir,
                     path: std::mem::take(&mut s.path),
                     // Known already when one load gave both passes.
-                    fast: if s.run_pass {
-                        Later::known(Ok(Fast::take(s)))
-                    } else {
-                        Rc::new(Later::default())
+                    fast: match &s.error {
+                        Some(e) => Later::known(Err(e.clone())),
+                        None if s.run_pass => Later::known(Ok(Evaluated::take(s))),
+                        None => Rc::new(Later::default()),
                     },
                     critical,
                     needs: std::mem::take(&mut s.deps.need),
+                    no_timeout: crate::policy::budget::no_timeout(&s.deps.keyword),
                 }
             })
             .collect();
         // What is left of them is not needed any more: the peak of a large boot is here.
         l.specs = Vec::new();
+        // A runlevel entry without any script (a dangling link) shows too.
+        let known: std::collections::HashSet<String> =
+            defs.iter().map(|d| d.name.clone()).collect();
+        for (name, why) in l
+            .graph
+            .failed
+            .iter()
+            .filter(|(n, _)| l.graph.failed_in_plan.contains(*n) && !known.contains(*n))
+        {
+            defs.push(Def {
+                name: name.clone(),
+                dir: "/etc/init.d".into(),
+                path: format!("/etc/init.d/{name}"),
+                fast: Later::known(Err(why.clone())),
+                critical: false,
+                needs: Vec::new(),
+                no_timeout: false,
+            });
+        }
         let later: Vec<(String, String, Rc<Later>)> = defs
             .iter()
             .filter(|d| !d.fast.is_set())
@@ -521,13 +591,33 @@ impl Init {
         let end = begin + settings.services_grace;
         self.control.stopping.set(true);
         if let Some(ctx) = &self.ctx {
-            ctx.shutting_down.set(true);
+            ctx.down.send_replace(true);
         }
         if let Some(pid) = self.cmd_running() {
-            // The CMD gets the signal that stopped us, or SIGTERM when something else did.
+            // The CMD gets the signal that stopped us, or SIGTERM when something else did, and
+            // its share: the services keep what their schedules ask for, up to half.
             forward(pid, self.stop.unwrap_or(libc::SIGTERM));
-            if !self.wait_until(end, |s| s.cmd_running().is_none()).await {
-                tracing::warn!("CMD (pid {pid}) still running after {}", since(begin));
+            let asked = self.services.as_ref().and_then(|s| {
+                let plan = s.stop_plan();
+                (!plan.is_empty()).then(|| stop_total(&plan))
+            });
+            let share = budget::cmd_share(settings.services_grace, asked);
+            if !self
+                .wait_until(begin + share, |s| s.cmd_running().is_none())
+                .await
+            {
+                tracing::warn!(
+                    "CMD (pid {pid}) still running after {}, its share of RCINIT_SERVICES_GRACETIME: killed, so the services get theirs",
+                    since(begin)
+                );
+                if pid > 1 {
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+                let _ = self
+                    .wait_until(Instant::now() + Duration::from_secs(1), |s| {
+                        s.cmd_running().is_none()
+                    })
+                    .await;
             }
         }
         if let Some(services) = self.services.clone() {
@@ -764,7 +854,7 @@ fn run_pass_meanwhile(
             }
             cell.set(match &spec.error {
                 Some(e) => Err(e.clone()),
-                None => Ok(Fast::of(spec)),
+                None => Ok(Evaluated::of(spec)),
             });
         };
         let all = eval::evaluate(&req, &scripts);
@@ -852,6 +942,12 @@ fn forward(pid: i32, sig: i32) {
         Ok(()) => tracing::debug!("forwarded {} to CMD (pid {pid})", signals::name(sig)),
         Err(e) => tracing::debug!("forwarding {} to pid {pid}: {e}", signals::name(sig)),
     }
+}
+
+/// What a stop plan asks for in all.
+fn stop_total(plan: &[(String, Duration)]) -> Duration {
+    let levels: Vec<Vec<Duration>> = plan.iter().map(|(_, d)| vec![*d]).collect();
+    budget::total(&levels)
 }
 
 fn since(t: Instant) -> String {

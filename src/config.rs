@@ -13,6 +13,9 @@ pub struct Settings {
     pub eval_timeout: Duration,
     /// RCINIT_READY_TIMEOUT: how long a `notify` daemon may take to say it is ready.
     pub ready_timeout: Duration,
+    /// `RCINIT_START_TIMEOUT` (seconds, 0 for none): how long a start may take, unless the
+    /// script says otherwise (`rcinit_start_timeout`, `keyword -timeout`).
+    pub start_timeout: Option<Duration>,
     /// RCINIT_CRITICAL: services whose failure stops the container (with `rcinit_critical=yes`).
     pub critical: Vec<String>,
     /// `RCINIT_RUNLEVEL`: the runlevel to boot when none is named on the command line.
@@ -56,11 +59,20 @@ impl Settings {
         let kill_grace = ms("RCINIT_KILL_GRACETIME", DEFAULT_KILL_GRACE_MS);
         let eval_timeout = ms("RCINIT_EVAL_TIMEOUT", DEFAULT_EVAL_TIMEOUT_MS);
         let ready_timeout = ms("RCINIT_READY_TIMEOUT", DEFAULT_READY_TIMEOUT_MS);
+        let default_start = Some(crate::policy::budget::DEFAULT_START_TIMEOUT);
+        let start_timeout = match get("RCINIT_START_TIMEOUT") {
+            None => default_start,
+            Some(v) => crate::policy::budget::parse_seconds(&v).unwrap_or_else(|e| {
+                warnings.push(format!("RCINIT_START_TIMEOUT: {e}; using 90 s"));
+                default_start
+            }),
+        };
         Self {
             services_grace,
             kill_grace,
             eval_timeout,
             ready_timeout,
+            start_timeout,
             critical: get("RCINIT_CRITICAL")
                 .map(|v| v.split_whitespace().map(str::to_owned).collect())
                 .unwrap_or_default(),
@@ -82,6 +94,12 @@ mod tests {
         assert_eq!(s.services_grace, Duration::from_millis(7000));
         assert_eq!(s.kill_grace, Duration::from_millis(2000));
         assert!(s.warnings.is_empty());
+        assert_eq!(s.start_timeout, Some(Duration::from_secs(90)));
+
+        let s = Settings::from_lookup(|k| (k == "RCINIT_START_TIMEOUT").then(|| "2".into()));
+        assert_eq!(s.start_timeout, Some(Duration::from_secs(2)));
+        let s = Settings::from_lookup(|k| (k == "RCINIT_START_TIMEOUT").then(|| "0".into()));
+        assert_eq!(s.start_timeout, None);
 
         let s = Settings::from_lookup(|k| (k == "RCINIT_KILL_GRACETIME").then(|| " 250 ".into()));
         assert_eq!(s.kill_grace, Duration::from_millis(250));

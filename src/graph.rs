@@ -40,6 +40,10 @@ pub struct Graph {
     pub stop: Vec<Vec<String>>,
     /// Services that will not start, and why.
     pub failed: BTreeMap<String, String>,
+    /// Those of `failed` the runlevel asked for (listed, or needed or wanted by what is):
+    /// they are part of the runlevel's status, failed, not silently absent.
+    #[serde(skip)]
+    pub failed_in_plan: BTreeSet<String>,
     /// Services a keyword drops on this system, and why.
     pub excluded: BTreeMap<String, String>,
     /// Ordering cycles, each broken at its last edge as OpenRC's traversal breaks it.
@@ -247,6 +251,7 @@ pub fn build(input: &Input<'_>) -> Graph {
     // need/want pulls it in.
     let mut phase_of: BTreeMap<String, usize> = BTreeMap::new();
     let mut failed: BTreeMap<String, String> = BTreeMap::new();
+    let mut reached: BTreeSet<String> = BTreeSet::new();
     let mut assumed_used = BTreeSet::new();
     for (i, (_, names)) in input.phases.iter().enumerate() {
         let mut todo: Vec<String> = names.clone();
@@ -254,6 +259,7 @@ pub fn build(input: &Input<'_>) -> Graph {
             if phase_of.contains_key(&n) {
                 continue;
             }
+            reached.insert(n.clone());
             match ctx.specs.get(n.as_str()) {
                 None => {
                     failed.insert(
@@ -270,8 +276,11 @@ pub fn build(input: &Input<'_>) -> Graph {
                 Some(s) => {
                     phase_of.insert(n.clone(), i);
                     for t in s.deps.need.iter().chain(&s.deps.want) {
-                        if let Resolved::Services(v) = ctx.resolve(t) {
-                            todo.extend(v);
+                        match ctx.resolve(t) {
+                            Resolved::Services(v) => todo.extend(v),
+                            // Reached, so reported as the runlevel's own failure.
+                            Resolved::Broken => todo.push(t.clone()),
+                            _ => {}
                         }
                     }
                 }
@@ -330,6 +339,11 @@ pub fn build(input: &Input<'_>) -> Graph {
             failed.insert(s.name.clone(), s.error.clone().unwrap_or_default());
         }
     }
+    g.failed_in_plan = failed
+        .keys()
+        .filter(|s| reached.contains(*s))
+        .cloned()
+        .collect();
     phase_of.retain(|s, _| !failed.contains_key(s));
 
     // Ordering: the adjacency OpenRC's traversal follows, per service, in kind and list order.

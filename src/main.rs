@@ -98,6 +98,13 @@ fn client_exit(result: anyhow::Result<i32>) -> ExitCode {
             eprintln!("rcinit: {e:#}");
             ExitCode::from(3)
         }
+        Err(e)
+            if e.downcast_ref::<rcinit::control::client::GaveUp>()
+                .is_some() =>
+        {
+            eprintln!("rcinit: {e:#}");
+            ExitCode::from(rcinit::control::GAVE_UP as u8)
+        }
         Err(e) if e.downcast_ref::<rcinit::control::client::Busy>().is_some() => {
             eprintln!("rcinit: {e:#}");
             ExitCode::from(rcinit::control::BUSY as u8)

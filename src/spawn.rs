@@ -135,6 +135,18 @@ struct Child {
     envp: Vec<*const libc::c_char>,
     /// The errno of the failed step, written by the child before it exits.
     error: AtomicI32,
+    /// Which step the child was at ([`Step`]), so a failure names the path that failed.
+    step: AtomicI32,
+}
+
+/// The steps of a daemon's setup a failure is named by.
+mod step {
+    pub const OTHER: i32 = 0;
+    pub const CHROOT: i32 = 1;
+    pub const DIRECTORY: i32 = 2;
+    pub const USER: i32 = 3;
+    /// FILE + k: the k-th file of the setup.
+    pub const FILE: i32 = 16;
 }
 
 fn c_string(bytes: &[u8], what: &str) -> Result<CString> {
@@ -240,6 +252,7 @@ pub fn spawn_with(argv: &[OsString], opts: Options<'_>) -> Result<Spawned> {
             .chain(std::iter::once(std::ptr::null()))
             .collect(),
         error: AtomicI32::new(0),
+        step: AtomicI32::new(step::OTHER),
     };
     let mut stack = vec![0u8; CHILD_STACK];
     // The stack grows down on every architecture rcinit builds for; keep the top 16-byte aligned.
@@ -277,7 +290,30 @@ pub fn spawn_with(argv: &[OsString], opts: Options<'_>) -> Result<Spawned> {
         unsafe {
             libc::waitpid(pid, std::ptr::null_mut(), 0)
         };
-        return Err(std::io::Error::from_raw_os_error(errno)).with_context(starting);
+        let err = std::io::Error::from_raw_os_error(errno);
+        let setup = child.setup.as_ref();
+        let at = match child.step.load(Ordering::SeqCst) {
+            step::CHROOT => child
+                .chroot
+                .as_ref()
+                .map(|c| format!("chroot {}", c.to_string_lossy())),
+            step::DIRECTORY => setup
+                .and_then(|s| s.directory.as_ref())
+                .map(|d| format!("directory {}", d.to_string_lossy())),
+            step::USER => setup
+                .and_then(|s| s.ids.as_ref())
+                .map(|(u, g, _)| format!("switching to uid {u} gid {g}")),
+            n if n >= step::FILE => usize::try_from(n - step::FILE)
+                .ok()
+                .and_then(|k| setup?.files.get(k))
+                .map(|f| f.0.to_string_lossy().into_owned()),
+            _ => None,
+        };
+        return Err(match at {
+            Some(at) => anyhow::Error::new(err).context(at),
+            None => anyhow::Error::new(err),
+        })
+        .with_context(starting);
     }
     Ok(Spawned { pid })
 }
@@ -322,6 +358,7 @@ impl Child {
             if let Some(s) = &self.setup {
                 daemon_setup_early(s)?;
             }
+            self.step.store(step::CHROOT, Ordering::SeqCst);
             if let Some(dir) = &self.chroot
                 && (libc::chroot(dir.as_ptr()) < 0 || libc::chdir(c"/".as_ptr()) < 0)
             {
@@ -345,9 +382,11 @@ impl Child {
                     return Err(std::io::Error::last_os_error());
                 }
             }
+            self.step.store(step::OTHER, Ordering::SeqCst);
             if let Some(s) = &self.setup {
-                daemon_setup_late(s)?;
+                daemon_setup_late(s, &self.step)?;
             }
+            self.step.store(step::OTHER, Ordering::SeqCst);
             // execvp's rule: EACCES anywhere on the path is the error to report, else the last.
             let mut denied = false;
             let mut last = libc::ENOENT;
@@ -431,12 +470,14 @@ unsafe fn daemon_setup_early(s: &Setup) -> std::io::Result<()> {
 ///
 /// # Safety
 /// Only for a child between fork and exec.
-unsafe fn daemon_setup_late(s: &Setup) -> std::io::Result<()> {
+unsafe fn daemon_setup_late(s: &Setup, at: &AtomicI32) -> std::io::Result<()> {
     // SAFETY: plain syscalls on our own process, with buffers prepared before the fork.
     unsafe {
         if let Some(d) = &s.directory {
+            at.store(step::DIRECTORY, Ordering::SeqCst);
             check(libc::chdir(d.as_ptr()))?;
         }
+        at.store(step::OTHER, Ordering::SeqCst);
         if let Some(m) = s.umask {
             libc::umask(m as libc::mode_t);
         }
@@ -447,6 +488,7 @@ unsafe fn daemon_setup_late(s: &Setup) -> std::io::Result<()> {
         }
         let keep = s.caps.is_some_and(|(i, a, _)| i | a != 0);
         if let Some((uid, gid, groups)) = &s.ids {
+            at.store(step::USER, Ordering::SeqCst);
             if keep {
                 // The capabilities asked for must survive the change of user.
                 check(libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0))?;
@@ -454,6 +496,7 @@ unsafe fn daemon_setup_late(s: &Setup) -> std::io::Result<()> {
             check(libc::setgroups(groups.len() as _, groups.as_ptr()))?;
             check(libc::setgid(*gid))?;
             check(libc::setuid(*uid))?;
+            at.store(step::OTHER, Ordering::SeqCst);
         }
         if let Some((inheritable, ambient, _)) = s.caps.filter(|_| keep) {
             set_caps(
@@ -465,7 +508,8 @@ unsafe fn daemon_setup_late(s: &Setup) -> std::io::Result<()> {
         if s.no_new_privs {
             check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;
         }
-        for (path, flags, mode, target) in &s.files {
+        for (k, (path, flags, mode, target)) in s.files.iter().enumerate() {
+            at.store(step::FILE.saturating_add(k as i32), Ordering::SeqCst);
             // Non-blocking open: a FIFO without a peer must not hold the fork (and rcinit, which
             // waits for the exec) forever; a FIFO with no reader fails with ENXIO instead.
             let fd = libc::open(

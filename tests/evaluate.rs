@@ -262,6 +262,53 @@ fn lint_fails_on_errors_and_passes_a_clean_image() {
     }
 }
 
+/// Issue 18: the scripts' own stop schedules asking for more than the stop budget are said at
+/// build time, with the numbers and the fix.
+#[test]
+fn lint_says_when_the_scripts_retry_asks_more_than_the_stop_budget() {
+    let root = with_scripts(
+        "lintbudget",
+        &[
+            (
+                "db",
+                script(
+                    "	:",
+                    "command=/bin/sleep
+supervisor=supervise-daemon
+retry=60",
+                ),
+            ),
+            (
+                "worker",
+                script(
+                    "	need db",
+                    "command=/bin/sleep
+supervisor=supervise-daemon
+retry=SIGTERM/10/SIGKILL/5",
+                ),
+            ),
+            (
+                "quick",
+                script(
+                    "	:",
+                    "command=/bin/sleep
+supervisor=supervise-daemon",
+                ),
+            ),
+        ],
+    );
+    let r = root.path().to_str().expect("utf-8");
+    let (code, out, _) = rcinit(&["lint", "--root", r]);
+    assert_eq!(code, 0, "a warning, not an error: {out}");
+    for want in [
+        "warning: /etc/init.d/db:4: the scripts' retry asks for up to 70 s to stop (worker 10 s, db 60 s); RCINIT_SERVICES_GRACETIME is 7 s",
+        "ENV RCINIT_SERVICES_GRACETIME=140000",
+        "--stop-timeout 143",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+}
+
 /// Regression: client commands kept PID 1's early signal block, so Ctrl-C did nothing while a
 /// hung depend() was being evaluated, and the evaluation shells outlived an interrupted command.
 #[test]

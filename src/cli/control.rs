@@ -43,9 +43,9 @@ pub fn status(services: &[String], json: bool, out: &mut dyn Write) -> Result<i3
     Ok(r.code)
 }
 
-/// `rcinit check`: 0 when healthy, else 1 with the reasons on stdout.
-pub fn check(out: &mut dyn Write) -> Result<i32> {
-    let r = client::call(&Request::Check, false)?;
+/// `rcinit check [--alive]`: 0 when ready (alive), else 1 with the reasons on stdout.
+pub fn check(alive: bool, out: &mut dyn Write) -> Result<i32> {
+    let r = client::call(&Request::Check { alive }, false)?;
     for m in &r.messages {
         writeln!(out, "{m}")?;
     }

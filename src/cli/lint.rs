@@ -184,6 +184,7 @@ pub fn check(l: &Loaded, root: &Path) -> Vec<Finding> {
             "remove one of the after/before/use/want edges of the cycle",
         );
     }
+    stop_budget(l, root, &crate::config::Settings::from_env(), &mut push);
     for (name, why) in &l.graph.excluded {
         let path = l
             .specs
@@ -200,6 +201,61 @@ pub fn check(l: &Loaded, root: &Path) -> Vec<Finding> {
         );
     }
     out
+}
+
+/// The scripts' own stop schedules against the stop budget: what the stop would ask for, level
+/// by level (the slowest of each), when some `retry` asks for more than the default 5 s.
+fn stop_budget(
+    l: &Loaded,
+    root: &Path,
+    settings: &crate::config::Settings,
+    push: &mut impl FnMut(bool, &str, Option<usize>, String, &str),
+) {
+    use crate::policy::budget;
+    let default = budget::ask(&crate::policy::retry::default_schedule());
+    let mut slowest: Vec<(&Spec, std::time::Duration)> = Vec::new();
+    for level in &l.graph.stop {
+        let worst = level
+            .iter()
+            .filter_map(|n| l.specs.iter().find(|s| &s.name == n))
+            .filter_map(|s| {
+                let v = |k: &str| s.vars.get(k).map(String::as_str);
+                let steps = crate::policy::retry::parse(v("retry"), v("stopsig")).ok()?;
+                Some((s, budget::ask(&steps)))
+            })
+            .filter(|(_, a)| *a > default)
+            .max_by_key(|(_, a)| *a);
+        slowest.extend(worst);
+    }
+    let total = budget::total(&slowest.iter().map(|(_, a)| vec![*a]).collect::<Vec<_>>());
+    let grace = settings.services_grace;
+    if total <= grace {
+        return;
+    }
+    let list: Vec<String> = slowest
+        .iter()
+        .map(|(s, a)| format!("{} {}", s.name, budget::secs(*a)))
+        .collect();
+    let Some((first, _)) = slowest.iter().max_by_key(|(_, a)| *a) else {
+        return;
+    };
+    let needed = budget::needed(total, true);
+    let docker = (needed + settings.kill_grace).as_secs() + 1;
+    push(
+        false,
+        &first.path,
+        line_of(root, &first.path, &["retry"]),
+        format!(
+            "the scripts' retry asks for up to {} to stop ({}); RCINIT_SERVICES_GRACETIME is {}: those past it are killed",
+            budget::secs(total),
+            list.join(", "),
+            budget::secs(grace)
+        ),
+        &format!(
+            "ENV RCINIT_SERVICES_GRACETIME={} (twice what the services ask: a CMD may take up to half) and docker run --stop-timeout {docker} (compose: stop_grace_period: {docker}s); or ask for less in retry",
+            needed.as_millis()
+        ),
+    );
 }
 
 fn check_service(

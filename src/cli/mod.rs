@@ -103,9 +103,15 @@ pub enum Command {
         #[arg(value_name = "SVC", required = true)]
         services: Vec<String>,
     },
-    /// Exit 0 when no service of the runlevel failed, crashed or fails its health check
-    /// (for HEALTHCHECK CMD rcinit check); else 1 with the reasons.
-    Check,
+    /// Readiness: exit 0 once the runlevel is up (nothing starting or stopping, nothing failed,
+    /// crashed or failing its health check); else 1 with the reasons. For HEALTHCHECK and
+    /// readiness probes.
+    Check {
+        /// Liveness instead: exit 1 only for failed or crashed services, failing health checks
+        /// and starts stuck past their limit (a container worth restarting).
+        #[arg(long)]
+        alive: bool,
+    },
     /// Stop every service and end the container cleanly (exit 0).
     Shutdown,
     /// Link rc-status, rc-service, openrc-run, halt, poweroff, reboot, shutdown and telinit to
@@ -155,7 +161,7 @@ impl Command {
                 },
                 &mut out,
             ),
-            Command::Check => control::check(&mut out),
+            Command::Check { alive } => control::check(*alive, &mut out),
             Command::Shutdown => control::shutdown(),
             Command::InstallApplets { dir } => control::install_applets(dir, &mut out),
             Command::Service { service, commands } => control::service(service, commands, &mut out),

@@ -23,6 +23,26 @@ impl std::fmt::Display for NotRunning {
 
 impl std::error::Error for NotRunning {}
 
+/// The client stopped waiting: rcinit went silent, or its own limit for what the request
+/// waited for passed long ago.
+#[derive(Debug)]
+pub struct GaveUp(pub String);
+
+impl std::fmt::Display for GaveUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl std::error::Error for GaveUp {}
+
+/// How long a long request may go without a word from rcinit (it says what it waits for every
+/// HEARTBEAT).
+const SILENCE: Duration = Duration::from_secs(15);
+
+/// How long past the server's own limit the client still waits for the reply.
+const PAST_LIMIT: Duration = Duration::from_secs(10);
+
 /// rcinit refused the connection for want of a slot (too many of this user's at once).
 #[derive(Debug)]
 pub struct Busy(pub String);
@@ -65,17 +85,78 @@ pub fn call(req: &Request, stdio: bool) -> Result<Reply> {
     // A refused connection was answered ("busy") and closed, maybe before the request went:
     // the answer is still there to read.
     let sent = sent.context("sending the request");
-    // A status answers at once; a stop may take the service's whole schedule.
-    let limit = match req {
-        Request::Status { .. } | Request::Check => Some(Duration::from_secs(10)),
-        _ => None,
-    };
-    s.set_read_timeout(limit)?;
+    // A status answers at once; a stop may take the service's whole schedule, and meanwhile
+    // rcinit says what it waits for and how long its own limit still runs.
+    let quick = matches!(req, Request::Status { .. } | Request::Check { .. });
+    let begin = std::time::Instant::now();
+    let mut waited_for: Option<super::Waiting> = None;
+    let mut limit_end: Option<std::time::Instant> = None;
     let mut r = BufReader::new(s);
     let mut text = String::new();
-    if let Err(e) = r.read_line(&mut text) {
-        sent?;
-        return Err(e).context("reading the reply");
+    loop {
+        let now = std::time::Instant::now();
+        let silence = if quick {
+            Duration::from_secs(10)
+        } else {
+            SILENCE
+        };
+        let wait = match limit_end {
+            Some(end) => silence.min(end.saturating_duration_since(now)),
+            None => silence,
+        };
+        text.clear();
+        let read = match wait.is_zero() {
+            true => Err(std::io::ErrorKind::TimedOut.into()),
+            false => r
+                .get_ref()
+                .set_read_timeout(Some(wait))
+                .and_then(|()| r.read_line(&mut text)),
+        };
+        match read {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                let what = waited_for
+                    .as_ref()
+                    .map(|w| format!(" for {}", w.what))
+                    .unwrap_or_default();
+                let why = match limit_end {
+                    Some(end) if end <= std::time::Instant::now() => {
+                        format!("rcinit's own limit passed {} s ago", PAST_LIMIT.as_secs())
+                    }
+                    _ => format!("rcinit said nothing for {} s", wait.as_secs()),
+                };
+                return Err(GaveUp(format!(
+                    "gave up after {} s waiting{what}: {why}",
+                    begin.elapsed().as_secs()
+                ))
+                .into());
+            }
+            Err(e) => {
+                sent?;
+                return Err(e).context("reading the reply");
+            }
+        }
+        let Ok(reply) = serde_json::from_str::<Reply>(&text) else {
+            break;
+        };
+        match reply.waiting {
+            Some(w) => {
+                let now = std::time::Instant::now();
+                limit_end = match (w.left_ms, limit_end) {
+                    // Past its limit already: that end does not move on with every heartbeat.
+                    (Some(0), Some(end)) => Some(end),
+                    (Some(ms), _) => Some(now + Duration::from_millis(ms) + PAST_LIMIT),
+                    (None, _) => None,
+                };
+                waited_for = Some(w);
+            }
+            None => break,
+        }
     }
     if *req == Request::Shutdown {
         // rcinit starts the stop when this connection closes: at our exit, so the stop's

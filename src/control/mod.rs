@@ -31,7 +31,11 @@ pub enum Request {
         #[serde(default)]
         services: Vec<String>,
     },
-    Check,
+    /// Readiness; with `alive`, liveness.
+    Check {
+        #[serde(default)]
+        alive: bool,
+    },
     Start {
         services: Vec<String>,
     },
@@ -61,7 +65,7 @@ pub enum Request {
 impl Request {
     /// Whether the request changes anything.
     pub fn changes(&self) -> bool {
-        !matches!(self, Request::Status { .. } | Request::Check)
+        !matches!(self, Request::Status { .. } | Request::Check { .. })
     }
 }
 
@@ -75,14 +79,35 @@ pub struct Reply {
     pub messages: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<report::Report>,
+    /// Not the reply yet: what the server is waiting for meanwhile (sent every
+    /// [`HEARTBEAT`] while a start, stop or command runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<Waiting>,
 }
+
+/// What a request waits for, and how long the server's own limits still let it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiting {
+    pub what: String,
+    /// Milliseconds until the server's limit for what it waits for; None: no limit (a start
+    /// with `keyword -timeout`, a script command, a schedule with `forever`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_ms: Option<u64>,
+}
+
+/// How often a long request says what it waits for.
+pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The client's exit code when it gives up waiting (the server went silent, or its own limit
+/// for what it waited for passed long ago).
+pub const GAVE_UP: i32 = 7;
 
 impl Reply {
     pub fn error(code: i32, message: impl Into<String>) -> Self {
         Reply {
             code,
             messages: vec![message.into()],
-            status: None,
+            ..Reply::default()
         }
     }
 }

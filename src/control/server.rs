@@ -33,6 +33,8 @@ pub struct Shared {
     pub own_uid: u32,
     /// The container is stopping: no more changes.
     pub stopping: Cell<bool>,
+    /// The boot's starts are over (the runlevel may still have services starting: D-34).
+    pub booted: Cell<bool>,
 }
 
 /// A helper call that is not about the service's daemon: the image's own helper should run it.
@@ -196,7 +198,12 @@ async fn connection(mut stream: UnixStream, uid: u32, shared: &Shared) -> Result
                 for fd in fds.drain(..) {
                     crate::closer::close_later(fd);
                 }
-                handle(req, stdio, shared, asker).await
+                let long = req.changes() && req != Request::Shutdown;
+                let work = handle(req, stdio, shared, asker);
+                match long {
+                    true => with_heartbeats(work, &mut stream, shared).await,
+                    false => work.await,
+                }
             }
         };
         write_reply(&mut stream, &reply).await?;
@@ -209,6 +216,70 @@ async fn connection(mut stream: UnixStream, uid: u32, shared: &Shared) -> Result
             let _ = shared.shutdown.send(());
             return Ok(());
         }
+    }
+}
+
+/// Awaits a long request, telling the client every [`HEARTBEAT`] what it waits for, so the
+/// client's own deadline follows the server's limits. A client gone or not reading hears no
+/// more, and the request is still carried out to its end (a restart's start included).
+async fn with_heartbeats(
+    work: impl std::future::Future<Output = Reply>,
+    stream: &mut UnixStream,
+    shared: &Shared,
+) -> Reply {
+    tokio::pin!(work);
+    let beat = super::HEARTBEAT;
+    let mut tick = tokio::time::interval_at((Instant::now() + beat).into(), beat);
+    let mut listening = true;
+    loop {
+        tokio::select! {
+            r = &mut work => return r,
+            _ = tick.tick(), if listening => {
+                let w = Reply {
+                    waiting: Some(waiting(shared)),
+                    ..Reply::default()
+                };
+                let sent = tokio::time::timeout(beat, write_reply(stream, &w)).await;
+                listening = matches!(sent, Ok(Ok(())));
+            }
+        }
+    }
+}
+
+/// What the services are busy with now (starts and stops), and the latest of their limits.
+fn waiting(shared: &Shared) -> super::Waiting {
+    let now = Instant::now();
+    let mut busy = Vec::new();
+    let mut left = Some(Duration::ZERO);
+    if let Some(rl) = shared.services.borrow().as_ref() {
+        for (name, st) in rl.statuses() {
+            if !matches!(st.state, State::Starting | State::Stopping) {
+                continue;
+            }
+            let until = st.until.map(|u| u.saturating_duration_since(now));
+            left = match (left, until) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                _ => None,
+            };
+            busy.push(format!(
+                "{name} {}{}",
+                st.state,
+                until
+                    .map(|u| format!(" (its limit in {})", super::report::duration(u.as_secs())))
+                    .unwrap_or_else(|| " (no limit)".into())
+            ));
+        }
+    }
+    if busy.is_empty() {
+        // A script command (reload...) or a task between two steps: no limit of rcinit's.
+        return super::Waiting {
+            what: "the service's command".into(),
+            left_ms: None,
+        };
+    }
+    super::Waiting {
+        what: busy.join(", "),
+        left_ms: left.map(|l| l.as_millis().min(u64::MAX as u128) as u64),
     }
 }
 
@@ -354,9 +425,10 @@ async fn handle(
                 code: if missing.is_empty() { 0 } else { 1 },
                 messages: missing,
                 status: Some(report),
+                ..Reply::default()
             }
         }
-        Request::Check => check(shared),
+        Request::Check { alive } => check(shared, alive),
         // Sent once the asker has its answer (see `connection`).
         Request::Shutdown => Reply::default(),
         Request::Start { services }
@@ -417,7 +489,7 @@ async fn handle(
                 Ok((code, said)) => Reply {
                     code,
                     messages: said.into_iter().collect(),
-                    status: None,
+                    ..Reply::default()
                 },
                 Err(_) => Reply::error(1, format!("{service}: busy stopping; try again")),
             }
@@ -534,28 +606,60 @@ async fn each(
     reply
 }
 
-/// `rcinit check`: healthy unless a service of the runlevel failed, crashed, or fails its
-/// health check; a service stopped on purpose is fine.
-fn check(shared: &Shared) -> Reply {
+/// How long past its limit a start or stop counts as stuck (the limit itself ends it).
+const STUCK: Duration = Duration::from_secs(5);
+
+/// `rcinit check`: readiness, "is the runlevel up?": not while the boot or any service is still
+/// starting or stopping, nor when one failed, crashed or fails its health check; a service
+/// stopped on purpose is fine. `--alive`: liveness, "should this container be restarted?":
+/// only failed and crashed services, failing health checks, and starts or stops stuck past
+/// their limit.
+fn check(shared: &Shared, alive: bool) -> Reply {
     let mut reply = Reply::default();
-    let Some(rl) = shared.services.borrow().clone() else {
-        return reply;
+    let mut say = |line: String| {
+        reply.code = 1;
+        reply.messages.push(line);
     };
-    for (name, st) in rl.statuses() {
+    let rl = shared.services.borrow().clone();
+    let now = Instant::now();
+    for (name, st) in rl.as_ref().map(|r| r.statuses()).unwrap_or_default() {
         let health_ok = st.healthy != Some(false);
-        if !rl.planned(&name) && st.state == State::Stopped {
+        let planned = rl.as_ref().is_some_and(|r| r.planned(&name));
+        if !planned && st.state == State::Stopped {
             continue;
         }
         if !state::healthy(st.state, st.why.as_ref(), health_ok) {
-            reply.code = 1;
             let why = st.why.map(|w| format!(": {w}")).unwrap_or_default();
             let what = if st.state == State::Started && !health_ok {
                 "failing its health check".to_string()
             } else {
                 st.state.to_string()
             };
-            reply.messages.push(format!("{name} {what}{why}"));
+            say(format!("{name} {what}{why}"));
+            continue;
         }
+        if !matches!(st.state, State::Starting | State::Stopping) {
+            continue;
+        }
+        let for_ =
+            crate::control::report::duration(now.saturating_duration_since(st.since).as_secs());
+        match st.until {
+            Some(u) if now > u + STUCK => say(format!(
+                "{name} stuck {}: its limit passed {} ago",
+                st.state,
+                crate::control::report::duration(now.saturating_duration_since(u).as_secs())
+            )),
+            _ if alive => {}
+            Some(u) => say(format!(
+                "{name} {} for {for_} (its limit in {})",
+                st.state,
+                crate::control::report::duration(u.saturating_duration_since(now).as_secs())
+            )),
+            None => say(format!("{name} {} for {for_} (no limit)", st.state)),
+        }
+    }
+    if !alive && !shared.booted.get() {
+        say("the runlevel is still starting".into());
     }
     reply
 }

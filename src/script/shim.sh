@@ -299,6 +299,7 @@ _rcinit_vars() {
 		[ -n "${rc_ulimit+x}" ] && printf 'V\0rc_ulimit\0%s\0' "$rc_ulimit"
 		[ -n "${RC_ULIMIT+x}" ] && printf 'V\0RC_ULIMIT\0%s\0' "$RC_ULIMIT"
 		[ -n "${rcinit_critical+x}" ] && printf 'V\0rcinit_critical\0%s\0' "$rcinit_critical"
+		[ -n "${rcinit_start_timeout+x}" ] && printf 'V\0rcinit_start_timeout\0%s\0' "$rcinit_start_timeout"
 		[ -n "${opts+x}" ] && printf 'V\0opts\0%s\0' "$opts"
 		:
 	} >&9

@@ -10,6 +10,7 @@ use tokio::sync::{oneshot, watch};
 use super::inbox::Outbox;
 use super::service::{self, Ctx, Def, Request, Status, StopReport};
 use crate::graph::Graph;
+use crate::policy::budget::{self, DEPENDENT_WAIT};
 use crate::state::{State, Why};
 
 struct Entry {
@@ -25,6 +26,25 @@ struct Entry {
     levels: u32,
     /// Part of the runlevel (started at boot), not only known from init.d.
     planned: bool,
+    /// `keyword -timeout`: what orders after it waits for it without limit (D-34).
+    no_timeout: bool,
+    /// Why it cannot start at all (its script failed to evaluate, a need cycle...): its start
+    /// at boot is refused with that.
+    unstartable: Option<String>,
+}
+
+/// Why a dependent does not start: what its need is, and why.
+fn need_reason(st: &Status) -> String {
+    match (st.state, &st.why) {
+        (State::Starting, _) => format!(
+            "did not start in time (timed out waiting for it after {}, D-34)",
+            crate::policy::budget::secs(DEPENDENT_WAIT)
+        ),
+        (state, Some(why)) if state != State::Stopped => {
+            format!("would not start ({state}: {why})")
+        }
+        (state, _) => format!("would not start ({state})"),
+    }
 }
 
 /// How long past its deadline a service's task may take to answer a stop.
@@ -84,7 +104,11 @@ impl Runlevel {
         let mut entries = BTreeMap::new();
         for def in defs {
             let name = def.name.clone();
-            let planned = wave.contains_key(name.as_str());
+            let unstartable = graph
+                .failed_in_plan
+                .contains(&name)
+                .then(|| graph.failed.get(&name).cloned().unwrap_or_default());
+            let planned = wave.contains_key(name.as_str()) || unstartable.is_some();
             let level = wave.get(name.as_str()).copied().unwrap_or(0);
             let phase = graph.phase.get(&name).copied().unwrap_or(0);
             let owned = |v: Option<&Vec<&str>>| -> Vec<String> {
@@ -107,6 +131,7 @@ impl Runlevel {
                 // Outside the runlevel the graph has no edges: the script's own needs.
                 needs = def.needs.clone();
             }
+            let no_timeout = def.no_timeout;
             let (status, tx) = service::spawn_task(def, Rc::clone(&ctx));
             entries.insert(
                 name,
@@ -118,6 +143,8 @@ impl Runlevel {
                     needs,
                     levels: level + 1,
                     planned,
+                    no_timeout,
+                    unstartable,
                 },
             );
         }
@@ -179,33 +206,53 @@ impl Runlevel {
                 let Some(e) = planned.get(n) else {
                     continue;
                 };
-                // What it needs settled already (needs are ordered before it): started or not.
+                // What it needs settled already (needs are ordered before it), or was waited
+                // for long enough (D-34): started or not.
                 let failed_need = e.needs.iter().find_map(|d| {
-                    let st = self.entries.get(d.as_str())?.status.borrow().state;
+                    let st = self.entries.get(d.as_str())?.status.borrow().clone();
                     let waited = e.before.iter().any(|b| b == d);
-                    (waited && !matches!(st, State::Started | State::Crashed))
-                        .then(|| (d.clone(), st))
+                    (waited && !matches!(st.state, State::Started | State::Crashed))
+                        .then(|| (d.clone(), need_reason(&st)))
                 });
-                let _ = match failed_need {
-                    Some((dep, state)) => e.tx.send(Request::Refuse(Why::Needs {
+                let _ = match (&e.unstartable, failed_need) {
+                    (Some(why), _) => e.tx.send(Request::Refuse(Why::Said(why.clone()))),
+                    (None, Some((dep, reason))) => e.tx.send(Request::Refuse(Why::Needs {
                         service: dep,
-                        reason: format!("would not start ({state})"),
+                        reason,
                     })),
-                    None => e.tx.send(Request::Start(None)),
+                    (None, None) => e.tx.send(Request::Start(None)),
                 };
                 let mut own = e.status.clone();
                 let name = n.to_owned();
+                let no_timeout = e.no_timeout;
                 in_flight.spawn_local(async move {
-                    let _ = own.wait_for(|s| s.settled).await;
-                    name
+                    let settled = async {
+                        let _ = own.wait_for(|s| s.settled).await;
+                    };
+                    // D-34: what orders after it waits 60 s, then goes on without it (a need
+                    // of it fails); `keyword -timeout` makes the wait unlimited.
+                    let in_time = match no_timeout {
+                        true => {
+                            settled.await;
+                            true
+                        }
+                        false => tokio::time::timeout(DEPENDENT_WAIT, settled).await.is_ok(),
+                    };
+                    (name, in_time)
                 });
             }
             let Some(done) = in_flight.join_next().await else {
                 break;
             };
-            let Ok(done) = done else {
+            let Ok((done, in_time)) = done else {
                 continue;
             };
+            if !in_time {
+                tracing::warn!(
+                    "timed out waiting for {done} ({}): what orders after it goes on (D-34)",
+                    budget::secs(DEPENDENT_WAIT)
+                );
+            }
             for &d in released
                 .get(done.as_str())
                 .map(Vec::as_slice)
@@ -222,9 +269,9 @@ impl Runlevel {
     }
 
     /// Stops every service in the reverse order, dependents first, independent ones
-    /// concurrently, all before `end`. Each stop gets a share of what is left of the budget
-    /// by how many stop levels still follow it, so a slow dependent cannot eat its
-    /// dependencies' time.
+    /// concurrently, all before `end`. Each stop gets what its schedule asks for when its turn
+    /// comes, as far as every stop level after it keeps a floor ([`budget::share`]): a slow
+    /// dependent cannot eat its dependencies' time, and time unused passes on.
     pub async fn stop_all(&self, end: Instant) -> Vec<StopReport> {
         let mut done: BTreeMap<String, watch::Sender<bool>> = BTreeMap::new();
         let mut done_rx: BTreeMap<String, watch::Receiver<bool>> = BTreeMap::new();
@@ -253,7 +300,8 @@ impl Runlevel {
                     let _ = w.wait_for(|d| *d).await;
                 }
                 let now = Instant::now();
-                let share = end.saturating_duration_since(now) / levels.max(1);
+                let ask = status.borrow().stop_ask.unwrap_or(service::DEFAULT_ASK);
+                let share = budget::share(end.saturating_duration_since(now), levels, ask);
                 let (reply, rx) = oneshot::channel();
                 let deadline = now + share;
                 let report = if tx
@@ -295,6 +343,26 @@ impl Runlevel {
             }
         }
         reports
+    }
+
+    /// What the running services' schedules ask for to stop, as the stop would go: the slowest
+    /// of each stop level (name and ask), the last level to stop first.
+    pub fn stop_plan(&self) -> Vec<(String, Duration)> {
+        let mut by_level: BTreeMap<u32, (String, Duration)> = BTreeMap::new();
+        for (name, e) in &self.entries {
+            let st = e.status.borrow();
+            if !matches!(st.state, State::Started | State::Crashed | State::Starting) {
+                continue;
+            }
+            let ask = st.stop_ask.unwrap_or(service::DEFAULT_ASK);
+            let slot = by_level
+                .entry(e.levels)
+                .or_insert_with(|| (name.clone(), ask));
+            if ask > slot.1 {
+                *slot = (name.clone(), ask);
+            }
+        }
+        by_level.into_values().rev().collect()
     }
 
     pub fn exists(&self, name: &str) -> bool {
@@ -371,7 +439,16 @@ impl Runlevel {
                 said.push(format!("{n}: its task is gone"));
                 return (false, said);
             }
-            let _ = rx.await;
+            // The service's own start has its limit; a need of it is waited for as D-34 says.
+            if n == name || e.no_timeout {
+                let _ = rx.await;
+            } else if tokio::time::timeout(DEPENDENT_WAIT, rx).await.is_err() {
+                said.push(format!(
+                    "{name}: timed out waiting for {n} ({}), which it needs",
+                    budget::secs(DEPENDENT_WAIT)
+                ));
+                return (false, said);
+            }
             let st = e.status.borrow().clone();
             if !up(Some(st.state)) {
                 let why = st.why.map(|w| format!(" ({w})")).unwrap_or_default();
@@ -469,7 +546,7 @@ impl Runlevel {
                 continue;
             };
             let (reply, rx) = oneshot::channel();
-            let deadline = service::later(Duration::from_secs(24 * 3600));
+            let deadline = service::own_stop_deadline(e.status.borrow().stop_ask);
             let after_script = asker == Some(n.as_str());
             if e.tx
                 .send(Request::Stop {

@@ -4,7 +4,7 @@
 //! The task owns everything about its service; the outside talks to it with [`Request`]s and
 //! reads its [`Status`]. Exits reach it from the one reaper through a oneshot per pid.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsString};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -46,10 +46,19 @@ pub struct Ctx {
     pub critical: Vec<String>,
     /// A critical service failed: (service, why).
     pub critical_failed: mpsc::UnboundedSender<(String, String)>,
-    /// Set once the container is going down: stops end with SIGKILL when their schedule does.
-    pub shutting_down: Cell<bool>,
+    /// Set once the container is going down: health checks and respawns end, and stops end
+    /// with SIGKILL when their schedule does.
+    pub down: watch::Sender<bool>,
+    /// RCINIT_START_TIMEOUT (None: no limit), unless a script says otherwise.
+    pub start_timeout: Option<Duration>,
     /// OpenRC's state directory, kept current when it can be written.
     pub mirror: Option<crate::mirror::Mirror>,
+}
+
+impl Ctx {
+    pub fn going_down(&self) -> bool {
+        *self.down.borrow()
+    }
 }
 
 /// What the outside sees of a service.
@@ -67,6 +76,10 @@ pub struct Status {
     /// The script command running now, and its shell's pid (its session: everything the
     /// command runs, a client of rcinit's included, is in it).
     pub script: Option<(i32, String)>,
+    /// When the start or stop in progress reaches its limit (None: none, or no limit).
+    pub until: Option<Instant>,
+    /// What its stop schedule asks for (`retry`), once a daemon was planned.
+    pub stop_ask: Option<Duration>,
 }
 
 /// What the outside asks of a service.
@@ -127,6 +140,34 @@ pub struct Def {
     pub critical: bool,
     /// What the script needs (used outside the runlevel, where the graph has no edges).
     pub needs: Vec<String>,
+    /// `keyword -timeout` (or `notimeout`): no start limit, and dependents wait (D-34).
+    pub no_timeout: bool,
+}
+
+/// What the run-time pass said of a service: the fast path when it applies, and what its start
+/// limit is (conf.d may set `rcinit_start_timeout`).
+#[derive(Debug, Clone, Default)]
+pub struct Evaluated {
+    pub fast: Option<Fast>,
+    pub start_timeout: Option<String>,
+}
+
+impl Evaluated {
+    pub fn of(spec: &crate::script::spec::Spec) -> Evaluated {
+        Evaluated {
+            fast: Fast::of(spec),
+            start_timeout: spec.vars.get("rcinit_start_timeout").cloned(),
+        }
+    }
+
+    /// [`Evaluated::of`], taking what the fast path keeps out of the spec (see [`Fast::take`]).
+    pub fn take(spec: &mut crate::script::spec::Spec) -> Evaluated {
+        let start_timeout = spec.vars.get("rcinit_start_timeout").cloned();
+        Evaluated {
+            fast: Fast::take(spec),
+            start_timeout,
+        }
+    }
 }
 
 /// What a script without start_pre, start or start_post reported at evaluation: the same
@@ -173,24 +214,24 @@ impl Fast {
     }
 }
 
-/// A run-time pass result that may still be on its way: `Ok(None)` the start needs the
-/// script, `Ok(Some)` the fast path, `Err` the pass failed (the start fails with that).
+/// A run-time pass result that may still be on its way; `Err`: the pass failed (the start
+/// fails with that).
 #[derive(Default)]
 pub struct Later {
-    value: std::cell::RefCell<Option<Result<Option<Fast>, String>>>,
+    value: std::cell::RefCell<Option<Result<Evaluated, String>>>,
     ready: tokio::sync::Notify,
 }
 
 impl Later {
     /// Already known.
-    pub fn known(v: Result<Option<Fast>, String>) -> Rc<Later> {
+    pub fn known(v: Result<Evaluated, String>) -> Rc<Later> {
         let l = Later::default();
         *l.value.borrow_mut() = Some(v);
         Rc::new(l)
     }
 
     /// The first value set stays.
-    pub fn set(&self, v: Result<Option<Fast>, String>) {
+    pub fn set(&self, v: Result<Evaluated, String>) {
         let mut slot = self.value.borrow_mut();
         if slot.is_none() {
             *slot = Some(v);
@@ -203,11 +244,11 @@ impl Later {
     }
 
     /// The value, if known now.
-    pub fn now(&self) -> Option<Result<Option<Fast>, String>> {
+    pub fn now(&self) -> Option<Result<Evaluated, String>> {
         self.value.borrow().clone()
     }
 
-    pub async fn get(&self) -> Result<Option<Fast>, String> {
+    pub async fn get(&self) -> Result<Evaluated, String> {
         loop {
             // Registered before the check: a set in between still wakes this.
             let notified = self.ready.notified();
@@ -224,6 +265,30 @@ struct Daemon {
     /// The process group to signal (None: signal the pid alone).
     pgid: Option<i32>,
     exit: oneshot::Receiver<Exit>,
+    /// Its exit, once taken from `exit` (which must not be awaited again): a stop cut short
+    /// may have seen it while the rest of its group lingered.
+    ended: Option<Exit>,
+}
+
+impl Daemon {
+    fn new(pid: i32, pgid: Option<i32>, exit: oneshot::Receiver<Exit>) -> Daemon {
+        Daemon {
+            pid,
+            pgid,
+            exit,
+            ended: None,
+        }
+    }
+
+    /// Its exit, when it comes (at once when it came already).
+    async fn ended(&mut self) -> Exit {
+        if let Some(e) = self.ended {
+            return e;
+        }
+        let e = (&mut self.exit).await.unwrap_or(Exit::Code(-1));
+        self.ended = Some(e);
+        e
+    }
 }
 
 struct Svc {
@@ -248,14 +313,17 @@ struct Svc {
     respawn_at: Option<Instant>,
     /// The schedule a script's own `start-stop-daemon --stop --retry ...` asked for.
     stop_override: Option<Vec<Step>>,
-    /// A supervised spawn failed during the start: the respawn loop counts it once started.
-    pending_exit: Option<Exit>,
+    /// A forking command returned and its pidfile is awaited: where, and what to accept, so a
+    /// start cut short still follows (and stops) the daemon it left.
+    forking: Option<(String, Option<pidfile::Wanted>)>,
     /// Daemons of earlier `--start` calls of the same start(): stopped with the service.
     extras: Vec<Daemon>,
     /// The asker's stdout and stderr for the next script run (a command asked for by a client).
     client_stdio: Option<(OwnedFd, OwnedFd)>,
     /// Requests that arrived while a script ran: answered once it is over, never dropped.
     deferred: std::collections::VecDeque<Request>,
+    /// Why the last daemon of this start could not be started (the failed start's reason).
+    start_error: Option<String>,
 }
 
 /// Creates a service's status channel and starts its task.
@@ -269,6 +337,8 @@ pub fn spawn_task(def: Def, ctx: Rc<Ctx>) -> (watch::Receiver<Status>, Outbox<Re
         healthy: None,
         settled: false,
         script: None,
+        until: None,
+        stop_ask: None,
     });
     let (tx, rx) = inbox();
     let critical = def.critical || ctx.critical.contains(&def.name);
@@ -286,10 +356,11 @@ pub fn spawn_task(def: Def, ctx: Rc<Ctx>) -> (watch::Receiver<Status>, Outbox<Re
         last_stop: None,
         respawn_at: None,
         stop_override: None,
-        pending_exit: None,
+        forking: None,
         extras: Vec::new(),
         client_stdio: None,
         deferred: std::collections::VecDeque::new(),
+        start_error: None,
     };
     tokio::task::spawn_local(Box::new(svc).run(rx));
     (status_rx, tx)
@@ -304,6 +375,8 @@ struct ScriptRun {
     /// A stop request that arrived during the run.
     interrupted: Option<(Instant, oneshot::Sender<StopReport>)>,
     timed_out: bool,
+    /// Ended because the container began to go down.
+    cut: bool,
 }
 
 impl Svc {
@@ -396,7 +469,14 @@ impl Svc {
             };
             let stop = match req {
                 Request::Refuse(why) => {
-                    tracing::error!("{}: not started: {why}", self.def.name);
+                    // What the plan could not start was said with the plan (a cycle in one
+                    // line, not one per member).
+                    match why {
+                        Why::Needs { .. } => {
+                            tracing::error!("{}: not started: {why}", self.def.name)
+                        }
+                        _ => tracing::debug!("{}: not started: {why}", self.def.name),
+                    }
                     self.set(State::Failed, Some(why));
                     self.status.send_modify(|s| s.settled = true);
                     self.on_failed();
@@ -454,7 +534,7 @@ impl Svc {
         Option<(Instant, oneshot::Sender<StopReport>)>,
     ) {
         let vars = match self.def.fast.now() {
-            Some(Ok(Some(f))) if self.vars.is_empty() => f.vars,
+            Some(Ok(Evaluated { fast: Some(f), .. })) if self.vars.is_empty() => f.vars,
             _ => self.vars.clone(),
         };
         let listed = |key: &str| {
@@ -479,7 +559,7 @@ impl Svc {
         self.client_stdio = stdio;
         // No time limit (OpenRC has none), but a stop interrupts it: a reload that hangs, or
         // that waits on its own service, never holds up a stop.
-        let run = self.script(command, None, Some(rx)).await;
+        let run = self.script(command, None, Some(rx), None).await;
         self.client_stdio = None;
         let code = match run.exit {
             Some(Exit::Code(c)) => c,
@@ -536,10 +616,6 @@ impl Svc {
                 if self.helper(argv, exported).await {
                     tracing::info!("{}: started by OpenRC's openrc-run", self.def.name);
                     self.set(State::Started, None);
-                    if self.daemon.is_none() && self.pending_exit.is_some() {
-                        let e = self.pending_exit.take().unwrap_or(Exit::Code(-1));
-                        self.respawn_at = self.respawn_or_give_up(e).await;
-                    }
                     true
                 } else {
                     self.set(State::Failed, Some(Why::Said("start failed".into())));
@@ -549,7 +625,7 @@ impl Svc {
             Ok(HelperMode::Stop) => {
                 if self.is_up() || self.daemon.is_some() {
                     self.set(State::Stopping, None);
-                    let r = self.stop_daemon(later(Duration::from_secs(3600))).await;
+                    let r = self.stop_daemon(self.own_stop_deadline()).await;
                     self.set(State::Stopped, Some(Why::Requested));
                     self.status.send_modify(|s| s.pid = None);
                     tracing::info!(
@@ -581,20 +657,86 @@ impl Svc {
         }
     }
 
-    /// start_pre, start (the daemon, or the script's own), start_post (L-06, L-07).
+    /// start_pre, start (the daemon, or the script's own), start_post (L-06, L-07), inside the
+    /// start limit; a stop request ends it at any point (the stop follows, returned).
     async fn start(
         &mut self,
         rx: &mut Inbox<Request>,
     ) -> Option<(Instant, oneshot::Sender<StopReport>)> {
         self.set(State::Starting, None);
-        let fast = match self.def.fast.get().await {
-            Ok(f) => f,
-            Err(why) => {
+        let began = Instant::now();
+        let mut limit = match self.def.no_timeout {
+            true => None,
+            false => self.ctx.start_timeout,
+        };
+        let mut held = Vec::new();
+        // The run-time pass may still be on its way: that wait is part of the start.
+        let fast = Rc::clone(&self.def.fast);
+        let evaluated = race(fast.get(), rx, until(began, limit), &mut held, None).await;
+        let outcome = match evaluated {
+            Raced::Done(Err(why)) => {
                 tracing::error!("{}: {why}", self.def.name);
                 self.set(State::Failed, Some(Why::Said(why)));
-                return None;
+                Raced::Done(())
             }
+            Raced::Done(Ok(ev)) => {
+                let (own, warning) = crate::policy::budget::start_limit(
+                    self.def.no_timeout,
+                    ev.start_timeout.as_deref(),
+                    self.ctx.start_timeout,
+                );
+                if let Some(w) = warning {
+                    tracing::warn!("{}: {w}", self.def.name);
+                }
+                limit = own;
+                let end = until(began, limit);
+                self.status.send_modify(|s| s.until = end);
+                race(self.start_steps(ev.fast), rx, end, &mut held, None).await
+            }
+            Raced::Stop(s) => Raced::Stop(s),
+            Raced::Late => Raced::Late,
+            Raced::Down => Raced::Down,
         };
+        self.deferred.extend(held);
+        // A run cut short did not get to say it is over.
+        self.status.send_modify(|s| {
+            s.script = None;
+            s.until = None;
+        });
+        match outcome {
+            Raced::Done(()) | Raced::Down => None,
+            Raced::Stop(stop) => {
+                tracing::info!("{}: its start ends: a stop was asked for", self.def.name);
+                self.adopt_forked();
+                Some(stop)
+            }
+            Raced::Late => {
+                self.start_took_too_long(limit.unwrap_or_default()).await;
+                None
+            }
+        }
+    }
+
+    /// The start limit passed: what the start began is stopped (its shell and everything in its
+    /// session were killed with the run) and the start fails.
+    async fn start_took_too_long(&mut self, limit: Duration) {
+        let why = format!(
+            "start did not finish in {}",
+            crate::policy::budget::secs(limit)
+        );
+        tracing::error!(
+            "{}: {why} (rcinit_start_timeout, RCINIT_START_TIMEOUT); stopping what it started",
+            self.def.name
+        );
+        self.adopt_forked();
+        let _ = self.stop_daemon(later(Duration::from_secs(5))).await;
+        self.status.send_modify(|s| s.pid = None);
+        self.set(State::Failed, Some(Why::Said(why)));
+    }
+
+    /// The start's steps themselves.
+    async fn start_steps(&mut self, fast: Option<Fast>) {
+        self.start_error = None;
         if let Some(f) = &fast
             && f.vars.get("rcinit_critical").is_some_and(|v| is_yes(v))
         {
@@ -613,11 +755,8 @@ impl Svc {
                     ..ScriptRun::default()
                 }
             }
-            None => self.script("start", None, Some(rx)).await,
+            None => self.script("start", None, None, None).await,
         };
-        if let Some(stop) = run.interrupted {
-            return Some(stop);
-        }
         match run.exit {
             Some(Exit::Code(0)) => {
                 let supervised = self
@@ -629,12 +768,11 @@ impl Svc {
                         tracing::info!("{}: started (pid {})", self.def.name, d.pid);
                         self.set(State::Started, None);
                     }
-                    // The daemon died between its start and the end of start_post: the
+                    // The script stopped its own daemon again before its start ended: the
                     // supervisor's business (V-16), counted as an exit.
                     None if supervised => {
                         self.set(State::Started, None);
-                        let e = self.pending_exit.take().unwrap_or(Exit::Code(-1));
-                        self.respawn_at = self.respawn_or_give_up(e).await;
+                        self.respawn_at = self.respawn_or_give_up(Exit::Code(-1)).await;
                     }
                     None => {
                         tracing::info!("{}: started", self.def.name);
@@ -643,10 +781,11 @@ impl Svc {
                 }
             }
             other => {
-                let why = match (other, run.loaded) {
-                    (_, false) => "its script failed to load".to_string(),
-                    (Some(e), _) => format!("start failed ({e})"),
-                    (None, _) => "start failed".to_string(),
+                let why = match (other, run.loaded, self.start_error.take()) {
+                    (_, false, _) => "its script failed to load".to_string(),
+                    (_, _, Some(e)) => format!("start failed: {e}"),
+                    (Some(e), _, _) => format!("start failed ({e})"),
+                    (None, _, _) => "start failed".to_string(),
                 };
                 // T-12: OpenRC would leave a daemon started before a failing start_post running
                 // while the service reads stopped; rcinit stops it (documented).
@@ -659,7 +798,28 @@ impl Svc {
                 self.set(State::Failed, Some(Why::Said(why)));
             }
         }
-        None
+    }
+
+    /// A start cut short while a forking command's pidfile was awaited: one last look, so the
+    /// daemon it left (if it is the one) is followed and stopped, not orphaned.
+    fn adopt_forked(&mut self) {
+        let Some((path, wanted)) = self.forking.take() else {
+            return;
+        };
+        if self.daemon.is_some() {
+            return;
+        }
+        if let Ok(pid) = self.daemon_in_pidfile(&path, wanted.as_ref()) {
+            let exit = self.ctx.reaper.borrow_mut().watch(pid);
+            let pgid = own_group(pid);
+            self.daemon = Some(Daemon::new(pid, pgid, exit));
+            self.status.send_modify(|s| s.pid = Some(pid));
+        }
+    }
+
+    /// When a stop of this service asked for by hand, or by its own script, must be over.
+    fn own_stop_deadline(&self) -> Instant {
+        own_stop_deadline(self.status.borrow().stop_ask)
     }
 
     /// Runs one command of the script through the shim (L-06, L-09, L-15), answering its
@@ -670,8 +830,9 @@ impl Svc {
         cmd: &str,
         limit: Option<Duration>,
         rx: Option<&mut Inbox<Request>>,
+        down: Option<&mut watch::Receiver<bool>>,
     ) -> ScriptRun {
-        let run = self.script_run(cmd, limit, rx).await;
+        let run = self.script_run(cmd, limit, rx, down).await;
         self.status.send_modify(|s| s.script = None);
         run
     }
@@ -681,6 +842,7 @@ impl Svc {
         cmd: &str,
         limit: Option<Duration>,
         mut rx: Option<&mut Inbox<Request>>,
+        mut down: Option<&mut watch::Receiver<bool>>,
     ) -> ScriptRun {
         let mut out = ScriptRun::default();
         let spawned = match self.spawn_shim(cmd) {
@@ -714,6 +876,7 @@ impl Svc {
                     None => std::future::pending().await,
                 }
             };
+            let going = going_down(down.as_deref_mut());
             let mut asks: Vec<String> = Vec::new();
             tokio::select! {
                 biased;
@@ -758,6 +921,11 @@ impl Svc {
                 _ = sleep => {
                     tracing::warn!("{}: {cmd} took longer than {} ms; killed", self.def.name, limit.unwrap_or_default().as_millis());
                     out.timed_out = true;
+                    return out;
+                }
+                _ = going => {
+                    tracing::info!("{}: {cmd} ended: the container is stopping", self.def.name);
+                    out.cut = true;
                     return out;
                 }
             }
@@ -847,8 +1015,7 @@ impl Svc {
             // V table: start-stop-daemon's default start without a command succeeds with
             // nothing started; supervise-daemon's fails.
             if vars.get("supervisor").map(String::as_str) == Some("supervise-daemon") {
-                tracing::error!("{}: the command variable is undefined", self.def.name);
-                return false;
+                return self.cannot_start("the command variable is undefined".into());
             }
             tracing::warn!(
                 "{}: the command variable is undefined; nothing to start",
@@ -867,10 +1034,7 @@ impl Svc {
         });
         let l = match plan {
             Ok(l) => l,
-            Err(e) => {
-                tracing::error!("{}: {e}", self.def.name);
-                return false;
-            }
+            Err(e) => return self.cannot_start(e.to_string()),
         };
         for w in &l.warnings {
             tracing::warn!("{}: {w}", self.def.name);
@@ -879,35 +1043,34 @@ impl Svc {
             self.critical = true;
         }
         if let Err(e) = command_exists(&l) {
-            tracing::error!("{}: {e}", self.def.name);
-            return false;
+            return self.cannot_start(e);
         }
         self.counter = Counter::default();
-        self.status.send_modify(|s| s.restarts = 0);
+        let ask = crate::policy::budget::ask(&l.stop);
+        self.status.send_modify(|s| {
+            s.restarts = 0;
+            s.stop_ask = Some(ask);
+        });
         let kind = l.kind;
         self.launch = Some(Box::new(l));
         match kind {
-            Kind::Supervised => {
-                // V-16: a supervised start succeeds once spawned (and ready); an exec failure
-                // is the respawn loop's business.
-                if let Err(e) = self.spawn_daemon().await {
-                    tracing::error!("{}: {e:#}", self.def.name);
-                    if e.downcast_ref::<NotReady>().is_some() {
-                        return false;
-                    }
-                    self.pending_exit = Some(Exit::Code(127));
-                }
-                true
-            }
-            Kind::Background => match self.spawn_daemon().await {
+            // V-16: a supervised start succeeds once spawned (and ready); what the daemon does
+            // after is the respawn loop's business. A daemon that cannot be spawned at all
+            // (no such directory, user, file) fails the start: OpenRC says "started", then
+            // "failed"; rcinit says so at once, with the reason, and the client exits 1.
+            Kind::Supervised | Kind::Background => match self.spawn_daemon().await {
                 Ok(()) => true,
-                Err(e) => {
-                    tracing::error!("{}: {e:#}", self.def.name);
-                    false
-                }
+                Err(e) => self.cannot_start(format!("{e:#}")),
             },
             Kind::Forking => self.run_forking().await,
         }
+    }
+
+    /// A daemon could not be started: said, and kept as the reason of the failed start.
+    fn cannot_start(&mut self, why: String) -> bool {
+        tracing::error!("{}: {why}", self.def.name);
+        self.start_error = Some(why);
+        false
     }
 
     /// The script called start-stop-daemon or supervise-daemon itself, and rcinit stands in for
@@ -977,9 +1140,9 @@ impl Svc {
     async fn stop_for_script(&mut self) -> bool {
         let end = self
             .stop_deadline
-            .unwrap_or_else(|| later(Duration::from_secs(3600)));
+            .unwrap_or_else(|| self.own_stop_deadline());
         let r = self.stop_daemon(end).await;
-        let ok = !r.killed || self.ctx.shutting_down.get();
+        let ok = !r.killed || self.ctx.going_down();
         self.last_stop = Some(r);
         ok
     }
@@ -1110,11 +1273,7 @@ impl Svc {
         let child = spawn::spawn_with(&argv, opts)?;
         let exit = self.ctx.reaper.borrow_mut().watch(child.pid);
         drop(keep);
-        let d = Daemon {
-            pid: child.pid,
-            pgid: Some(child.pid),
-            exit,
-        };
+        let d = Daemon::new(child.pid, Some(child.pid), exit);
         Ok((d, ready_r))
     }
 
@@ -1228,22 +1387,24 @@ impl Svc {
         };
         let (d, _) = match self.spawn_process(&l) {
             Ok(d) => d,
-            Err(e) => {
-                tracing::error!("{}: {e:#}", self.def.name);
-                return false;
-            }
+            Err(e) => return self.cannot_start(format!("{e:#}")),
         };
         // Our child, alive until the reaper takes its exit: what the daemon's start time is
         // measured against. Without /proc nothing can be checked, and nothing is accepted.
         let since = pidfile::start_time(d.pid);
-        // While the command runs, its group is what a stop kills.
+        // While the command runs, it is what a stop (or the start limit) stops, with its group.
         self.status.send_modify(|s| s.pid = Some(d.pid));
-        let exit = d.exit.await;
+        if let Some(old) = self.daemon.replace(d) {
+            self.extras.push(old);
+        }
+        let exit = match self.daemon.as_mut() {
+            Some(d) => d.ended().await,
+            None => Exit::Code(-1),
+        };
+        self.daemon = None;
         self.status.send_modify(|s| s.pid = None);
-        if exit != Ok(Exit::Code(0)) {
-            let e = exit.map(|e| e.to_string()).unwrap_or_default();
-            tracing::error!("{}: {} returned {e}", self.def.name, l.argv[0]);
-            return false;
+        if exit != Exit::Code(0) {
+            return self.cannot_start(format!("{} returned {exit}", l.argv[0]));
         }
         let Some(path) = path else {
             // Nothing to follow: OpenRC would match by name; rcinit counts it started.
@@ -1259,29 +1420,28 @@ impl Svc {
             uid: l.user.as_ref().map(|u| u.uid),
             name: l.procname.clone().unwrap_or_else(|| l.argv[0].clone()),
         });
+        self.forking = Some((path.clone(), wanted));
         let pid = loop {
             // Checked and watched in one step of the single-threaded loop: the reaper cannot
             // take its exit in between (a zombie still answers kill 0).
-            let why = match self.daemon_in_pidfile(&path, wanted.as_ref()) {
+            let wanted = self.forking.as_ref().and_then(|(_, w)| w.as_ref());
+            let why = match self.daemon_in_pidfile(&path, wanted) {
                 Ok(pid) => break pid,
                 Err(why) => why,
             };
             if Instant::now() >= limit {
-                tracing::error!(
-                    "{}: pidfile {path}: {why} (after {} ms); nothing is followed or signalled",
-                    self.def.name,
+                self.forking = None;
+                return self.cannot_start(format!(
+                    "pidfile {path}: {why} (after {} ms); nothing is followed or signalled",
                     self.ctx.ready_timeout.as_millis()
-                );
-                return false;
+                ));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
+        self.forking = None;
         let exit = self.ctx.reaper.borrow_mut().watch(pid);
-        let pgid = nix::unistd::getpgid(Some(Pid::from_raw(pid)))
-            .ok()
-            .map(|g| g.as_raw())
-            .filter(|g| *g > 1 && *g != nix::unistd::getpgrp().as_raw());
-        self.daemon = Some(Daemon { pid, pgid, exit });
+        let pgid = own_group(pid);
+        self.daemon = Some(Daemon::new(pid, pgid, exit));
         self.status.send_modify(|s| s.pid = Some(pid));
         true
     }
@@ -1322,6 +1482,9 @@ impl Svc {
         rx: &mut Inbox<Request>,
     ) -> Option<(Instant, oneshot::Sender<StopReport>)> {
         let mut next_check = self.first_check();
+        let mut down = self.ctx.down.subscribe();
+        // The container goes down: no more health checks or respawns (its stop comes in turn).
+        let mut quiet = false;
         loop {
             if let Some(r) = self.deferred.pop_front() {
                 match Box::pin(self.answer(r, rx)).await {
@@ -1330,16 +1493,27 @@ impl Svc {
                     Flow::Go => continue,
                 }
             }
+            if !quiet && self.ctx.going_down() {
+                quiet = true;
+                next_check = None;
+                if self.respawn_at.take().is_some() {
+                    tracing::info!(
+                        "{}: not respawned: the container is stopping",
+                        self.def.name
+                    );
+                }
+            }
             let check_at = next_check.filter(|_| self.daemon.is_some());
             let daemon_exit = async {
                 match self.daemon.as_mut() {
-                    Some(d) => (&mut d.exit).await.ok(),
+                    Some(d) => d.ended().await,
                     None => std::future::pending().await,
                 }
             };
+            let going = going_down(Some(&mut down).filter(|_| !quiet));
             tokio::select! {
+                _ = going => {}
                 e = daemon_exit => {
-                    let e = e.unwrap_or(Exit::Code(-1));
                     self.daemon = None;
                     self.status.send_modify(|s| s.pid = None);
                     tracing::warn!("{}: daemon ended ({e})", self.def.name);
@@ -1373,7 +1547,7 @@ impl Svc {
                     }
                 }
                 _ = sleep_opt(check_at) => {
-                    match Box::pin(self.health_check(rx)).await {
+                    match Box::pin(self.health_check(rx, &mut down)).await {
                         Check::Passed => {
                             self.status.send_modify(|s| s.healthy = Some(true));
                             next_check = self.launch.as_ref().and_then(|l| l.health).and_then(|h| h.timer).map(later);
@@ -1381,13 +1555,16 @@ impl Svc {
                         Check::Failed => {
                             self.status.send_modify(|s| s.healthy = Some(false));
                             tracing::warn!("{}: health check failed; restarting it", self.def.name);
-                            let _ = Box::pin(self.script("unhealthy", self.check_limit(), None)).await;
-                            let r = Box::pin(self.stop_daemon(Instant::now() + Duration::from_secs(3600))).await;
                             next_check = None;
-                            let e = r.exit.unwrap_or(Exit::Code(-1));
-                            self.respawn_at = Box::pin(self.respawn_or_give_up(e)).await;
-                            if self.state() == State::Crashed {
-                                self.status.send_modify(|s| s.why = Some(Why::HealthcheckFailed));
+                            // A stop or the shutdown ends the restart where it is; the daemon
+                            // stays the task's to stop.
+                            let mut held = Vec::new();
+                            let restart = Box::pin(self.restart_unhealthy());
+                            let r = race(restart, rx, None, &mut held, Some(&mut down)).await;
+                            self.deferred.extend(held);
+                            self.status.send_modify(|s| s.script = None);
+                            if let Raced::Stop(stop) = r {
+                                return Some(stop);
                             }
                         }
                         Check::Interrupted(stop) => return Some(stop),
@@ -1456,18 +1633,40 @@ impl Svc {
         Some(h.timer.unwrap_or(h.delay).max(Duration::from_secs(1)))
     }
 
-    async fn health_check(&mut self, rx: &mut Inbox<Request>) -> Check {
+    async fn health_check(
+        &mut self,
+        rx: &mut Inbox<Request>,
+        down: &mut watch::Receiver<bool>,
+    ) -> Check {
         let limit = self.check_limit();
-        let run = self.script("healthcheck", limit, Some(rx)).await;
+        let run = self
+            .script("healthcheck", limit, Some(rx), Some(down))
+            .await;
         if let Some(stop) = run.interrupted {
             return Check::Interrupted(stop);
         }
-        if self.daemon.is_none() {
+        if self.daemon.is_none() || run.cut {
             return Check::DaemonGone;
         }
         match run.exit {
             Some(Exit::Code(0)) => Check::Passed,
             _ => Check::Failed,
+        }
+    }
+
+    /// After a failed health check (S-31): `unhealthy`, then the daemon's stop by its own
+    /// schedule, then the respawn loop.
+    async fn restart_unhealthy(&mut self) {
+        let _ = self
+            .script("unhealthy", self.check_limit(), None, None)
+            .await;
+        let r = self.stop_daemon(self.own_stop_deadline()).await;
+        self.status.send_modify(|s| s.pid = None);
+        let e = r.exit.unwrap_or(Exit::Code(-1));
+        self.respawn_at = Box::pin(self.respawn_or_give_up(e)).await;
+        if self.state() == State::Crashed {
+            self.status
+                .send_modify(|s| s.why = Some(Why::HealthcheckFailed));
         }
     }
 
@@ -1481,7 +1680,7 @@ impl Svc {
             self.set(State::Crashed, Some(Why::Exited(e)));
             return None;
         }
-        if self.ctx.shutting_down.get() {
+        if self.ctx.going_down() {
             // The container is going down (the final sweep may be what killed it).
             self.set(State::Stopped, Some(Why::Exited(e)));
             return None;
@@ -1520,11 +1719,12 @@ impl Svc {
             };
         }
         self.set(State::Stopping, None);
+        self.status.send_modify(|s| s.until = Some(deadline));
         let mut report = if self.script_stop {
             let limit = deadline.saturating_duration_since(Instant::now());
             self.stop_deadline = Some(deadline);
             self.last_stop = None;
-            let run = self.script("stop", Some(limit), None).await;
+            let run = self.script("stop", Some(limit), None, None).await;
             self.stop_deadline = None;
             if run.exit != Some(Exit::Code(0)) {
                 let e = run.exit.map_or("killed".into(), |e| e.to_string());
@@ -1544,7 +1744,10 @@ impl Svc {
         };
         report.was = was;
         self.set(State::Stopped, Some(Why::Requested));
-        self.status.send_modify(|s| s.pid = None);
+        self.status.send_modify(|s| {
+            s.pid = None;
+            s.until = None;
+        });
         report
     }
 
@@ -1560,22 +1763,25 @@ impl Svc {
             killed: false,
             was: self.state(),
         };
-        let extras = std::mem::take(&mut self.extras);
-        for x in &extras {
+        // Everything stays the task's until it is gone: a stop cut short (by a stop request
+        // or the shutdown) leaves it to the next one, never orphaned.
+        for x in &self.extras {
             signal_daemon(x, libc::SIGTERM);
         }
         let override_steps = self.stop_override.take();
-        let Some(mut d) = self.daemon.take() else {
-            kill_extras(extras);
+        if self.daemon.is_none() {
+            kill_extras(std::mem::take(&mut self.extras));
             return report;
-        };
+        }
         let steps = override_steps
             .or_else(|| self.launch.as_ref().map(|l| l.stop.clone()))
             .unwrap_or_else(crate::policy::retry::default_schedule);
         let send = signal_daemon;
-        let mut exit: Option<Exit> = None;
         'steps: for step in steps {
-            if exit.is_some() && !group_alive(&d) {
+            let Some(d) = self.daemon.as_mut() else {
+                break;
+            };
+            if d.ended.is_some() && !group_alive(d) {
                 break;
             }
             match step {
@@ -1584,12 +1790,12 @@ impl Svc {
                     if sig == libc::SIGKILL {
                         report.killed = true;
                     }
-                    send(&d, sig);
+                    send(d, sig);
                     // A stopped daemon (SIGSTOP, a debugger let go) would take its stop signal
                     // only when continued: SIGKILL at the end of the schedule instead. OpenRC
                     // does not send it (leave it out of differential comparisons).
                     if sig != libc::SIGKILL && sig != libc::SIGCONT {
-                        send(&d, libc::SIGCONT);
+                        send(d, libc::SIGCONT);
                     }
                 }
                 Step::Wait(_) | Step::Forever => {
@@ -1597,22 +1803,24 @@ impl Svc {
                         Step::Wait(t) => later(t).min(deadline),
                         _ => deadline,
                     };
-                    if wait_gone(&mut d, &mut exit, end).await || Instant::now() >= deadline {
+                    if wait_gone(d, end).await || Instant::now() >= deadline {
                         break 'steps;
                     }
                 }
             }
         }
-        if exit.is_none() || group_alive(&d) {
+        if let Some(d) = self.daemon.as_mut()
+            && (d.ended.is_none() || group_alive(d))
+        {
             // The schedule (or the budget) ran out with the daemon still there: SIGKILL, so
             // nothing of it is left orphaned (OpenRC would leave it running, T-02).
             report.signal.get_or_insert(libc::SIGKILL);
             report.killed = true;
-            send(&d, libc::SIGKILL);
-            let _ = wait_gone(&mut d, &mut exit, Instant::now() + Duration::from_secs(1)).await;
+            send(d, libc::SIGKILL);
+            let _ = wait_gone(d, Instant::now() + Duration::from_secs(1)).await;
         }
-        kill_extras(extras);
-        report.exit = exit;
+        report.exit = self.daemon.take().and_then(|d| d.ended);
+        kill_extras(std::mem::take(&mut self.extras));
         report.took = begin.elapsed();
         report
     }
@@ -1644,12 +1852,12 @@ fn group_alive(d: &Daemon) -> bool {
 /// Waits until the daemon exited and its group is empty, or `end`. The group's other members
 /// are not ours to wait for, so their end is polled every 20 ms (V-22's rhythm), only while
 /// the main process is gone and they linger.
-async fn wait_gone(d: &mut Daemon, exit: &mut Option<Exit>, end: Instant) -> bool {
-    if exit.is_none() {
-        match tokio::time::timeout_at(end.into(), &mut d.exit).await {
-            Ok(e) => *exit = Some(e.unwrap_or(Exit::Code(-1))),
-            Err(_) => return false,
-        }
+async fn wait_gone(d: &mut Daemon, end: Instant) -> bool {
+    if tokio::time::timeout_at(end.into(), d.ended())
+        .await
+        .is_err()
+    {
+        return false;
     }
     loop {
         if !group_alive(d) {
@@ -1660,6 +1868,91 @@ async fn wait_gone(d: &mut Daemon, exit: &mut Option<Exit>, end: Instant) -> boo
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// How a wait raced against the service's requests ended.
+enum Raced<T> {
+    Done(T),
+    /// A stop was asked for: the wait is abandoned, the stop follows.
+    Stop((Instant, oneshot::Sender<StopReport>)),
+    /// Its limit passed.
+    Late,
+    /// The container began to go down.
+    Down,
+}
+
+/// Awaits `fut` unless a stop request, `end` or (with `down`) the shutdown comes first. Other
+/// requests are held, to be answered once the service is free again, never dropped.
+async fn race<T>(
+    fut: impl std::future::Future<Output = T>,
+    rx: &mut Inbox<Request>,
+    end: Option<Instant>,
+    held: &mut Vec<Request>,
+    mut down: Option<&mut watch::Receiver<bool>>,
+) -> Raced<T> {
+    tokio::pin!(fut);
+    let mut open = true;
+    loop {
+        let recv = async {
+            match open {
+                true => rx.recv().await,
+                false => std::future::pending().await,
+            }
+        };
+        let going = going_down(down.as_deref_mut());
+        tokio::select! {
+            biased;
+            v = &mut fut => return Raced::Done(v),
+            r = recv => match r {
+                Some(Request::Stop { deadline, reply, after_script: false }) => {
+                    return Raced::Stop((deadline, reply));
+                }
+                Some(other) => held.push(other),
+                // Every sender is gone: stop asking (it would answer at once, for ever).
+                None => open = false,
+            },
+            _ = going => return Raced::Down,
+            _ = sleep_opt(end) => return Raced::Late,
+        }
+    }
+}
+
+/// Returns once the container goes down; never without `down`.
+async fn going_down(down: Option<&mut watch::Receiver<bool>>) {
+    let gone = match down {
+        Some(d) => d.wait_for(|x| *x).await.is_err(),
+        None => true,
+    };
+    // A sender gone is no shutdown.
+    if gone {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// The end of a limit counted from `from`.
+fn until(from: Instant, limit: Option<Duration>) -> Option<Instant> {
+    limit.map(|l| from.checked_add(l).unwrap_or_else(|| later(l)))
+}
+
+/// A daemon's own process group, when it has one (not rcinit's, not init's).
+fn own_group(pid: i32) -> Option<i32> {
+    nix::unistd::getpgid(Some(Pid::from_raw(pid)))
+        .ok()
+        .map(|g| g.as_raw())
+        .filter(|g| *g > 1 && *g != nix::unistd::getpgrp().as_raw())
+}
+
+/// What a stop asked for by hand, or by the service's own script, gets on top of its schedule:
+/// the script's own stop function runs too.
+pub const STOP_MARGIN: Duration = Duration::from_secs(30);
+
+/// What a service's stop asks for before a daemon was planned: the default schedule's.
+pub const DEFAULT_ASK: Duration = Duration::from_secs(5);
+
+/// When a stop asked for by hand (or by the service's own script) must be over: what the
+/// service's schedule asks for, and a margin for the script's own stop.
+pub fn own_stop_deadline(ask: Option<Duration>) -> Instant {
+    later(ask.unwrap_or(DEFAULT_ASK).saturating_add(STOP_MARGIN))
 }
 
 async fn sleep_opt(at: Option<Instant>) {
