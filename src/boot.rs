@@ -610,8 +610,13 @@ impl Init {
                     "CMD (pid {pid}) still running after {}, its share of RCINIT_SERVICES_GRACETIME: killed, so the services get theirs",
                     since(begin)
                 );
+                // Its process group too (a pipeline's other end, what it started).
                 if pid > 1 {
-                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                    let group = nix::unistd::getpgid(Some(Pid::from_raw(pid))).ok();
+                    match group.filter(|g| g.as_raw() == pid) {
+                        Some(g) => drop(nix::sys::signal::killpg(g, Signal::SIGKILL)),
+                        None => drop(kill(Pid::from_raw(pid), Signal::SIGKILL)),
+                    }
                 }
                 let _ = self
                     .wait_until(Instant::now() + Duration::from_secs(1), |s| {

@@ -278,8 +278,9 @@ pub fn build(input: &Input<'_>) -> Graph {
                     for t in s.deps.need.iter().chain(&s.deps.want) {
                         match ctx.resolve(t) {
                             Resolved::Services(v) => todo.extend(v),
-                            // Reached, so reported as the runlevel's own failure.
-                            Resolved::Broken => todo.push(t.clone()),
+                            // Needed, so reported as the runlevel's own failure; a broken
+                            // script only wanted stays out of it (D-33).
+                            Resolved::Broken if s.deps.need.contains(t) => todo.push(t.clone()),
                             _ => {}
                         }
                     }

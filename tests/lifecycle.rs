@@ -9,16 +9,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Booted, Mode, Prep, Rootfs, Stream, one, pids_running, report_line, services};
+use common::{Stream, one, pids_running, report_line, services};
 
-fn boot(root: &Rootfs, env: &[(&str, &str)]) -> Booted {
-    root.boot_with(Mode::Pid1, &[], env, Prep::default())
-}
-
-fn stop(b: &mut Booted) {
-    b.signal(libc::SIGTERM);
-    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
-}
+use common::{boot_pid1 as boot, stop_clean as stop};
 
 #[test]
 fn custom_start_functions_call_the_helpers_without_openrc_installed_l37() {

@@ -546,7 +546,7 @@ respawn_delay=0
     chown(&link, NOBODY);
     let mut b = root.boot(Mode::Pid1, &[]);
     // The open fails in the daemon's process, as the user: the spawn says so.
-    b.wait_line("starting /bin/echo: Permission denied");
+    b.wait_line("starting /bin/echo: /var/log/app/out.log: Permission denied");
     b.signal(libc::SIGTERM);
     assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
     assert_eq!(std::fs::read_to_string(&secret).unwrap(), "root only\n");

@@ -355,7 +355,7 @@ fn bad_services_say_why_and_nothing_else_is_affected() {
     b.wait_line("missing: /no/such/daemon does not exist");
     b.wait_line("nouser: command_user=\"ghost\": no user ghost in /etc/passwd");
     b.wait_line("[prefail]  * config is broken");
-    b.wait_line("needer: not started: needs prefail, which would not start (failed)");
+    b.wait_line("needer: not started: needs prefail, which would not start (failed: start failed (exit code 1))");
     assert!(b.has_line("good: started"));
     b.signal(libc::SIGTERM);
     assert_eq!(b.wait_exit(), 0, "{}", b.transcript());

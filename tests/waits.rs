@@ -12,31 +12,28 @@ mod common;
 use std::io::{BufRead, BufReader, Write};
 use std::time::{Duration, Instant};
 
-use common::{Booted, Mode, Prep, Rootfs, one, pids_running, report_line, services, text};
+use common::{Booted, Mode, Prep, one, pids_running, report_line, services, text};
 
-fn boot(root: &Rootfs, env: &[(&str, &str)]) -> Booted {
-    root.boot_with(Mode::Pid1, &[], env, Prep::default())
-}
+use common::{boot_pid1 as boot, stop_clean as stop};
 
-fn stop(b: &mut Booted) {
-    b.signal(libc::SIGTERM);
-    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
-}
-
-/// The service's line of `rcinit status NAME` (state, pid, ..., why).
-fn status_line(b: &mut Booted, name: &str) -> String {
+/// The service's line of `rcinit status NAME` (state, pid, ..., why), if it is there yet.
+fn try_status_line(b: &mut Booted, name: &str) -> Result<String, String> {
     let o = b.exec(&["/sbin/rcinit", "status", name]);
     text(&o)
         .lines()
         .find(|l| l.starts_with(&format!("{name} ")))
-        .unwrap_or_else(|| panic!("{name} not in the status: {}", text(&o)))
-        .to_owned()
+        .map(str::to_owned)
+        .ok_or_else(|| format!("{name} not in the status: {}", text(&o)))
 }
 
-/// Waits until `rcinit status NAME` shows `state`.
+fn status_line(b: &mut Booted, name: &str) -> String {
+    try_status_line(b, name).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Waits until `rcinit status NAME` shows `state` (the boot may still be evaluating).
 fn wait_state(b: &mut Booted, name: &str, state: &str) {
     common::wait_for(&format!("{name} {state}"), || {
-        let l = status_line(b, name);
+        let l = try_status_line(b, name).ok()?;
         l.split_whitespace()
             .nth(1)
             .is_some_and(|s| s == state)
@@ -151,12 +148,12 @@ healthcheck() {
     let slow = r#"#!/sbin/openrc-run
 supervisor=supervise-daemon
 command=/bin/sh
-command_args="-c 'trap \"touch /var/stopping; sleep 2; exit 0\" TERM; while :; do sleep 1; done'"
+command_args="-c 'trap \"touch /var/stopping; sleep 2; exit 0\" TERM; echo trap-set; while :; do sleep 1; done'"
 depend() { need checked; }
 "#;
     let root = services("nocheck", &[("checked", checked), ("slowstop", slow)]);
     let mut b = boot(&root, &[]);
-    b.wait_line("2 of 2 services started");
+    b.wait_line("[slowstop] trap-set");
     let checks = root.path().join("var/checks");
     common::wait_for("a first health check", || checks.exists().then_some(()));
     stop(&mut b);
@@ -285,7 +282,7 @@ fn a_term_ignoring_cmd_leaves_a_service_its_own_clean_stop() {
     let clean = r#"#!/sbin/openrc-run
 supervisor=supervise-daemon
 command=/bin/sh
-command_args="-c 'trap \"sleep 1; echo clean-exit; exit 0\" TERM; while :; do sleep 1; done'"
+command_args="-c 'trap \"sleep 1; echo clean-exit; exit 0\" TERM; echo trap-set; while :; do sleep 1; done'"
 "#;
     let root = services("cmdshare", &[("clean", clean)]);
     let cmd = [
@@ -294,6 +291,7 @@ command_args="-c 'trap \"sleep 1; echo clean-exit; exit 0\" TERM; while :; do sl
         "trap '' TERM; echo cmd-ignores-term; while :; do sleep 1; done",
     ];
     let mut b = root.boot_with(Mode::Pid1, &cmd, &[], Prep::default());
+    b.wait_line("[clean] trap-set");
     b.wait_line("cmd-ignores-term");
     stop(&mut b);
     let l = report_line(&b, "clean");
@@ -312,13 +310,14 @@ fn a_worker_mid_job_beside_a_fast_level_finishes_its_job_under_the_default_budge
     let worker = r#"#!/sbin/openrc-run
 supervisor=supervise-daemon
 command=/bin/sh
-command_args="-c 'trap \"sleep 4; echo job-finished; exit 0\" TERM; while :; do sleep 1; done'"
+command_args="-c 'trap \"sleep 4; echo job-finished; exit 0\" TERM; echo mid-job; while :; do sleep 1; done'"
 retry=SIGTERM/5
 depend() { need fast; }
 "#;
     let root = services("workerjob", &[("fast", fast), ("worker", worker)]);
     let mut b = boot(&root, &[]);
-    b.wait_line("2 of 2 services started");
+    // Its trap is set (a SIGTERM before would just end it).
+    b.wait_line("[worker] mid-job");
     stop(&mut b);
     let l = report_line(&b, "worker");
     assert!(
@@ -337,12 +336,12 @@ fn the_client_waits_past_fifteen_silent_seconds_while_rcinit_says_what_it_waits_
     let slow = r#"#!/sbin/openrc-run
 supervisor=supervise-daemon
 command=/bin/sh
-command_args="-c 'trap \"sleep 17; exit 0\" TERM; while :; do sleep 1; done'"
+command_args="-c 'trap \"sleep 17; exit 0\" TERM; echo trap-set; while :; do sleep 1; done'"
 retry=SIGTERM/30
 "#;
     let root = services("longstop", &[("slow", slow)]);
     let mut b = boot(&root, &[]);
-    b.wait_line("1 of 1 services started");
+    b.wait_line("[slow] trap-set");
     let o = b.exec(&["/sbin/rcinit", "stop", "slow"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("slow stopped"), "{}", text(&o));
@@ -391,4 +390,129 @@ fn the_client_gives_up_past_the_servers_own_limit_and_says_on_what() {
         "{took:?}"
     );
     let _ = server.join();
+}
+
+// Regression tests from the review of this issue's first version.
+
+#[test]
+fn a_forking_start_that_fails_leaves_no_daemon_of_an_earlier_call_behind() {
+    let two = r#"#!/sbin/openrc-run
+start() {
+	start-stop-daemon --start --background --make-pidfile --pidfile /run/side.pid --exec /bin/sleep -- 100092 || return 1
+	start-stop-daemon --start --exec /bin/sh -- -c 'exit 3'
+}
+"#;
+    let root = services("twodaemons", &[("two", two)]);
+    let mut b = boot(&root, &[]);
+    b.wait_line("two: start failed");
+    assert!(
+        pids_running(&mut b, "sleep 100092").is_empty(),
+        "the first call's daemon outlived the failed start\n{}",
+        b.transcript()
+    );
+    stop(&mut b);
+}
+
+#[test]
+fn a_stop_while_a_forking_command_still_waits_stops_the_daemon_it_forked() {
+    // pg_ctl -w's shape: the command forks the daemon (its own session), writes the pidfile,
+    // then waits; the stop comes before it returns.
+    let pgw = r#"#!/sbin/openrc-run
+command=/bin/sh
+command_args="-c 'setsid sleep 100093 </dev/null >/dev/null 2>&1 & echo \$! >/run/pgw.pid; exec sleep 100094'"
+pidfile=/run/pgw.pid
+procname=sleep
+"#;
+    let root = services("pgwait", &[("pgw", pgw)]);
+    let mut b = boot(&root, &[]);
+    let forked = one(&mut b, "sleep 100093");
+    one(&mut b, "sleep 100094");
+    let o = b.exec(&["/sbin/rcinit", "stop", "pgw"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        common::alive(&[forked]).is_empty(),
+        "the forked daemon was orphaned\n{}",
+        b.transcript()
+    );
+    stop(&mut b);
+}
+
+#[test]
+fn a_stop_during_a_respawns_readiness_wait_ends_it() {
+    let once = r#"#!/sbin/openrc-run
+supervisor=supervise-daemon
+notify=fd:3
+respawn_delay=0
+command=/bin/sh
+command_args="-c 'if [ -e /var/ready-once ]; then exec sleep 100095; fi; touch /var/ready-once; echo >&3; exec sleep 100096'"
+"#;
+    let root = services("readyrespawn", &[("once", once)]);
+    let mut b = boot(&root, &[]);
+    b.wait_line("once: started");
+    common::kill_pid(one(&mut b, "sleep 100096"), libc::SIGKILL);
+    // The respawn is never ready: its wait would last RCINIT_READY_TIMEOUT (60 s).
+    one(&mut b, "sleep 100095");
+    let begin = Instant::now();
+    let o = b.exec(&["/sbin/rcinit", "stop", "once"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        begin.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        begin.elapsed()
+    );
+    assert!(pids_running(&mut b, "sleep 100095").is_empty());
+    stop(&mut b);
+}
+
+#[test]
+fn a_start_asked_for_during_a_start_that_a_stop_ends_does_not_start_it_again() {
+    let slow = "#!/sbin/openrc-run\nstart() { while [ ! -e /var/go ]; do sleep 0.1; done; }\n";
+    let root = services("heldstart", &[("slow", slow)]);
+    let mut b = boot(&root, &[]);
+    wait_state(&mut b, "slow", "starting");
+    // A second start, straight on the socket: its first heartbeat (2 s) says it is queued.
+    let sock = b.socket_path();
+    let conn = std::os::unix::net::UnixStream::connect(&sock).expect("connect");
+    (&conn)
+        .write_all(b"{\"op\":\"start\",\"services\":[\"slow\"]}\n")
+        .expect("request");
+    conn.set_read_timeout(Some(common::HANG)).expect("timeout");
+    let mut r = BufReader::new(&conn);
+    let mut line = String::new();
+    r.read_line(&mut line).expect("heartbeat");
+    assert!(
+        line.contains("waiting") && line.contains("slow starting"),
+        "{line}"
+    );
+    let o = b.exec(&["/sbin/rcinit", "stop", "slow"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // The queued start is over with the stop, and says it failed.
+    let reply = loop {
+        line.clear();
+        r.read_line(&mut line).expect("reply");
+        if !line.contains("\"waiting\"") {
+            break line.clone();
+        }
+    };
+    assert!(reply.contains("\"code\":1"), "{reply}");
+    let l = status_line(&mut b, "slow");
+    assert!(l.contains(" stopped "), "started again after the stop: {l}");
+    stop(&mut b);
+}
+
+#[test]
+fn the_boot_log_says_when_the_scripts_ask_more_than_the_stop_budget() {
+    let db = "#!/sbin/openrc-run\nsupervisor=supervise-daemon\ncommand=/bin/sleep\ncommand_args=100097\nretry=SIGTERM/60\n";
+    let root = services("bootbudget", &[("db", db)]);
+    let mut b = boot(&root, &[]);
+    let l = b.wait_line("stop budget:");
+    for want in [
+        "up to 60 s to stop (db 60 s)",
+        "RCINIT_SERVICES_GRACETIME is 7 s",
+        "RCINIT_SERVICES_GRACETIME=60000",
+        "--stop-timeout 63",
+    ] {
+        assert!(l.contains(want), "missing {want:?} in {l}");
+    }
+    stop(&mut b);
 }

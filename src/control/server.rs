@@ -198,11 +198,11 @@ async fn connection(mut stream: UnixStream, uid: u32, shared: &Shared) -> Result
                 for fd in fds.drain(..) {
                     crate::closer::close_later(fd);
                 }
-                let long = req.changes() && req != Request::Shutdown;
+                let involved = involved(shared, &req);
                 let work = handle(req, stdio, shared, asker);
-                match long {
-                    true => with_heartbeats(work, &mut stream, shared).await,
-                    false => work.await,
+                match involved {
+                    Some(names) => with_heartbeats(work, &mut stream, shared, &names).await,
+                    None => work.await,
                 }
             }
         };
@@ -219,40 +219,83 @@ async fn connection(mut stream: UnixStream, uid: u32, shared: &Shared) -> Result
     }
 }
 
+/// The services a long request may wait for (its own, what they need and what needs them); None
+/// for a request that answers at once.
+fn involved(shared: &Shared, req: &Request) -> Option<Vec<String>> {
+    let names: Vec<String> = match req {
+        Request::Start { services }
+        | Request::Stop { services }
+        | Request::Restart { services } => services.clone(),
+        Request::Run { service, .. } | Request::Helper { service, .. } => vec![service.clone()],
+        Request::Status { .. } | Request::Check { .. } | Request::Shutdown => return None,
+    };
+    let rl = shared.services.borrow().clone();
+    let mut all: Vec<String> = match (&rl, req) {
+        (Some(rl), Request::Start { .. } | Request::Stop { .. } | Request::Restart { .. }) => {
+            names.iter().flat_map(|n| rl.related(n)).collect()
+        }
+        _ => names,
+    };
+    all.sort();
+    all.dedup();
+    Some(all)
+}
+
 /// Awaits a long request, telling the client every [`HEARTBEAT`] what it waits for, so the
-/// client's own deadline follows the server's limits. A client gone or not reading hears no
-/// more, and the request is still carried out to its end (a restart's start included).
+/// client's own deadline follows the server's limits. A heartbeat is written without waiting:
+/// what the socket does not take now goes out before the next one and before the reply, so a
+/// line is never cut; a client gone hears no more, and the request is still carried out to its
+/// end (a restart's start included).
 async fn with_heartbeats(
     work: impl std::future::Future<Output = Reply>,
     stream: &mut UnixStream,
     shared: &Shared,
+    involved: &[String],
 ) -> Reply {
     tokio::pin!(work);
     let beat = super::HEARTBEAT;
     let mut tick = tokio::time::interval_at((Instant::now() + beat).into(), beat);
-    let mut listening = true;
-    loop {
+    let mut rest: Vec<u8> = Vec::new();
+    let mut gone = false;
+    let reply = loop {
         tokio::select! {
-            r = &mut work => return r,
-            _ = tick.tick(), if listening => {
-                let w = Reply {
-                    waiting: Some(waiting(shared)),
-                    ..Reply::default()
-                };
-                let sent = tokio::time::timeout(beat, write_reply(stream, &w)).await;
-                listening = matches!(sent, Ok(Ok(())));
+            r = &mut work => break r,
+            _ = tick.tick(), if !gone => {
+                if rest.is_empty() {
+                    let w = Reply {
+                        waiting: Some(waiting(shared, involved)),
+                        ..Reply::default()
+                    };
+                    rest = serde_json::to_vec(&w).unwrap_or_default();
+                    rest.push(b'\n');
+                }
+                match stream.try_write(&rest) {
+                    Ok(n) => drop(rest.drain(..n.min(rest.len()))),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => gone = true,
+                }
             }
         }
+    };
+    if !rest.is_empty() && !gone {
+        // The reply follows a whole line, or the client is not reading (its reply fails too).
+        let _ = tokio::time::timeout(REQUEST_TIME, stream.write_all(&rest)).await;
     }
+    reply
 }
 
-/// What the services are busy with now (starts and stops), and the latest of their limits.
-fn waiting(shared: &Shared) -> super::Waiting {
+/// How many busy services a heartbeat names.
+const NAMED: usize = 4;
+
+/// What the request's services are busy with now (starts and stops), and the latest of their
+/// limits.
+fn waiting(shared: &Shared, involved: &[String]) -> super::Waiting {
     let now = Instant::now();
     let mut busy = Vec::new();
+    let mut more = 0usize;
     let mut left = Some(Duration::ZERO);
     if let Some(rl) = shared.services.borrow().as_ref() {
-        for (name, st) in rl.statuses() {
+        for (name, st) in rl.statuses_of(involved) {
             if !matches!(st.state, State::Starting | State::Stopping) {
                 continue;
             }
@@ -261,13 +304,20 @@ fn waiting(shared: &Shared) -> super::Waiting {
                 (Some(a), Some(b)) => Some(a.max(b)),
                 _ => None,
             };
-            busy.push(format!(
-                "{name} {}{}",
-                st.state,
-                until
-                    .map(|u| format!(" (its limit in {})", super::report::duration(u.as_secs())))
-                    .unwrap_or_else(|| " (no limit)".into())
-            ));
+            if busy.len() < NAMED {
+                busy.push(format!(
+                    "{name} {}{}",
+                    st.state,
+                    until
+                        .map(|u| format!(
+                            " (its limit in {})",
+                            super::report::duration(u.as_secs())
+                        ))
+                        .unwrap_or_else(|| " (no limit)".into())
+                ));
+            } else {
+                more += 1;
+            }
         }
     }
     if busy.is_empty() {
@@ -277,8 +327,12 @@ fn waiting(shared: &Shared) -> super::Waiting {
             left_ms: None,
         };
     }
+    let mut what = busy.join(", ");
+    if more > 0 {
+        what.push_str(&format!(", and {more} more"));
+    }
     super::Waiting {
-        what: busy.join(", "),
+        what,
         left_ms: left.map(|l| l.as_millis().min(u64::MAX as u128) as u64),
     }
 }

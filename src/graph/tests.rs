@@ -388,3 +388,22 @@ fn providers_are_chosen_among_runlevel_and_boot_members_not_sysinit() {
     assert!(!g.failed.contains_key("app"), "{:?}", g.failed);
     assert!(wave_of(&g, "late") < wave_of(&g, "app"), "{:?}", g.start);
 }
+
+/// Issue 18: what the runlevel asked for and cannot start is part of its status, failed; a
+/// broken script that is only wanted, or outside the runlevel, is not (D-33).
+#[test]
+fn failures_the_runlevel_asked_for_are_in_the_plan_and_only_those() {
+    let specs = [
+        broken("listed"),
+        broken("needed"),
+        broken("wanted"),
+        broken("elsewhere"),
+        svc("app", &[("need", "needed"), ("want", "wanted")]),
+        svc("ok", &[("want", "wanted")]),
+    ];
+    let g = plan(&specs, &["listed", "app", "ok", "ghost"]);
+    let in_plan: Vec<&str> = g.failed_in_plan.iter().map(String::as_str).collect();
+    assert_eq!(in_plan, ["app", "ghost", "listed", "needed"]);
+    assert!(g.failed.contains_key("wanted") && g.failed.contains_key("elsewhere"));
+    assert_eq!(waves(&g), [["ok"]]);
+}

@@ -162,6 +162,22 @@ impl Runlevel {
         (up, self.entries.values().filter(|e| e.planned).count())
     }
 
+    /// What `name` needs and what needs it, transitively, `name` included: what a start, stop
+    /// or restart of it may wait for.
+    pub fn related(&self, name: &str) -> Vec<String> {
+        let mut v = self.needs_closure(name);
+        v.extend(self.dependents_closure(name));
+        v
+    }
+
+    /// Status of the named services that exist, by name.
+    pub fn statuses_of(&self, names: &[String]) -> Vec<(String, Status)> {
+        names
+            .iter()
+            .filter_map(|n| Some((n.clone(), self.entries.get(n)?.status.borrow().clone())))
+            .collect()
+    }
+
     /// Status of every service, by name.
     pub fn statuses(&self) -> BTreeMap<String, Status> {
         self.entries
@@ -306,7 +322,7 @@ impl Runlevel {
                 let deadline = now + share;
                 let report = if tx
                     .send(Request::Stop {
-                        deadline,
+                        deadline: Some(deadline),
                         reply,
                         after_script: false,
                     })
@@ -546,7 +562,8 @@ impl Runlevel {
                 continue;
             };
             let (reply, rx) = oneshot::channel();
-            let deadline = service::own_stop_deadline(e.status.borrow().stop_ask);
+            // Its own limit, counted from when its stop begins (it may be busy first).
+            let deadline = None;
             let after_script = asker == Some(n.as_str());
             if e.tx
                 .send(Request::Stop {

@@ -89,7 +89,9 @@ pub enum Request {
     /// Do not start: a need failed.
     Refuse(Why),
     Stop {
-        deadline: Instant,
+        /// When the stop must be over; None: what the service's own schedule asks for,
+        /// counted from when its stop begins (a stop asked for by hand).
+        deadline: Option<Instant>,
         reply: oneshot::Sender<StopReport>,
         /// Asked for by the service's own running command (a `reload` that restarts it):
         /// done once that command ends, instead of interrupting it.
@@ -111,6 +113,9 @@ pub enum Request {
         reply: oneshot::Sender<Option<bool>>,
     },
 }
+
+/// A stop to carry out: its deadline (see [`Request::Stop`]) and whom to tell.
+type StopAsk = (Option<Instant>, oneshot::Sender<StopReport>);
 
 /// How one service stopped, for the shutdown report.
 #[derive(Debug, Clone)]
@@ -373,7 +378,7 @@ struct ScriptRun {
     /// The shim got past loading (rc.conf, conf.d, the script).
     loaded: bool,
     /// A stop request that arrived during the run.
-    interrupted: Option<(Instant, oneshot::Sender<StopReport>)>,
+    interrupted: Option<StopAsk>,
     timed_out: bool,
     /// Ended because the container began to go down.
     cut: bool,
@@ -511,6 +516,7 @@ impl Svc {
                 },
             };
             if let Some((deadline, reply)) = stop {
+                let deadline = deadline.unwrap_or_else(|| self.own_stop_deadline());
                 let r = Box::pin(self.stop(deadline)).await;
                 let _ = reply.send(r);
             }
@@ -528,11 +534,7 @@ impl Svc {
         command: &str,
         stdio: Option<(OwnedFd, OwnedFd)>,
         rx: &mut Inbox<Request>,
-    ) -> (
-        i32,
-        Option<String>,
-        Option<(Instant, oneshot::Sender<StopReport>)>,
-    ) {
+    ) -> (i32, Option<String>, Option<StopAsk>) {
         let vars = match self.def.fast.now() {
             Some(Ok(Evaluated { fast: Some(f), .. })) if self.vars.is_empty() => f.vars,
             _ => self.vars.clone(),
@@ -659,10 +661,7 @@ impl Svc {
 
     /// start_pre, start (the daemon, or the script's own), start_post (L-06, L-07), inside the
     /// start limit; a stop request ends it at any point (the stop follows, returned).
-    async fn start(
-        &mut self,
-        rx: &mut Inbox<Request>,
-    ) -> Option<(Instant, oneshot::Sender<StopReport>)> {
+    async fn start(&mut self, rx: &mut Inbox<Request>) -> Option<StopAsk> {
         self.set(State::Starting, None);
         let began = Instant::now();
         let mut limit = match self.def.no_timeout {
@@ -697,7 +696,19 @@ impl Svc {
             Raced::Late => Raced::Late,
             Raced::Down => Raced::Down,
         };
-        self.deferred.extend(held);
+        // A start asked for again meanwhile is over with this one: when a stop ended it, it must
+        // not start the service again after the stop.
+        let stopped = matches!(outcome, Raced::Stop(_));
+        for r in held {
+            match r {
+                Request::Start(reply) if stopped => {
+                    if let Some(r) = reply {
+                        let _ = r.send(());
+                    }
+                }
+                other => self.deferred.push_back(other),
+            }
+        }
         // A run cut short did not get to say it is over.
         self.status.send_modify(|s| {
             s.script = None;
@@ -707,7 +718,6 @@ impl Svc {
             Raced::Done(()) | Raced::Down => None,
             Raced::Stop(stop) => {
                 tracing::info!("{}: its start ends: a stop was asked for", self.def.name);
-                self.adopt_forked();
                 Some(stop)
             }
             Raced::Late => {
@@ -728,8 +738,7 @@ impl Svc {
             "{}: {why} (rcinit_start_timeout, RCINIT_START_TIMEOUT); stopping what it started",
             self.def.name
         );
-        self.adopt_forked();
-        let _ = self.stop_daemon(later(Duration::from_secs(5))).await;
+        let _ = self.stop_all_of_it(later(Duration::from_secs(5))).await;
         self.status.send_modify(|s| s.pid = None);
         self.set(State::Failed, Some(Why::Said(why)));
     }
@@ -789,7 +798,7 @@ impl Svc {
                 };
                 // T-12: OpenRC would leave a daemon started before a failing start_post running
                 // while the service reads stopped; rcinit stops it (documented).
-                if self.daemon.is_some() {
+                if self.daemon.is_some() || !self.extras.is_empty() {
                     let _ = self
                         .stop_daemon(Instant::now() + Duration::from_secs(5))
                         .await;
@@ -802,19 +811,39 @@ impl Svc {
 
     /// A start cut short while a forking command's pidfile was awaited: one last look, so the
     /// daemon it left (if it is the one) is followed and stopped, not orphaned.
-    fn adopt_forked(&mut self) {
+    /// Called once the command is stopped (the daemon it forked is rcinit's child by then).
+    fn adopt_forked(&mut self) -> bool {
         let Some((path, wanted)) = self.forking.take() else {
-            return;
+            return false;
         };
-        if self.daemon.is_some() {
-            return;
+        let Ok(pid) = self.daemon_in_pidfile(&path, wanted.as_ref()) else {
+            return false;
+        };
+        let exit = self.ctx.reaper.borrow_mut().watch(pid);
+        let pgid = own_group(pid);
+        if let Some(old) = self.daemon.replace(Daemon::new(pid, pgid, exit)) {
+            self.extras.push(old);
         }
-        if let Ok(pid) = self.daemon_in_pidfile(&path, wanted.as_ref()) {
-            let exit = self.ctx.reaper.borrow_mut().watch(pid);
-            let pgid = own_group(pid);
-            self.daemon = Some(Daemon::new(pid, pgid, exit));
-            self.status.send_modify(|s| s.pid = Some(pid));
+        self.status.send_modify(|s| s.pid = Some(pid));
+        true
+    }
+
+    /// [`Svc::stop_daemon`], then the same for a daemon a cut-short forking start left behind
+    /// (found through its pidfile once its command is gone).
+    async fn stop_all_of_it(&mut self, deadline: Instant) -> StopReport {
+        let first = self.stop_daemon(deadline).await;
+        if !self.adopt_forked() {
+            return first;
         }
+        tracing::info!(
+            "{}: stopping the daemon its cut-short start left (pidfile)",
+            self.def.name
+        );
+        let mut r = self.stop_daemon(deadline).await;
+        r.signal = r.signal.or(first.signal);
+        r.killed |= first.killed;
+        r.took += first.took;
+        r
     }
 
     /// When a stop of this service asked for by hand, or by its own script, must be over.
@@ -1392,18 +1421,40 @@ impl Svc {
         // Our child, alive until the reaper takes its exit: what the daemon's start time is
         // measured against. Without /proc nothing can be checked, and nothing is accepted.
         let since = pidfile::start_time(d.pid);
-        // While the command runs, it is what a stop (or the start limit) stops, with its group.
-        self.status.send_modify(|s| s.pid = Some(d.pid));
-        if let Some(old) = self.daemon.replace(d) {
-            self.extras.push(old);
+        let wanted = since.map(|since| pidfile::Wanted {
+            since,
+            me: std::process::id() as i32,
+            before,
+            uid: l.user.as_ref().map(|u| u.uid),
+            name: l.procname.clone().unwrap_or_else(|| l.argv[0].clone()),
+        });
+        // Known from now: a start cut short while the command still waits (pg_ctl -w) still
+        // finds the daemon it forked, once the command is stopped.
+        if let Some(path) = &path {
+            self.forking = Some((path.clone(), wanted));
         }
-        let exit = match self.daemon.as_mut() {
-            Some(d) => d.ended().await,
-            None => Exit::Code(-1),
+        // While the command runs, it is what a stop (or the start limit) stops, with its group;
+        // a daemon an earlier call of the same start() left stays the service's.
+        self.status.send_modify(|s| s.pid = Some(d.pid));
+        let main = self.daemon.is_none();
+        let exit = match main {
+            true => self.daemon.insert(d).ended().await,
+            false => {
+                self.extras.push(d);
+                match self.extras.last_mut() {
+                    Some(d) => d.ended().await,
+                    None => Exit::Code(-1),
+                }
+            }
         };
-        self.daemon = None;
-        self.status.send_modify(|s| s.pid = None);
+        match main {
+            true => self.daemon = None,
+            false => drop(self.extras.pop()),
+        }
+        self.status
+            .send_modify(|s| s.pid = self.daemon.as_ref().map(|d| d.pid));
         if exit != Exit::Code(0) {
+            self.forking = None;
             return self.cannot_start(format!("{} returned {exit}", l.argv[0]));
         }
         let Some(path) = path else {
@@ -1413,14 +1464,6 @@ impl Svc {
         // The daemon's own child may write the pidfile after the command returned (nginx):
         // give it the readiness time limit.
         let limit = later(self.ctx.ready_timeout);
-        let wanted = since.map(|since| pidfile::Wanted {
-            since,
-            me: std::process::id() as i32,
-            before,
-            uid: l.user.as_ref().map(|u| u.uid),
-            name: l.procname.clone().unwrap_or_else(|| l.argv[0].clone()),
-        });
-        self.forking = Some((path.clone(), wanted));
         let pid = loop {
             // Checked and watched in one step of the single-threaded loop: the reaper cannot
             // take its exit in between (a zombie still answers kill 0).
@@ -1441,7 +1484,14 @@ impl Svc {
         self.forking = None;
         let exit = self.ctx.reaper.borrow_mut().watch(pid);
         let pgid = own_group(pid);
-        self.daemon = Some(Daemon::new(pid, pgid, exit));
+        if let Some(old) = self.daemon.replace(Daemon::new(pid, pgid, exit)) {
+            tracing::warn!(
+                "{}: a second daemon (pid {pid}) for one service; pid {} is stopped with it",
+                self.def.name,
+                old.pid
+            );
+            self.extras.push(old);
+        }
         self.status.send_modify(|s| s.pid = Some(pid));
         true
     }
@@ -1477,10 +1527,7 @@ impl Svc {
 
     /// Follows the started service until a stop is asked for.
     // Its steps are boxed: it is what every started service waits in, for as long as it runs.
-    async fn supervise(
-        &mut self,
-        rx: &mut Inbox<Request>,
-    ) -> Option<(Instant, oneshot::Sender<StopReport>)> {
+    async fn supervise(&mut self, rx: &mut Inbox<Request>) -> Option<StopAsk> {
         let mut next_check = self.first_check();
         let mut down = self.ctx.down.subscribe();
         // The container goes down: no more health checks or respawns (its stop comes in turn).
@@ -1523,7 +1570,18 @@ impl Svc {
                 _ = sleep_opt(self.respawn_at) => {
                     self.respawn_at = None;
                     self.status.send_modify(|s| s.restarts += 1);
-                    match Box::pin(self.spawn_daemon()).await {
+                    // A readiness wait may be long: a stop or the shutdown ends it (the daemon
+                    // spawned is the task's, stopped with the service).
+                    let mut held = Vec::new();
+                    let spawn = Box::pin(self.spawn_daemon());
+                    let r = race(spawn, rx, None, &mut held, Some(&mut down)).await;
+                    self.deferred.extend(held);
+                    let r = match r {
+                        Raced::Done(r) => r,
+                        Raced::Stop(stop) => return Some(stop),
+                        Raced::Late | Raced::Down => continue,
+                    };
+                    match r {
                         Ok(()) => {
                             let st = self.status.borrow().clone();
                             let max = self.launch.as_ref().map_or(0, |l| l.respawn.max);
@@ -1606,9 +1664,32 @@ impl Svc {
                 exported,
                 reply,
             } => {
-                let ok = self.outside_helper(&argv, &exported).await;
-                let _ = reply.send(ok);
-                if self.is_up() { Flow::Go } else { Flow::Down }
+                // A start by OpenRC's own openrc-run has the start limit, and a stop ends it.
+                let starts = helper_call::split(&argv).is_ok_and(|c| c.mode == HelperMode::Start);
+                let limit = match (starts, self.def.no_timeout) {
+                    (true, false) => self.ctx.start_timeout,
+                    _ => None,
+                };
+                let mut held = Vec::new();
+                let call = Box::pin(self.outside_helper(&argv, &exported));
+                let end = until(Instant::now(), limit);
+                let r = race(call, rx, end, &mut held, None).await;
+                self.deferred.extend(held);
+                match r {
+                    Raced::Done(ok) => {
+                        let _ = reply.send(ok);
+                        if self.is_up() { Flow::Go } else { Flow::Down }
+                    }
+                    Raced::Stop(stop) => {
+                        let _ = reply.send(Some(false));
+                        Flow::Stop(stop)
+                    }
+                    Raced::Late | Raced::Down => {
+                        self.start_took_too_long(limit.unwrap_or_default()).await;
+                        let _ = reply.send(Some(false));
+                        Flow::Down
+                    }
+                }
             }
             // Already up: that start is over.
             Request::Start(Some(reply)) => {
@@ -1731,7 +1812,7 @@ impl Svc {
                 tracing::warn!("{}: stop failed ({e})", self.def.name);
             }
             // Whatever the script did, nothing of the daemon outlives the stop.
-            let mut r = self.stop_daemon(deadline).await;
+            let mut r = self.stop_all_of_it(deadline).await;
             if r.signal.is_none()
                 && let Some(asked) = self.last_stop.take()
             {
@@ -1740,7 +1821,7 @@ impl Svc {
             r.took = begin.elapsed();
             r
         } else {
-            self.stop_daemon(deadline).await
+            self.stop_all_of_it(deadline).await
         };
         report.was = was;
         self.set(State::Stopped, Some(Why::Requested));
@@ -1831,14 +1912,14 @@ enum Flow {
     Go,
     /// Not up any more (stopped by OpenRC's own helper call).
     Down,
-    Stop((Instant, oneshot::Sender<StopReport>)),
+    Stop(StopAsk),
 }
 
 enum Check {
     Passed,
     Failed,
     DaemonGone,
-    Interrupted((Instant, oneshot::Sender<StopReport>)),
+    Interrupted(StopAsk),
 }
 
 /// Anything of the daemon's process group still there (zombies are reaped by the loop).
@@ -1874,7 +1955,7 @@ async fn wait_gone(d: &mut Daemon, end: Instant) -> bool {
 enum Raced<T> {
     Done(T),
     /// A stop was asked for: the wait is abandoned, the stop follows.
-    Stop((Instant, oneshot::Sender<StopReport>)),
+    Stop(StopAsk),
     /// Its limit passed.
     Late,
     /// The container began to go down.

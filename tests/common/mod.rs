@@ -705,3 +705,14 @@ pub fn debian_rootfs() -> PathBuf {
     );
     p
 }
+
+/// Boots `root` with rcinit as PID 1 and this extra environment.
+pub fn boot_pid1(root: &Rootfs, env: &[(&str, &str)]) -> Booted {
+    root.boot_with(Mode::Pid1, &[], env, Prep::default())
+}
+
+/// SIGTERM to rcinit, and the clean exit (0) it must answer with.
+pub fn stop_clean(b: &mut Booted) {
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+}
