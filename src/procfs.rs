@@ -41,6 +41,8 @@ pub fn pids() -> HashSet<i32> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stat {
     pub comm: String,
+    /// Field 3: R, S, D, Z (a zombie: it ended), T...
+    pub state: char,
     pub ppid: i32,
     pub session: i32,
     /// Start time, clock ticks since boot (field 22).
@@ -62,6 +64,7 @@ pub fn parse_stat(stat: &str) -> Option<Stat> {
     // Field 3 is the first after the name: ppid is field 4, session 6, start time 22.
     Some(Stat {
         comm,
+        state: rest.first()?.chars().next()?,
         ppid: rest.get(1)?.parse().ok()?,
         session: rest.get(3)?.parse().ok()?,
         start: rest.get(19)?.parse().ok()?,

@@ -54,6 +54,10 @@ pub struct Options<'a> {
     pub stderr: Option<Io>,
     /// What a daemon's settings ask for, applied in the child (V-19's order).
     pub setup: Option<Setup>,
+    /// Start it below a short-lived parent of its own, as start-stop-daemon does: its parent is
+    /// not PID 1, so a daemon's "already daemonized?" check (parent init and session leader:
+    /// OpenSSH's) answers no and it forks. The parent waits for it and exits with its status.
+    pub intermediate: bool,
 }
 
 /// Per-daemon process settings, prepared before the fork (no allocation after it).
@@ -90,6 +94,7 @@ impl<'a> Options<'a> {
             stdout: None,
             stderr: None,
             setup: None,
+            intermediate: false,
         }
     }
 }
@@ -97,7 +102,12 @@ impl<'a> Options<'a> {
 /// A spawned child: its pid only. Waiting is the reaper's job.
 #[derive(Debug, Clone, Copy)]
 pub struct Spawned {
+    /// The child (with [`Options::intermediate`], the intermediate, whose exit is the
+    /// command's).
     pub pid: i32,
+    /// The command's own process group (its session): the child's, or below an intermediate
+    /// the command's pid.
+    pub group: i32,
 }
 
 /// A child's standard stream other than rcinit's own.
@@ -254,6 +264,9 @@ pub fn spawn_with(argv: &[OsString], opts: Options<'_>) -> Result<Spawned> {
         error: AtomicI32::new(0),
         step: AtomicI32::new(step::OTHER),
     };
+    if opts.intermediate {
+        return spawn_below(child, starting);
+    }
     let mut stack = vec![0u8; CHILD_STACK];
     // The stack grows down on every architecture rcinit builds for; keep the top 16-byte aligned.
     let top = (stack.as_mut_ptr() as usize + CHILD_STACK) & !15;
@@ -290,32 +303,167 @@ pub fn spawn_with(argv: &[OsString], opts: Options<'_>) -> Result<Spawned> {
         unsafe {
             libc::waitpid(pid, std::ptr::null_mut(), 0)
         };
-        let err = std::io::Error::from_raw_os_error(errno);
-        let setup = child.setup.as_ref();
-        let at = match child.step.load(Ordering::SeqCst) {
-            step::CHROOT => child
-                .chroot
-                .as_ref()
-                .map(|c| format!("chroot {}", c.to_string_lossy())),
-            step::DIRECTORY => setup
-                .and_then(|s| s.directory.as_ref())
-                .map(|d| format!("directory {}", d.to_string_lossy())),
-            step::USER => setup
-                .and_then(|s| s.ids.as_ref())
-                .map(|(u, g, _)| format!("switching to uid {u} gid {g}")),
-            n if n >= step::FILE => usize::try_from(n - step::FILE)
-                .ok()
-                .and_then(|k| setup?.files.get(k))
-                .map(|f| f.0.to_string_lossy().into_owned()),
-            _ => None,
-        };
-        return Err(match at {
-            Some(at) => anyhow::Error::new(err).context(at),
-            None => anyhow::Error::new(err),
-        })
-        .with_context(starting);
+        return Err(failure(&child, errno)).with_context(starting);
     }
-    Ok(Spawned { pid })
+    Ok(Spawned { pid, group: pid })
+}
+
+/// The error of a child that did not exec, naming the setup step that failed.
+fn failure(child: &Child, errno: i32) -> anyhow::Error {
+    let err = std::io::Error::from_raw_os_error(errno);
+    let setup = child.setup.as_ref();
+    let at = match child.step.load(Ordering::SeqCst) {
+        step::CHROOT => child
+            .chroot
+            .as_ref()
+            .map(|c| format!("chroot {}", c.to_string_lossy())),
+        step::DIRECTORY => setup
+            .and_then(|s| s.directory.as_ref())
+            .map(|d| format!("directory {}", d.to_string_lossy())),
+        step::USER => setup
+            .and_then(|s| s.ids.as_ref())
+            .map(|(u, g, _)| format!("switching to uid {u} gid {g}")),
+        n if n >= step::FILE => usize::try_from(n - step::FILE)
+            .ok()
+            .and_then(|k| setup?.files.get(k))
+            .map(|f| f.0.to_string_lossy().into_owned()),
+        _ => None,
+    };
+    match at {
+        Some(at) => anyhow::Error::new(err).context(at),
+        None => anyhow::Error::new(err),
+    }
+}
+
+/// What an intermediate reports once its child has exec'd (or failed to): the child's pid, the
+/// errno of its failed step (0: it runs) and that step.
+const REPORT: usize = 12;
+
+/// [`spawn_with`] below an intermediate: a plain fork of rcinit (its memory a copy, so it may
+/// outlive this call) that starts the command as [`spawn_with`] would, reports the command's
+/// pid and errno on a pipe, closes every descriptor, waits for the command and exits with its
+/// status. It runs raw syscalls only on data prepared before the fork.
+fn spawn_below(child: Child, starting: impl Fn() -> String) -> Result<Spawned> {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(std::io::Error::from)
+        .with_context(&starting)?;
+    let below = Below {
+        child,
+        report: w.as_raw_fd(),
+        stack: vec![0u8; CHILD_STACK],
+    };
+    let mut stack = vec![0u8; CHILD_STACK];
+    let top = (stack.as_mut_ptr() as usize + CHILD_STACK) & !15;
+    // SAFETY: sigset_t is plain data, filled and read by sigfillset and pthread_sigmask.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: a plain fork (no CLONE_VM): the intermediate gets a copy of our memory, `below`
+    // and both stacks included, and runs intermediate_main on its copy. Every signal stays
+    // blocked in it (it only waits; the command resets its own mask).
+    let pid = unsafe {
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        let pid = libc::clone(
+            intermediate_main,
+            top as *mut libc::c_void,
+            libc::SIGCHLD,
+            (&below as *const Below).cast_mut().cast(),
+        );
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        pid
+    };
+    if pid < 0 {
+        return Err(std::io::Error::last_os_error()).with_context(starting);
+    }
+    drop(w);
+    let mut buf = [0u8; REPORT];
+    let mut got = 0;
+    while got < REPORT {
+        match nix::unistd::read(&r, &mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break,
+        }
+    }
+    let [a, b, c, d, e, f, g, h, i, j, k, l] = buf;
+    let cmd = i32::from_ne_bytes([a, b, c, d]);
+    let errno = i32::from_ne_bytes([e, f, g, h]);
+    below
+        .child
+        .step
+        .store(i32::from_ne_bytes([i, j, k, l]), Ordering::SeqCst);
+    if got < REPORT || cmd <= 0 || errno != 0 {
+        #[allow(clippy::disallowed_methods)]
+        // SAFETY: waits for our own child, which exits at once after a failed report.
+        unsafe {
+            libc::waitpid(pid, std::ptr::null_mut(), 0)
+        };
+        let errno = if errno != 0 { errno } else { libc::ECHILD };
+        return Err(failure(&below.child, errno)).with_context(starting);
+    }
+    drop(stack);
+    Ok(Spawned { pid, group: cmd })
+}
+
+/// The intermediate's data: the command's, where to report, and the stack of its vfork.
+struct Below {
+    child: Child,
+    report: i32,
+    stack: Vec<u8>,
+}
+
+/// The intermediate: start the command, report, wait, exit with its status.
+extern "C" fn intermediate_main(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is this process's own copy of the parent's `Below` (a plain fork).
+    let b = unsafe { &mut *(arg as *mut Below) };
+    let top = (b.stack.as_mut_ptr() as usize + CHILD_STACK) & !15;
+    // SAFETY: raw syscalls on this process's own copy of the data; the command's vfork child
+    // runs child_main on it as spawn_with's does.
+    unsafe {
+        // Out of rcinit's process group: what is sent to that group is not for it.
+        libc::setpgid(0, 0);
+        let pid = libc::clone(
+            child_main,
+            top as *mut libc::c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (&b.child as *const Child).cast_mut().cast(),
+        );
+        let errno = if pid < 0 {
+            std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EINVAL)
+        } else {
+            b.child.error.load(Ordering::SeqCst)
+        };
+        let step = b.child.step.load(Ordering::SeqCst);
+        let mut msg = [0u8; REPORT];
+        msg[..4].copy_from_slice(&pid.to_ne_bytes());
+        msg[4..8].copy_from_slice(&errno.to_ne_bytes());
+        msg[8..].copy_from_slice(&step.to_ne_bytes());
+        libc::write(b.report, msg.as_ptr().cast(), REPORT);
+        // Nothing of rcinit's stays open here while the command runs (it may run for ever).
+        libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
+        if pid < 0 {
+            libc::_exit(127);
+        }
+        let mut status = 0;
+        loop {
+            #[allow(clippy::disallowed_methods)]
+            let r = libc::waitpid(pid, &mut status, 0);
+            if r == pid {
+                break;
+            }
+            if r < 0 && *libc::__errno_location() != libc::EINTR {
+                libc::_exit(127);
+            }
+        }
+        if libc::WIFEXITED(status) {
+            libc::_exit(libc::WEXITSTATUS(status));
+        }
+        libc::_exit(128 + libc::WTERMSIG(status))
+    }
 }
 
 /// The child's side of [`spawn_with`]: setup, then exec, or `_exit(127)` with the errno stored.

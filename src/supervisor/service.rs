@@ -1237,6 +1237,8 @@ impl Svc {
         let env: Vec<(OsString, OsString)> =
             l.env.iter().map(|(k, v)| (k.into(), v.into())).collect();
         let mut keep: Vec<OwnedFd> = Vec::new();
+        // The daemon a logger serves, once spawned.
+        let served = Rc::new(std::cell::Cell::new(0));
         let mut stream = |sink: &Sink, which: Stream, target: i32| -> Result<Option<OwnedFd>> {
             Ok(match sink {
                 Sink::Forward => Some(forward::start(name, which)?),
@@ -1251,7 +1253,7 @@ impl Svc {
                 }
                 Sink::Logger(cmd) => {
                     let (r, w) = forward::pipe()?;
-                    self.spawn_logger(l, cmd, r, &env)?;
+                    self.spawn_logger(l, cmd, r, &env, Rc::clone(&served))?;
                     Some(w)
                 }
             })
@@ -1286,6 +1288,8 @@ impl Svc {
         }
         let chroot = l.chroot.as_deref().map(std::path::Path::new);
         let mut opts = Options::new(Grouping::Session, &env);
+        // start-stop-daemon's shape for a command that forks: its parent is not PID 1.
+        opts.intermediate = l.kind == Kind::Forking;
         opts.chroot = chroot;
         opts.fds = fds;
         opts.setup = Some(setup);
@@ -1300,9 +1304,10 @@ impl Svc {
         });
         let argv: Vec<OsString> = l.argv.iter().map(OsString::from).collect();
         let child = spawn::spawn_with(&argv, opts)?;
+        served.set(child.pid);
         let exit = self.ctx.reaper.borrow_mut().watch(child.pid);
         drop(keep);
-        let d = Daemon::new(child.pid, Some(child.pid), exit);
+        let d = Daemon::new(child.pid, Some(child.group), exit);
         Ok((d, ready_r))
     }
 
@@ -1312,6 +1317,7 @@ impl Svc {
         cmd: &str,
         input: OwnedFd,
         env: &[(OsString, OsString)],
+        served: Rc<std::cell::Cell<i32>>,
     ) -> Result<i32> {
         let argv: Vec<OsString> = vec!["/bin/sh".into(), "-c".into(), cmd.into()];
         // OpenRC sends a logger's own output to /dev/null; rcinit forwards it like the daemon's,
@@ -1334,13 +1340,19 @@ impl Svc {
         let exit = self.ctx.reaper.borrow_mut().watch(child.pid);
         let name = self.def.name.clone();
         let cmd = cmd.to_owned();
-        let status = self.status.subscribe();
         tokio::task::spawn_local(async move {
-            if let Ok(e) = exit.await
-                && !matches!(status.borrow().state, State::Stopping | State::Stopped)
-            {
+            // A logger ends when the daemon's end of its pipe closes (the daemon ended, a
+            // respawn is coming): nothing was lost. Only one that ends under a daemon still
+            // running leaves its output nowhere to go.
+            let Ok(e) = exit.await else {
+                return;
+            };
+            let pid = served.get();
+            let running = pid > 1
+                && crate::procfs::stat(pid).is_some_and(|s| s.state != 'Z' && s.state != 'X');
+            if running {
                 tracing::warn!(
-                    "{name}: its logger {cmd:?} ended ({e}); the daemon's output to it is lost"
+                    "{name}: its logger {cmd:?} ended ({e}) while the daemon runs (pid {pid}); its output to it is lost"
                 );
             }
         });
@@ -1561,10 +1573,26 @@ impl Svc {
             tokio::select! {
                 _ = going => {}
                 e = daemon_exit => {
-                    self.daemon = None;
-                    self.status.send_modify(|s| s.pid = None);
                     tracing::warn!("{}: daemon ended ({e})", self.def.name);
                     next_check = None;
+                    // What is left of its process group (a master's workers) goes before
+                    // anything starts again: they would keep its port, its files.
+                    if self.daemon.as_ref().is_some_and(group_alive) {
+                        tracing::warn!(
+                            "{}: stopping what is left of its process group",
+                            self.def.name
+                        );
+                        let deadline = self.own_stop_deadline();
+                        let mut held = Vec::new();
+                        let end = Box::pin(self.stop_daemon(deadline));
+                        let r = race(end, rx, None, &mut held, None).await;
+                        self.deferred.extend(held);
+                        if let Raced::Stop(stop) = r {
+                            return Some(stop);
+                        }
+                    }
+                    self.daemon = None;
+                    self.status.send_modify(|s| s.pid = None);
                     self.respawn_at = Box::pin(self.respawn_or_give_up(e)).await;
                 }
                 _ = sleep_opt(self.respawn_at) => {

@@ -1,0 +1,94 @@
+//! Issue 19, rcinit as PID 1 with busybox fixtures shaped like the daemons distributions ship:
+//! one that decides from its parent whether it is daemonized already (OpenSSH's check), a master
+//! with workers in its process group, a logger that ends with its daemon.
+
+// The test process is not PID 1 and has no reaper: waiting on its own children is right here.
+#![allow(clippy::disallowed_methods)]
+
+mod common;
+
+use common::{boot_pid1 as boot, one, pids_running, services, stop_clean as stop};
+
+/// sshd's `daemonized()`: no terminal, its parent is init and it leads its session: it stays in
+/// the foreground. Otherwise it forks and returns, as a daemon does.
+const FAKE_SSHD: &str = r#"#!/bin/sh
+set -- $(cat /proc/$$/stat)
+if [ "$4" = 1 ] && [ "$6" = "$$" ]; then
+	echo "already daemonized: staying in the foreground" >&2
+	exec sleep 100110
+fi
+setsid sleep 100111 </dev/null >/dev/null 2>&1 &
+echo $! > /run/fakesshd.pid
+"#;
+
+#[test]
+fn a_daemon_that_checks_whether_it_is_daemonized_forks_as_under_start_stop_daemon() {
+    let script = "#!/sbin/openrc-run\ncommand=/usr/sbin/fakesshd\npidfile=/run/fakesshd.pid\nprocname=sleep\n";
+    let dep = "#!/sbin/openrc-run\nsupervisor=supervise-daemon\ncommand=/bin/sleep\ncommand_args=100112\ndepend() { need fakesshd; }\n";
+    let root = services("daemonized", &[("fakesshd", script), ("needsit", dep)]);
+    root.write_exec("usr/sbin/fakesshd", FAKE_SSHD);
+    let mut b = boot(&root, &[]);
+    // Before: its parent was PID 1 and it led its session, so it stayed in the foreground and
+    // the service was `starting` until the start limit.
+    b.wait_line("fakesshd: started (pid");
+    b.wait_line("needsit: started");
+    let daemon = one(&mut b, "sleep 100111");
+    assert!(!b.has_line("already daemonized"), "{}", b.transcript());
+    // Followed: its death is seen.
+    common::kill_pid(daemon, libc::SIGKILL);
+    b.wait_line("fakesshd: daemon ended (killed by SIGKILL)");
+    stop(&mut b);
+}
+
+#[test]
+fn a_killed_master_takes_its_workers_with_it_before_the_respawn() {
+    // A master with a worker in its process group, the worker holding the port.
+    let master = r#"#!/sbin/openrc-run
+supervisor=supervise-daemon
+respawn_delay=0
+command=/bin/sh
+command_args="-c 'p=18080; httpd -f -p 127.0.0.1:\$p -h /var & exec sleep 100113'"
+"#;
+    let root = services("workers", &[("master", master)]);
+    let mut b = boot(&root, &[]);
+    b.wait_line("master: started");
+    let worker = one(&mut b, "httpd -f -p 127.0.0.1:18080");
+    let first = one(&mut b, "sleep 100113");
+    common::kill_pid(first, libc::SIGKILL);
+    b.wait_line("master: stopping what is left of its process group");
+    b.wait_line("master: respawned as pid");
+    assert!(
+        common::alive(&[worker]).is_empty(),
+        "the first worker outlived its master\n{}",
+        b.transcript()
+    );
+    // The new worker has the port: there is one, and it is not the old one.
+    let again = one(&mut b, "httpd -f -p 127.0.0.1:18080");
+    assert_ne!(again, worker);
+    let o = b.exec(&["/sbin/rcinit", "restart", "master"]);
+    assert!(o.status.success(), "{}", common::text(&o));
+    assert_eq!(pids_running(&mut b, "httpd -f -p 127.0.0.1:18080").len(), 1);
+    stop(&mut b);
+}
+
+#[test]
+fn a_logger_that_ends_with_its_daemon_is_no_news() {
+    let logged = r#"#!/sbin/openrc-run
+supervisor=supervise-daemon
+respawn_delay=0
+respawn_max=2
+command=/bin/sh
+command_args="-c 'echo a-line; exit 1'"
+output_logger="cat"
+"#;
+    let root = services("loggerquiet", &[("logged", logged)]);
+    let mut b = boot(&root, &[]);
+    b.wait_line("logged: respawned 2 times; giving up");
+    stop(&mut b);
+    assert!(b.has_line("[logged] a-line"), "{}", b.transcript());
+    assert!(
+        !b.has_line("its logger"),
+        "a logger that ended with its daemon was reported\n{}",
+        b.transcript()
+    );
+}
