@@ -56,6 +56,8 @@ pub enum Why {
     Said(String),
     /// Stopped on request (not a failure).
     Requested,
+    /// Started, but its daemon is not one rcinit can see (why): readiness does not vouch for it.
+    Untracked(String),
 }
 
 impl fmt::Display for Why {
@@ -67,6 +69,7 @@ impl fmt::Display for Why {
             Why::Needs { service, reason } => write!(f, "needs {service}, which {reason}"),
             Why::Said(s) => f.write_str(s),
             Why::Requested => f.write_str("stopped on request"),
+            Why::Untracked(why) => write!(f, "untracked: {why}"),
         }
     }
 }

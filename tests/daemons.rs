@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{boot_pid1 as boot, one, pids_running, services, stop_clean as stop};
+use common::{boot_pid1 as boot, one, services, stop_clean as stop};
 
 /// sshd's `daemonized()`: no terminal, its parent is init and it leads its session: it stays in
 /// the foreground. Otherwise it forks and returns, as a daemon does.
@@ -67,7 +67,9 @@ command_args="-c 'p=18080; httpd -f -p 127.0.0.1:\$p -h /var & exec sleep 100113
     assert_ne!(again, worker);
     let o = b.exec(&["/sbin/rcinit", "restart", "master"]);
     assert!(o.status.success(), "{}", common::text(&o));
-    assert_eq!(pids_running(&mut b, "httpd -f -p 127.0.0.1:18080").len(), 1);
+    // The restart's worker took the port (the old one is gone: `one` waits for a single one).
+    let third = one(&mut b, "httpd -f -p 127.0.0.1:18080");
+    assert!(common::alive(&[again]).is_empty() && third != again);
     stop(&mut b);
 }
 
@@ -91,4 +93,58 @@ output_logger="cat"
         "a logger that ended with its daemon was reported\n{}",
         b.transcript()
     );
+}
+
+#[test]
+fn a_daemon_started_by_the_images_own_start_stop_daemon_by_its_path_is_followed_or_said_untracked()
+{
+    // busybox's start-stop-daemon, called by its path: no alias of rcinit's reaches it.
+    let tracked = r#"#!/sbin/openrc-run
+command=/bin/sleep
+pidfile=/run/abs.pid
+start() {
+	/bin/start-stop-daemon --start --background --make-pidfile --pidfile "$pidfile" --exec /bin/sleep -- 100120
+}
+"#;
+    // A program of its own name: busybox's start-stop-daemon takes any running busybox applet
+    // of the same name for one already running.
+    let untracked = r#"#!/sbin/openrc-run
+command=/usr/bin/napper
+start() {
+	/bin/start-stop-daemon --start --background --exec /usr/bin/napper
+}
+"#;
+    let root = services("abspath", &[("tracked", tracked), ("untracked", untracked)]);
+    root.write_exec("usr/bin/napper", "#!/bin/sh\nexec sleep 100121\n");
+    let mut b = boot(&root, &[]);
+    b.wait_line("tracked: started (pid");
+    b.wait_line(
+        "untracked: started, untracked: its start ran a daemon outside rcinit and names no pidfile",
+    );
+    b.wait_line("2 of 2 services started");
+    let o = b.exec(&["/sbin/rcinit", "check"]);
+    assert_eq!(o.status.code(), Some(1), "{}", common::text(&o));
+    assert!(
+        common::text(&o).contains("untracked started, untracked:"),
+        "{}",
+        common::text(&o)
+    );
+    assert!(
+        !common::text(&o).lines().any(|l| l.starts_with("tracked ")),
+        "{}",
+        common::text(&o)
+    );
+    let o = b.exec(&["/sbin/rcinit", "check", "--alive"]);
+    assert_eq!(o.status.code(), Some(0), "{}", common::text(&o));
+    // Before: `started` with no pid, and check vouched for it after the daemon died.
+    common::kill_pid(one(&mut b, "sleep 100120"), libc::SIGKILL);
+    b.wait_line("tracked: daemon ended (killed by SIGKILL)");
+    let o = b.exec(&["/sbin/rcinit", "check", "--alive"]);
+    assert_eq!(o.status.code(), Some(1), "{}", common::text(&o));
+    assert!(
+        common::text(&o).contains("tracked crashed"),
+        "{}",
+        common::text(&o)
+    );
+    stop(&mut b);
 }

@@ -692,6 +692,12 @@ fn check(shared: &Shared, alive: bool) -> Reply {
             say(format!("{name} {what}{why}"));
             continue;
         }
+        if let Some(w @ crate::state::Why::Untracked(_)) = &st.why {
+            if !alive && st.state == State::Started {
+                say(format!("{name} started, {w}"));
+            }
+            continue;
+        }
         if !matches!(st.state, State::Starting | State::Stopping) {
             continue;
         }

@@ -329,6 +329,9 @@ struct Svc {
     deferred: std::collections::VecDeque<Request>,
     /// Why the last daemon of this start could not be started (the failed start's reason).
     start_error: Option<String>,
+    /// The start time of the last start's shell and the processes there were just before it:
+    /// what a daemon the image's own start-stop-daemon left is judged against.
+    start_mark: Option<(u64, std::collections::HashSet<i32>)>,
 }
 
 /// Creates a service's status channel and starts its task.
@@ -366,6 +369,7 @@ pub fn spawn_task(def: Def, ctx: Rc<Ctx>) -> (watch::Receiver<Status>, Outbox<Re
         client_stdio: None,
         deferred: std::collections::VecDeque::new(),
         start_error: None,
+        start_mark: None,
     };
     tokio::task::spawn_local(Box::new(svc).run(rx));
     (status_rx, tx)
@@ -746,6 +750,7 @@ impl Svc {
     /// The start's steps themselves.
     async fn start_steps(&mut self, fast: Option<Fast>) {
         self.start_error = None;
+        let scripted = fast.is_none();
         if let Some(f) = &fast
             && f.vars.get("rcinit_critical").is_some_and(|v| is_yes(v))
         {
@@ -783,6 +788,11 @@ impl Svc {
                         self.set(State::Started, None);
                         self.respawn_at = self.respawn_or_give_up(Exit::Code(-1)).await;
                     }
+                    // A start() of its own that names a command but left no daemon rcinit
+                    // follows: the image's own start-stop-daemon ran it (by its path).
+                    None if scripted && self.vars.get("command").is_some_and(|c| !c.is_empty()) => {
+                        self.follow_outside().await;
+                    }
                     None => {
                         tracing::info!("{}: started", self.def.name);
                         self.set(State::Started, None);
@@ -809,6 +819,64 @@ impl Svc {
         }
     }
 
+    /// The daemon a start() left through the image's own start-stop-daemon is PID 1's orphan:
+    /// followed through the script's `pidfile`, judged as any pidfile is (this start's, rcinit's
+    /// child, the service's user, named `procname` or as `command`). Without a pidfile it is
+    /// `started`, untracked: `check` does not vouch for what it cannot see.
+    async fn follow_outside(&mut self) {
+        let var = |k: &str| self.vars.get(k).filter(|v| !v.is_empty()).cloned();
+        let (path, name, user) = (
+            var("pidfile"),
+            var("procname").or(var("command")),
+            var("command_user"),
+        );
+        let mark = self.start_mark.take();
+        let uid = match user {
+            Some(u) => {
+                let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+                let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+                super::user::resolve(&u, &passwd, &group)
+                    .ok()
+                    .map(|i| i.uid)
+            }
+            None => None,
+        };
+        let found = match (path.filter(|p| p.starts_with('/')), name, mark) {
+            (Some(path), Some(name), Some((since, before))) => {
+                let wanted = pidfile::Wanted {
+                    since,
+                    me: std::process::id() as i32,
+                    before,
+                    uid,
+                    name,
+                };
+                let limit = later(self.ctx.ready_timeout.min(Duration::from_secs(5)));
+                self.await_pidfile(&path, Some(&wanted), limit)
+                    .await
+                    .map_err(|why| format!("pidfile {path}: {why}"))
+            }
+            (None, ..) => Err("its start ran a daemon outside rcinit and names no pidfile".into()),
+            _ => Err("nothing to judge its pidfile by".into()),
+        };
+        match found {
+            Ok(pid) => {
+                self.follow(pid);
+                tracing::info!(
+                    "{}: started (pid {pid}, by the image's own start-stop-daemon; followed through its pidfile)",
+                    self.def.name
+                );
+                self.set(State::Started, None);
+            }
+            Err(why) => {
+                tracing::warn!(
+                    "{}: started, untracked: {why}; `rcinit check` will not vouch for it",
+                    self.def.name
+                );
+                self.set(State::Started, Some(Why::Untracked(why)));
+            }
+        }
+    }
+
     /// A start cut short while a forking command's pidfile was awaited: one last look, so the
     /// daemon it left (if it is the one) is followed and stopped, not orphaned.
     /// Called once the command is stopped (the daemon it forked is rcinit's child by then).
@@ -819,12 +887,7 @@ impl Svc {
         let Ok(pid) = self.daemon_in_pidfile(&path, wanted.as_ref()) else {
             return false;
         };
-        let exit = self.ctx.reaper.borrow_mut().watch(pid);
-        let pgid = own_group(pid);
-        if let Some(old) = self.daemon.replace(Daemon::new(pid, pgid, exit)) {
-            self.extras.push(old);
-        }
-        self.status.send_modify(|s| s.pid = Some(pid));
+        self.follow(pid);
         true
     }
 
@@ -874,6 +937,7 @@ impl Svc {
         mut down: Option<&mut watch::Receiver<bool>>,
     ) -> ScriptRun {
         let mut out = ScriptRun::default();
+        let before = (cmd == "start").then(crate::procfs::pids);
         let spawned = match self.spawn_shim(cmd) {
             Ok(s) => s,
             Err(e) => {
@@ -882,6 +946,7 @@ impl Svc {
             }
         };
         let (pid, exit_rx, mut recs) = spawned;
+        self.start_mark = before.zip(pidfile::start_time(pid)).map(|(b, t)| (t, b));
         self.status
             .send_modify(|s| s.script = Some((pid, cmd.to_owned())));
         let mut guard = KillGroup(pid);
@@ -1476,24 +1541,44 @@ impl Svc {
         // The daemon's own child may write the pidfile after the command returned (nginx):
         // give it the readiness time limit.
         let limit = later(self.ctx.ready_timeout);
-        let pid = loop {
-            // Checked and watched in one step of the single-threaded loop: the reaper cannot
-            // take its exit in between (a zombie still answers kill 0).
-            let wanted = self.forking.as_ref().and_then(|(_, w)| w.as_ref());
-            let why = match self.daemon_in_pidfile(&path, wanted) {
-                Ok(pid) => break pid,
+        let wanted = self.forking.as_ref().and_then(|(_, w)| w.clone());
+        let found = self.await_pidfile(&path, wanted.as_ref(), limit).await;
+        self.forking = None;
+        match found {
+            Ok(pid) => {
+                self.follow(pid);
+                true
+            }
+            Err(why) => self.cannot_start(format!(
+                "pidfile {path}: {why} (after {} ms); nothing is followed or signalled",
+                self.ctx.ready_timeout.as_millis()
+            )),
+        }
+    }
+
+    /// Polls (every 20 ms, until `limit`) for the pidfile to name this start's daemon. The caller
+    /// follows the pid at once, in the same step of the single-threaded loop: the reaper cannot
+    /// take its exit in between (a zombie still answers kill 0).
+    async fn await_pidfile(
+        &self,
+        path: &str,
+        wanted: Option<&pidfile::Wanted>,
+        limit: Instant,
+    ) -> Result<i32, String> {
+        loop {
+            let why = match self.daemon_in_pidfile(path, wanted) {
+                Ok(pid) => return Ok(pid),
                 Err(why) => why,
             };
             if Instant::now() >= limit {
-                self.forking = None;
-                return self.cannot_start(format!(
-                    "pidfile {path}: {why} (after {} ms); nothing is followed or signalled",
-                    self.ctx.ready_timeout.as_millis()
-                ));
+                return Err(why);
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
-        };
-        self.forking = None;
+        }
+    }
+
+    /// Makes `pid` (judged this start's daemon) the service's: watched, signalled with its group.
+    fn follow(&mut self, pid: i32) {
         let exit = self.ctx.reaper.borrow_mut().watch(pid);
         let pgid = own_group(pid);
         if let Some(old) = self.daemon.replace(Daemon::new(pid, pgid, exit)) {
@@ -1505,7 +1590,6 @@ impl Svc {
             self.extras.push(old);
         }
         self.status.send_modify(|s| s.pid = Some(pid));
-        true
     }
 
     /// The daemon a pidfile names, if it is this start's (see [`pidfile`]), or why not.
@@ -1783,6 +1867,8 @@ impl Svc {
     /// supervised stay crashed (OpenRC: started, daemon dead).
     async fn respawn_or_give_up(&mut self, e: Exit) -> Option<Instant> {
         let Some(l) = &self.launch else {
+            // Followed without a launch of rcinit's (the image's own start-stop-daemon ran it).
+            self.set(State::Crashed, Some(Why::Exited(e)));
             return None;
         };
         if l.kind != Kind::Supervised {
