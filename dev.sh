@@ -9,6 +9,7 @@ cd "$(dirname "$0")"
 MUSL=x86_64-unknown-linux-musl
 # Debian with the real OpenRC, for the differential tests; made once, kept outside the checkout.
 DEBIAN_ROOTFS=${RCINIT_DEBIAN_ROOTFS:-/var/cache/rcinit/debian-openrc}
+DAEMONS_ROOTFS=${RCINIT_DAEMONS_ROOTFS:-/var/cache/rcinit/debian-daemons}
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'dev.sh: %s\n' "$*" >&2; exit 1; }
 
@@ -41,13 +42,15 @@ deps() {
 	command -v dot >/dev/null || pkgs+=(graphviz)
 	command -v dockerd >/dev/null || pkgs+=(docker.io)
 	command -v docker-compose >/dev/null || pkgs+=(docker-compose)
-	[ -x "$DEBIAN_ROOTFS/sbin/openrc" ] || command -v debootstrap >/dev/null || pkgs+=(debootstrap)
+	{ [ -x "$DEBIAN_ROOTFS/sbin/openrc" ] && [ -x "$DAEMONS_ROOTFS/usr/bin/redis-server" ]; } ||
+		command -v debootstrap >/dev/null || pkgs+=(debootstrap)
 	if [ ${#pkgs[@]} -gt 0 ]; then
 		say "installing ${pkgs[*]}"
 		apt-get update -qq
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null
 	fi
 	[ -x "$DEBIAN_ROOTFS/sbin/openrc" ] || make_debian_rootfs
+	[ -x "$DAEMONS_ROOTFS/usr/bin/redis-server" ] || make_daemons_rootfs
 	exec {lock}>&-
 }
 
@@ -62,6 +65,20 @@ apt_mirror() {
 	fi
 	[ -n "$m" ] || die "no Debian mirror in /etc/apt/sources.list*: cannot debootstrap"
 	echo "$m"
+}
+
+# Real daemons as Debian ships them (nginx, redis), without OpenRC: what tests/real_daemons.rs
+# boots under rcinit, in namespaces and in Docker.
+make_daemons_rootfs() {
+	local suite tmp
+	suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
+	tmp="$DAEMONS_ROOTFS.tmp"
+	say "debootstrapping Debian $suite with nginx and redis into $DAEMONS_ROOTFS (once)"
+	rm -rf "$tmp"
+	mkdir -p "$(dirname "$DAEMONS_ROOTFS")"
+	debootstrap --variant=minbase --include=nginx-light,redis-server,busybox-static "$suite" "$tmp" "$(apt_mirror)" >"$tmp.log" 2>&1 ||
+		{ tail -20 "$tmp.log" >&2; die "debootstrap failed (log: $tmp.log)"; }
+	mv "$tmp" "$DAEMONS_ROOTFS"
 }
 
 make_debian_rootfs() {

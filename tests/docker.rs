@@ -645,3 +645,61 @@ fn openrcs_own_rc_service_restart_works_under_default_capabilities() {
     ok(&["stop", &c.0]);
     assert_eq!(exit_code(&c), 0, "{}", logs(&c).1);
 }
+
+/// Issue 19: nginx and redis from Debian's packages, the fixtures' init scripts, rcinit as the
+/// ENTRYPOINT: probes on the container's loopback, a master killed and recovered, data kept
+/// across `docker stop` and `docker start`.
+#[test]
+fn real_daemons_from_debian_run_recover_and_keep_their_data_under_docker() {
+    let root = common::debian_with_daemons("docker-daemons");
+    let tag = "rcinit-test/debian-daemons:dev";
+    import(
+        root.path(),
+        tag,
+        &[r#"ENTRYPOINT ["/sbin/rcinit"]"#.to_owned()],
+    );
+    let c = run("daemons", &[], tag, &[]);
+    wait_log(&c, "2 of 2 services started", 0);
+    let until_ok = |args: &[&str]| -> String {
+        common::wait_for(&args.join(" "), || {
+            let o = exec(&c, args);
+            o.status.success().then(|| text(&o))
+        })
+    };
+    let http = ["/bin/busybox", "wget", "-q", "-O", "-", "http://127.0.0.1/"];
+    assert!(until_ok(&http).contains("Welcome to nginx"));
+    let cli = |args: &[&str]| -> Vec<String> {
+        ["/usr/bin/redis-cli", "-h", "127.0.0.1"]
+            .iter()
+            .chain(args)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let ping = cli(&["ping"]);
+    let ping: Vec<&str> = ping.iter().map(String::as_str).collect();
+    assert!(until_ok(&ping).contains("PONG"));
+    // The nginx master, by the pid rcinit follows, killed: it comes back.
+    let o = exec(&c, &["/sbin/rcinit", "status", "--json", "nginx"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let pid = v["services"][0]["pid"].as_i64().expect("a pid").to_string();
+    let o = exec(&c, &["/bin/busybox", "kill", "-9", &pid]);
+    assert!(o.status.success(), "{}", text(&o));
+    wait_log(&c, "nginx: respawned as pid", 0);
+    assert!(until_ok(&http).contains("Welcome to nginx"));
+    let set = cli(&["set", "rcinit-key", "kept-across-docker-stop"]);
+    let set: Vec<&str> = set.iter().map(String::as_str).collect();
+    assert!(until_ok(&set).contains("OK"));
+    ok(&["stop", &c.0]);
+    assert_eq!(exit_code(&c), 0, "{}", logs(&c).1);
+    ok(&["start", &c.0]);
+    wait_log(&c, "2 of 2 services started", 1);
+    let get = cli(&["get", "rcinit-key"]);
+    let get: Vec<&str> = get.iter().map(String::as_str).collect();
+    assert!(
+        until_ok(&get).contains("kept-across-docker-stop"),
+        "{}",
+        logs(&c).1
+    );
+    ok(&["stop", &c.0]);
+    assert_eq!(exit_code(&c), 0, "{}", logs(&c).1);
+}

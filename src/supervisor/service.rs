@@ -1405,15 +1405,24 @@ impl Svc {
         let exit = self.ctx.reaper.borrow_mut().watch(child.pid);
         let name = self.def.name.clone();
         let cmd = cmd.to_owned();
+        let mut status = self.status.subscribe();
         tokio::task::spawn_local(async move {
             // A logger ends when the daemon's end of its pipe closes (the daemon ended, a
             // respawn is coming): nothing was lost. Only one that ends under a daemon still
-            // running leaves its output nowhere to go.
+            // running leaves its output nowhere to go. The daemon closes its files before it
+            // is a zombie: its end is awaited a moment (the task sees it as its pid changes).
             let Ok(e) = exit.await else {
                 return;
             };
             let pid = served.get();
-            let running = pid > 1
+            let ended = tokio::time::timeout(
+                Duration::from_secs(1),
+                status.wait_for(|s| s.pid != Some(pid)),
+            )
+            .await
+            .is_ok_and(|r| r.is_ok());
+            let running = !ended
+                && pid > 1
                 && crate::procfs::stat(pid).is_some_and(|s| s.state != 'Z' && s.state != 'X');
             if running {
                 tracing::warn!(

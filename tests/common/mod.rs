@@ -77,6 +77,16 @@ impl Drop for TempDir {
 /// A busybox-static root filesystem with rcinit at /sbin/rcinit.
 pub struct Rootfs {
     dir: TempDir,
+    /// An overlay on a cached tree (see [`Rootfs::overlay`]), unmounted on drop.
+    mounted: Option<PathBuf>,
+}
+
+impl Drop for Rootfs {
+    fn drop(&mut self) {
+        if let Some(m) = &self.mounted {
+            let _ = Command::new("umount").arg("-l").arg(m).status();
+        }
+    }
 }
 
 impl Rootfs {
@@ -108,11 +118,47 @@ impl Rootfs {
             &r.join("harness/run-rcinit"),
             "#!/bin/sh\n[ -n \"$HARNESS_PENDING\" ] && kill -\"$HARNESS_PENDING\" $$\nexec /sbin/rcinit \"$@\"\n",
         );
-        Rootfs { dir }
+        Rootfs { dir, mounted: None }
     }
 
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        self.mounted.as_deref().unwrap_or(self.dir.path())
+    }
+
+    /// A writable overlay on `lower` (a cached tree, never changed), with rcinit at /sbin/rcinit
+    /// and the harness's starter; its changes last as long as this value (two boots share them).
+    pub fn overlay(tag: &str, lower: &Path) -> Self {
+        let dir = TempDir::new(tag);
+        let (upper, work, root) = (
+            dir.path().join("upper"),
+            dir.path().join("work"),
+            dir.path().join("root"),
+        );
+        for d in [&upper, &work, &root] {
+            std::fs::create_dir_all(d).expect("overlay directories");
+        }
+        let opts = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lower.display(),
+            upper.display(),
+            work.display()
+        );
+        let st = Command::new("mount")
+            .args(["-t", "overlay", "overlay", "-o", &opts])
+            .arg(&root)
+            .status()
+            .expect("mount");
+        assert!(st.success(), "mounting an overlay on {}", lower.display());
+        let r = Rootfs {
+            dir,
+            mounted: Some(root),
+        };
+        std::fs::copy(rcinit_bin(), r.path().join("sbin/rcinit")).expect("copying rcinit");
+        r.write_exec(
+            "harness/run-rcinit",
+            "#!/bin/sh\n[ -n \"$HARNESS_PENDING\" ] && kill -\"$HARNESS_PENDING\" $$\nexec /sbin/rcinit \"$@\"\n",
+        );
+        r
     }
 
     /// Writes an executable file inside the rootfs (`rel` without a leading slash).
@@ -715,4 +761,43 @@ pub fn boot_pid1(root: &Rootfs, env: &[(&str, &str)]) -> Booted {
 pub fn stop_clean(b: &mut Booted) {
     b.signal(libc::SIGTERM);
     assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+}
+
+/// Debian with nginx and redis as Debian ships them, without OpenRC (made once by
+/// `./dev.sh deps`, outside the checkout).
+pub fn daemons_rootfs() -> PathBuf {
+    let p = PathBuf::from(
+        std::env::var("RCINIT_DAEMONS_ROOTFS")
+            .unwrap_or_else(|_| "/var/cache/rcinit/debian-daemons".into()),
+    );
+    for f in ["usr/sbin/nginx", "usr/bin/redis-server", "bin/busybox"] {
+        assert!(
+            p.join(f).exists(),
+            "{} has no {f}: run ./dev.sh deps (it debootstraps it once)",
+            p.display()
+        );
+    }
+    p
+}
+
+/// The daemons' Debian tree ([`daemons_rootfs`]) with the init scripts of tests/fixtures/daemons
+/// (nginx, redis) in the default runlevel, and rcinit's applets (`/sbin/openrc-run`, so
+/// `/etc/init.d/NAME restart` works).
+pub fn debian_with_daemons(tag: &str) -> Rootfs {
+    let root = Rootfs::overlay(tag, &daemons_rootfs());
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/daemons");
+    let level = root.path().join("etc/runlevels/default");
+    std::fs::create_dir_all(&level).expect("runlevel");
+    for name in ["nginx", "redis"] {
+        let text = std::fs::read_to_string(fixtures.join(name)).expect("fixture");
+        root.write_exec(&format!("etc/init.d/{name}"), &text);
+        std::os::unix::fs::symlink(format!("/etc/init.d/{name}"), level.join(name))
+            .expect("runlevel link");
+    }
+    for applet in ["openrc-run", "rc-service", "rc-status"] {
+        let link = root.path().join("sbin").join(applet);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink("rcinit", link).expect("applet link");
+    }
+    root
 }
