@@ -148,3 +148,35 @@ start() {
     );
     stop(&mut b);
 }
+
+#[test]
+fn a_script_command_reads_as_rcinit_name_command_in_ps_and_leaks_no_descriptor() {
+    let slow = "#!/sbin/openrc-run\nstart() { sleep 100130 & while [ ! -e /var/go ]; do sleep 0.1; done; }\n";
+    let root = services("psline", &[("slow", slow)]);
+    let mut b = boot(&root, &[]);
+    let child = one(&mut b, "sleep 100130");
+    let cmdlines: Vec<String> = b
+        .below_rcinit()
+        .into_iter()
+        .filter_map(|p| std::fs::read(format!("/proc/{p}/cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .collect();
+    // Before: `sh -c <the whole shim, 20 KB> rcinit-cmd cmd ...`.
+    assert!(
+        cmdlines.iter().any(|c| c.contains("rcinit: slow start")),
+        "{cmdlines:?}"
+    );
+    assert!(
+        !cmdlines.iter().any(|c| c.contains("_rcinit_out")),
+        "the shim's text in a command line"
+    );
+    let fds: Vec<String> = std::fs::read_dir(format!("/proc/{child}/fd"))
+        .expect("fds")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!fds.iter().any(|f| f == "7"), "fd 7 leaked: {fds:?}");
+    std::fs::write(root.path().join("var/go"), "").expect("go");
+    b.wait_line("slow: started");
+    stop(&mut b);
+}

@@ -22,6 +22,42 @@ use crate::spawn::{self, Grouping, Options};
 /// The shell side, carried in the binary.
 pub const SHIM: &str = include_str!("shim.sh");
 
+/// Where a script command's shell finds the shim: fd 7, which the shim closes first.
+pub const SHIM_FD: i32 = 7;
+
+/// The shim in a sealed memfd, made once per process, for script commands: their shell reads it
+/// from [`SHIM_FD`], so `ps` shows `rcinit: NAME CMD`, not the shim's text. None where memfds
+/// are not available (the shim then goes as `sh -c SHIM`).
+pub fn shim_memfd() -> Option<std::os::fd::RawFd> {
+    static FD: std::sync::OnceLock<Option<OwnedFd>> = std::sync::OnceLock::new();
+    FD.get_or_init(|| {
+        use std::os::fd::FromRawFd;
+        // SAFETY: memfd_create with a C string literal; the fd returned is ours alone.
+        let raw = unsafe {
+            libc::memfd_create(
+                c"rcinit-shim".as_ptr(),
+                libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+            )
+        };
+        if raw < 0 {
+            return None;
+        }
+        // SAFETY: a new descriptor nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let mut file = std::fs::File::from(fd);
+        std::io::Write::write_all(&mut file, SHIM.as_bytes()).ok()?;
+        let seals =
+            libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+        // SAFETY: fcntl on our own descriptor.
+        if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
+            return None;
+        }
+        Some(OwnedFd::from(file))
+    })
+    .as_ref()
+    .map(|f| f.as_raw_fd())
+}
+
 /// How to evaluate.
 #[derive(Debug, Clone)]
 pub struct Request {

@@ -7,6 +7,8 @@
 #   E pass status | Z
 # and a marker `\036pass name\036` on stderr so rcinit can tell whose messages follow.
 # In evaluation it runs no daemon and changes nothing: helpers that would change state are no-ops.
+# A script command's shell read this from fd 7 (`. /proc/self/fd/7`): nothing it runs inherits it.
+exec 7<&-
 
 _rcinit_out() { printf '%s\0' "$@" >&9; }
 

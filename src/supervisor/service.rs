@@ -1069,11 +1069,24 @@ impl Svc {
     /// (records) and fd 8 (answers).
     fn spawn_shim(&self, cmd: &str) -> Result<(i32, oneshot::Receiver<Exit>, Channel)> {
         let (chan, theirs) = Channel::pair(&format!("{} {cmd}", self.def.name))?;
+        // From a memfd when there is one: `ps` then reads `sh -c ... rcinit: NAME CMD ...`, not
+        // the whole shim.
+        let memfd = crate::script::eval::shim_memfd();
+        let (text, title) = match memfd {
+            Some(_) => (
+                format!(". /proc/self/fd/{}", crate::script::eval::SHIM_FD),
+                format!("rcinit: {} {cmd}", self.def.name),
+            ),
+            None => (
+                crate::script::eval::SHIM.to_owned(),
+                "rcinit-cmd".to_owned(),
+            ),
+        };
         let argv: Vec<OsString> = vec![
             self.ctx.shell.clone().into(),
             "-c".into(),
-            crate::script::eval::SHIM.into(),
-            "rcinit-cmd".into(),
+            text.into(),
+            title.into(),
             "cmd".into(),
             self.ctx.runlevel.clone().into(),
             self.def.dir.clone().into(),
@@ -1090,6 +1103,9 @@ impl Svc {
         };
         let mut opts = Options::new(Grouping::Session, &self.ctx.env);
         opts.fds = vec![(theirs.as_raw_fd(), 9), (theirs.as_raw_fd(), 8)];
+        if let Some(fd) = memfd {
+            opts.fds.push((fd, crate::script::eval::SHIM_FD));
+        }
         opts.stdin = Some(spawn::Io::Null);
         opts.stdout = Some(out.into());
         opts.stderr = Some(err.into());
@@ -1421,12 +1437,21 @@ impl Svc {
             )
             .await
             .is_ok_and(|r| r.is_ok());
-            let running = !ended
-                && pid > 1
-                && crate::procfs::stat(pid).is_some_and(|s| s.state != 'Z' && s.state != 'X');
-            if running {
+            // Ended because the logger was gone (SIGPIPE on its next line): that was lost.
+            let lost = match ended {
+                true => matches!(
+                    status.borrow().why,
+                    Some(Why::Exited(Exit::Signal(libc::SIGPIPE)))
+                ),
+                false => {
+                    pid > 1
+                        && crate::procfs::stat(pid)
+                            .is_some_and(|s| s.state != 'Z' && s.state != 'X')
+                }
+            };
+            if lost {
                 tracing::warn!(
-                    "{name}: its logger {cmd:?} ended ({e}) while the daemon runs (pid {pid}); its output to it is lost"
+                    "{name}: its logger {cmd:?} ended ({e}) before the daemon (pid {pid}); its output to it is lost"
                 );
             }
         });
