@@ -686,6 +686,21 @@ fn real_daemons_from_debian_run_recover_and_keep_their_data_under_docker() {
     assert!(o.status.success(), "{}", text(&o));
     wait_log(&c, "nginx: respawned as pid", 0);
     assert!(until_ok(&http).contains("Welcome to nginx"));
+    // And redis's.
+    let o = exec(&c, &["/sbin/rcinit", "status", "--json", "redis"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let pid = v["services"][0]["pid"].as_i64().expect("a pid").to_string();
+    let o = exec(&c, &["/bin/busybox", "kill", "-9", &pid]);
+    assert!(o.status.success(), "{}", text(&o));
+    wait_log(&c, "redis: respawned as pid", 0);
+    assert!(until_ok(&ping).contains("PONG"));
+    // Restarts from inside, rcinit's and the init script's own.
+    let o = exec(&c, &["/sbin/rcinit", "restart", "nginx"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(until_ok(&http).contains("Welcome to nginx"));
+    let o = exec(&c, &["/etc/init.d/redis", "restart"]);
+    assert!(o.status.success(), "{}\n{}", text(&o), logs(&c).1);
+    assert!(until_ok(&ping).contains("PONG"));
     let set = cli(&["set", "rcinit-key", "kept-across-docker-stop"]);
     let set: Vec<&str> = set.iter().map(String::as_str).collect();
     assert!(until_ok(&set).contains("OK"));
