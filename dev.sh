@@ -67,33 +67,28 @@ apt_mirror() {
 	echo "$m"
 }
 
-# Real daemons as Debian ships them (nginx, redis), without OpenRC: what tests/real_daemons.rs
-# boots under rcinit, in namespaces and in Docker.
-make_daemons_rootfs() {
-	local suite tmp
+# Debootstraps Debian (this machine's suite) with PACKAGES into DIR, once, and makes the
+# directories named after them inside; an interrupted run never takes DIR's place.
+debootstrap_into() {
+	local dir=$1 packages=$2 suite tmp d
+	shift 2
 	suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
-	tmp="$DAEMONS_ROOTFS.tmp"
-	say "debootstrapping Debian $suite with nginx and redis into $DAEMONS_ROOTFS (once)"
+	tmp="$dir.tmp"
+	say "debootstrapping Debian $suite with $packages into $dir (once)"
 	rm -rf "$tmp"
-	mkdir -p "$(dirname "$DAEMONS_ROOTFS")"
-	debootstrap --variant=minbase --include=nginx-light,redis-server,busybox-static "$suite" "$tmp" "$(apt_mirror)" >"$tmp.log" 2>&1 ||
+	mkdir -p "$(dirname "$dir")"
+	debootstrap --variant=minbase --include="$packages" "$suite" "$tmp" "$(apt_mirror)" >"$tmp.log" 2>&1 ||
 		{ tail -20 "$tmp.log" >&2; die "debootstrap failed (log: $tmp.log)"; }
-	mv "$tmp" "$DAEMONS_ROOTFS"
+	for d in "$@"; do mkdir -p "$tmp/$d"; done
+	mv "$tmp" "$dir"
 }
 
-make_debian_rootfs() {
-	local suite tmp
-	suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
-	tmp="$DEBIAN_ROOTFS.tmp"
-	say "debootstrapping Debian $suite with openrc into $DEBIAN_ROOTFS (once)"
-	rm -rf "$tmp"
-	mkdir -p "$(dirname "$DEBIAN_ROOTFS")"
-	debootstrap --variant=minbase --include=openrc,busybox-static "$suite" "$tmp" "$(apt_mirror)" >"$tmp.log" 2>&1 ||
-		{ tail -20 "$tmp.log" >&2; die "debootstrap failed (log: $tmp.log)"; }
-	# Mount points for the fixtures the tests bind over /etc.
-	mkdir -p "$tmp/etc/conf.d" "$tmp/etc/rc.conf.d"
-	mv "$tmp" "$DEBIAN_ROOTFS"
-}
+# Real OpenRC for the differential tests; the fixtures are bound over conf.d and rc.conf.d.
+make_debian_rootfs() { debootstrap_into "$DEBIAN_ROOTFS" openrc,busybox-static etc/conf.d etc/rc.conf.d; }
+
+# Real daemons as Debian ships them (nginx, redis), without OpenRC: what tests/real_daemons.rs
+# boots under rcinit, in namespaces and in Docker.
+make_daemons_rootfs() { debootstrap_into "$DAEMONS_ROOTFS" nginx-light,redis-server,busybox-static; }
 
 release() {
 	cargo build --release --target "$MUSL" >&2
