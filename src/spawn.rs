@@ -347,10 +347,19 @@ fn spawn_below(child: Child, starting: impl Fn() -> String) -> Result<Spawned> {
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(std::io::Error::from)
         .with_context(&starting)?;
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit we own.
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
     let below = Below {
         child,
         report: w.as_raw_fd(),
         stack: vec![0u8; CHILD_STACK],
+        // Where close_range is missing (before 5.9, or a seccomp profile older than it), each
+        // descriptor below the limit is closed one by one.
+        max_fd: i32::try_from(limit.rlim_cur.min(1 << 20)).unwrap_or(1 << 20),
     };
     let mut stack = vec![0u8; CHILD_STACK];
     let top = (stack.as_mut_ptr() as usize + CHILD_STACK) & !15;
@@ -412,6 +421,7 @@ struct Below {
     child: Child,
     report: i32,
     stack: Vec<u8>,
+    max_fd: i32,
 }
 
 /// The intermediate: start the command, report, wait, exit with its status.
@@ -444,7 +454,11 @@ extern "C" fn intermediate_main(arg: *mut libc::c_void) -> libc::c_int {
         msg[8..].copy_from_slice(&step.to_ne_bytes());
         libc::write(b.report, msg.as_ptr().cast(), REPORT);
         // Nothing of rcinit's stays open here while the command runs (it may run for ever).
-        libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
+        if libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32) != 0 {
+            for fd in 0..b.max_fd {
+                libc::close(fd);
+            }
+        }
         if pid < 0 {
             libc::_exit(127);
         }
@@ -462,7 +476,21 @@ extern "C" fn intermediate_main(arg: *mut libc::c_void) -> libc::c_int {
         if libc::WIFEXITED(status) {
             libc::_exit(libc::WEXITSTATUS(status));
         }
-        libc::_exit(128 + libc::WTERMSIG(status))
+        // Killed: die of the same signal, so rcinit sees the command's real end (without a
+        // core of this copy of rcinit).
+        let sig = libc::WTERMSIG(status);
+        let none = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        libc::setrlimit(libc::RLIMIT_CORE, &none);
+        libc::signal(sig, libc::SIG_DFL);
+        let mut one: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut one);
+        libc::sigaddset(&mut one, sig);
+        libc::sigprocmask(libc::SIG_UNBLOCK, &one, std::ptr::null_mut());
+        libc::kill(libc::getpid(), sig);
+        libc::_exit(128 + sig)
     }
 }
 

@@ -118,9 +118,7 @@ start() {
     root.write_exec("usr/bin/napper", "#!/bin/sh\nexec sleep 100121\n");
     let mut b = boot(&root, &[]);
     b.wait_line("tracked: started (pid");
-    b.wait_line(
-        "untracked: started, untracked: its start ran a daemon outside rcinit and names no pidfile",
-    );
+    b.wait_line("untracked: started, untracked: its start left pid ");
     b.wait_line("2 of 2 services started");
     let o = b.exec(&["/sbin/rcinit", "check"]);
     assert_eq!(o.status.code(), Some(1), "{}", common::text(&o));
@@ -178,5 +176,92 @@ fn a_script_command_reads_as_rcinit_name_command_in_ps_and_leaks_no_descriptor()
     assert!(!fds.iter().any(|f| f == "7"), "fd 7 leaked: {fds:?}");
     std::fs::write(root.path().join("var/go"), "").expect("go");
     b.wait_line("slow: started");
+    stop(&mut b);
+}
+
+// Regression tests from the review of this issue's first version.
+
+#[test]
+fn a_one_shot_or_a_forking_command_without_pidfile_is_started_not_untracked() {
+    let oneshot =
+        "#!/sbin/openrc-run\ncommand=/bin/true\nstart_pre() { :; }\nstart() { $command; }\n";
+    let forks =
+        "#!/sbin/openrc-run\ncommand=/bin/sh\ncommand_args=\"-c 'exit 0'\"\nstart_pre() { :; }\n";
+    let root = services("notuntracked", &[("oneshot", oneshot), ("forks", forks)]);
+    let mut b = boot(&root, &[]);
+    b.wait_line("2 of 2 services started");
+    assert!(!b.has_line("untracked"), "{}", b.transcript());
+    let o = b.exec(&["/sbin/rcinit", "check"]);
+    assert_eq!(o.status.code(), Some(0), "{}", common::text(&o));
+    stop(&mut b);
+}
+
+#[test]
+fn a_crashed_masters_group_is_ended_but_not_the_services_other_daemons() {
+    let two = r#"#!/sbin/openrc-run
+start() {
+	start-stop-daemon --start --background --make-pidfile --pidfile /run/side.pid --exec /bin/sleep -- 100140 || return 1
+	start-stop-daemon --start --background --make-pidfile --pidfile /run/main.pid --exec /bin/sh -- -c 'sleep 100141 & exec sleep 100142'
+}
+"#;
+    let root = services("siblings", &[("two", two)]);
+    let mut b = boot(&root, &[]);
+    b.wait_line("1 of 1 services started");
+    let side = one(&mut b, "sleep 100140");
+    let worker = one(&mut b, "sleep 100141");
+    common::kill_pid(one(&mut b, "sleep 100142"), libc::SIGKILL);
+    b.wait_line("two: stopping what is left of its process group");
+    common::wait_for("the worker gone", || {
+        common::alive(&[worker]).is_empty().then_some(())
+    });
+    assert_eq!(
+        common::alive(&[side]).len(),
+        1,
+        "the first daemon was killed with the crashed one's group\n{}",
+        b.transcript()
+    );
+    stop(&mut b);
+}
+
+#[test]
+fn a_forking_command_killed_by_a_signal_is_said_so() {
+    let killed = "#!/sbin/openrc-run\ncommand=/bin/sh\ncommand_args=\"-c 'kill -USR1 \\$\\$'\"\npidfile=/run/k.pid\n";
+    let root = services("cmdsignal", &[("killed", killed)]);
+    let mut b = boot(&root, &[]);
+    // Before: "returned exit code 138" (the intermediate's own code for it).
+    b.wait_line("killed: start failed: /bin/sh returned killed by SIGUSR1");
+    stop(&mut b);
+}
+
+#[test]
+fn a_daemon_followed_outside_rcinit_is_not_respawned_from_an_earlier_starts_plan() {
+    let flip = r#"#!/sbin/openrc-run
+command=/bin/sleep
+pidfile=/run/flip.pid
+start() {
+	if [ ! -e /var/second ]; then
+		touch /var/second
+		supervise-daemon "$RC_SVCNAME" --start /bin/sleep -- 100150
+	else
+		/bin/start-stop-daemon --start --background --make-pidfile --pidfile "$pidfile" --exec /bin/sleep -- 100151
+	fi
+}
+"#;
+    let root = services("staleplan", &[("flip", flip)]);
+    let mut b = boot(&root, &[]);
+    b.wait_line("1 of 1 services started");
+    one(&mut b, "sleep 100150");
+    let o = b.exec(&["/sbin/rcinit", "restart", "flip"]);
+    assert!(o.status.success(), "{}", common::text(&o));
+    b.wait_line("flip: started (pid");
+    common::kill_pid(one(&mut b, "sleep 100151"), libc::SIGKILL);
+    b.wait_line("flip: daemon ended (killed by SIGKILL)");
+    let o = b.exec(&["/sbin/rcinit", "status", "flip"]);
+    assert!(common::text(&o).contains("crashed"), "{}", common::text(&o));
+    assert!(
+        !b.has_line("flip: respawned"),
+        "the first start's supervised command was respawned\n{}",
+        b.transcript()
+    );
     stop(&mut b);
 }

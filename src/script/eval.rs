@@ -52,6 +52,8 @@ pub fn shim_memfd() -> Option<std::os::fd::RawFd> {
         if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
             return None;
         }
+        // The shell reads it through /proc: without /proc, `sh -c SHIM` as before.
+        std::fs::File::open(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()?;
         Some(OwnedFd::from(file))
     })
     .as_ref()

@@ -750,6 +750,8 @@ impl Svc {
     /// The start's steps themselves.
     async fn start_steps(&mut self, fast: Option<Fast>) {
         self.start_error = None;
+        // A plan of an earlier start (or an earlier version of the script) is not this one's.
+        self.launch = None;
         let scripted = fast.is_none();
         if let Some(f) = &fast
             && f.vars.get("rcinit_critical").is_some_and(|v| is_yes(v))
@@ -790,7 +792,9 @@ impl Svc {
                     }
                     // A start() of its own that names a command but left no daemon rcinit
                     // follows: the image's own start-stop-daemon ran it (by its path).
-                    None if scripted && self.vars.get("command").is_some_and(|c| !c.is_empty()) => {
+                    // A start() of its own that had rcinit start nothing: what it ran, if
+                    // anything, is outside rcinit.
+                    None if scripted && self.launch.is_none() => {
                         self.follow_outside().await;
                     }
                     None => {
@@ -819,55 +823,82 @@ impl Svc {
         }
     }
 
-    /// The daemon a start() left through the image's own start-stop-daemon is PID 1's orphan:
-    /// followed through the script's `pidfile`, judged as any pidfile is (this start's, rcinit's
-    /// child, the service's user, named `procname` or as `command`). Without a pidfile it is
-    /// `started`, untracked: `check` does not vouch for what it cannot see.
+    /// What a start() of its own left running outside rcinit (the image's own start-stop-daemon
+    /// called by its path, a `daemon &`) is PID 1's orphan: followed through the script's
+    /// `pidfile`, judged as any pidfile is (this start's, rcinit's child, the service's user,
+    /// named `procname` or as `command`). Orphans without a pidfile to name one make the service
+    /// `started`, untracked: `check` does not vouch for what it cannot see. A start that left
+    /// nothing is a one-shot, started.
     async fn follow_outside(&mut self) {
-        let var = |k: &str| self.vars.get(k).filter(|v| !v.is_empty()).cloned();
-        let (path, name, user) = (
-            var("pidfile"),
-            var("procname").or(var("command")),
-            var("command_user"),
-        );
-        let mark = self.start_mark.take();
-        let uid = match user {
-            Some(u) => {
-                let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-                let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
-                super::user::resolve(&u, &passwd, &group)
-                    .ok()
-                    .map(|i| i.uid)
-            }
-            None => None,
+        let Some((since, before)) = self.start_mark.take() else {
+            self.set(State::Started, None);
+            return;
         };
-        let found = match (path.filter(|p| p.starts_with('/')), name, mark) {
-            (Some(path), Some(name), Some((since, before))) => {
+        let me = std::process::id() as i32;
+        let escaped: Vec<i32> = crate::procfs::pids()
+            .into_iter()
+            .filter(|p| !before.contains(p) && !self.ctx.reaper.borrow().is_watched(*p))
+            .filter(|&p| {
+                crate::procfs::stat(p)
+                    .is_some_and(|s| s.ppid == me && s.start >= since && s.state != 'Z')
+            })
+            .collect();
+        let var = |k: &str| self.vars.get(k).filter(|v| !v.is_empty()).cloned();
+        let path = var("pidfile").filter(|p| p.starts_with('/'));
+        let name = var("procname").or(var("command"));
+        let named = path
+            .as_ref()
+            .is_some_and(|p| !escaped.is_empty() || std::path::Path::new(p).exists());
+        let found = match (path, name) {
+            (Some(path), Some(name)) if named => {
+                let uid = var("command_user").and_then(|u| {
+                    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+                    let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+                    super::user::resolve(&u, &passwd, &group)
+                        .ok()
+                        .map(|i| i.uid)
+                });
                 let wanted = pidfile::Wanted {
                     since,
-                    me: std::process::id() as i32,
+                    me,
                     before,
                     uid,
                     name,
                 };
                 let limit = later(self.ctx.ready_timeout.min(Duration::from_secs(5)));
-                self.await_pidfile(&path, Some(&wanted), limit)
-                    .await
-                    .map_err(|why| format!("pidfile {path}: {why}"))
+                Some(
+                    self.await_pidfile(&path, Some(&wanted), limit)
+                        .await
+                        .map_err(|why| format!("pidfile {path}: {why}")),
+                )
             }
-            (None, ..) => Err("its start ran a daemon outside rcinit and names no pidfile".into()),
-            _ => Err("nothing to judge its pidfile by".into()),
+            _ => None,
         };
         match found {
-            Ok(pid) => {
+            Some(Ok(pid)) => {
                 self.follow(pid);
                 tracing::info!(
-                    "{}: started (pid {pid}, by the image's own start-stop-daemon; followed through its pidfile)",
+                    "{}: started (pid {pid}, outside rcinit's helpers; followed through its pidfile)",
                     self.def.name
                 );
                 self.set(State::Started, None);
             }
-            Err(why) => {
+            _ if escaped.is_empty() => {
+                tracing::info!("{}: started", self.def.name);
+                self.set(State::Started, None);
+            }
+            other => {
+                let pids: Vec<String> = escaped.iter().map(|p| p.to_string()).collect();
+                let why = match other {
+                    Some(Err(why)) => format!(
+                        "its start left pid {} outside rcinit; {why}",
+                        pids.join(", ")
+                    ),
+                    _ => format!(
+                        "its start left pid {} outside rcinit and no pidfile names it",
+                        pids.join(", ")
+                    ),
+                };
                 tracing::warn!(
                     "{}: started, untracked: {why}; `rcinit check` will not vouch for it",
                     self.def.name
@@ -1430,7 +1461,8 @@ impl Svc {
             let Ok(e) = exit.await else {
                 return;
             };
-            let pid = served.get();
+            // The daemon followed now (a forking one's, from its pidfile), else the one spawned.
+            let pid = status.borrow().pid.unwrap_or(served.get());
             let ended = tokio::time::timeout(
                 Duration::from_secs(1),
                 status.wait_for(|s| s.pid != Some(pid)),
@@ -1700,9 +1732,12 @@ impl Svc {
                             "{}: stopping what is left of its process group",
                             self.def.name
                         );
+                        // Meanwhile it is not vouched for.
+                        self.set(State::Crashed, Some(Why::Exited(e)));
+                        self.status.send_modify(|s| s.pid = None);
                         let deadline = self.own_stop_deadline();
                         let mut held = Vec::new();
-                        let end = Box::pin(self.stop_daemon(deadline));
+                        let end = Box::pin(self.stop_group(deadline, false));
                         let r = race(end, rx, None, &mut held, None).await;
                         self.deferred.extend(held);
                         if let Raced::Stop(stop) = r {
@@ -1983,6 +2018,13 @@ impl Svc {
     /// Runs the stop schedule on the daemon's process group (V-20..V-23), reaping as it goes;
     /// past `deadline` (the shutdown budget) it escalates to SIGKILL at once.
     async fn stop_daemon(&mut self, deadline: Instant) -> StopReport {
+        self.stop_group(deadline, true).await
+    }
+
+    /// [`Svc::stop_daemon`]; without `all`, the daemon's own process group only (what a
+    /// crashed master left), by the service's schedule: daemons of earlier calls of the same
+    /// start() and a schedule a script asked for stay as they are.
+    async fn stop_group(&mut self, deadline: Instant, all: bool) -> StopReport {
         let begin = Instant::now();
         let mut report = StopReport {
             name: self.def.name.clone(),
@@ -1994,12 +2036,15 @@ impl Svc {
         };
         // Everything stays the task's until it is gone: a stop cut short (by a stop request
         // or the shutdown) leaves it to the next one, never orphaned.
-        for x in &self.extras {
+        let extras = if all { self.extras.as_slice() } else { &[] };
+        for x in extras {
             signal_daemon(x, libc::SIGTERM);
         }
-        let override_steps = self.stop_override.take();
+        let override_steps = if all { self.stop_override.take() } else { None };
         if self.daemon.is_none() {
-            kill_extras(std::mem::take(&mut self.extras));
+            if all {
+                kill_extras(std::mem::take(&mut self.extras));
+            }
             return report;
         }
         let steps = override_steps
@@ -2049,7 +2094,9 @@ impl Svc {
             let _ = wait_gone(d, Instant::now() + Duration::from_secs(1)).await;
         }
         report.exit = self.daemon.take().and_then(|d| d.ended);
-        kill_extras(std::mem::take(&mut self.extras));
+        if all {
+            kill_extras(std::mem::take(&mut self.extras));
+        }
         report.took = begin.elapsed();
         report
     }
