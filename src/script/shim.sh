@@ -55,6 +55,45 @@ veoutdent() { :; }
 eindent() { :; }
 eoutdent() { :; }
 esyslog() { :; }
+# OpenRC's ewaitfile TIMEOUT FILE...: waits (every 20 ms) until each file exists, all within
+# TIMEOUT seconds (decimal or 0x hex; 0 or less waits for ever); 1 when the time is up.
+ewaitfile() {
+	_rcinit_w=${1-}
+	_rcinit_w=${_rcinit_w#[-+]}
+	# strtoimax's base 0, as OpenRC reads it: 0x hex, 0 octal, else decimal.
+	case $_rcinit_w in
+	0[xX]) _rcinit_w= ;;
+	0[xX]*) case ${_rcinit_w#0[xX]} in *[!0-9a-fA-F]*) _rcinit_w= ;; esac ;;
+	0*) case $_rcinit_w in *[!0-7]*) _rcinit_w= ;; esac ;;
+	*[!0-9]*) _rcinit_w= ;;
+	esac
+	if [ -z "$_rcinit_w" ]; then
+		eerror "ewaitfile: invalid timeout"
+		return 1
+	fi
+	if [ $# -lt 2 ]; then
+		eerror "ewaitfile: not enough arguments"
+		return 1
+	fi
+	_rcinit_w=$(($1))
+	shift
+	_rcinit_n=$((_rcinit_w * 50))
+	for _rcinit_f in "$@"; do
+		while [ ! -e "$_rcinit_f" ]; do
+			[ "$_rcinit_w" -gt 0 ] && [ "$_rcinit_n" -le 0 ] && return 1
+			sleep 0.02
+			_rcinit_n=$((_rcinit_n - 1))
+		done
+	done
+	return 0
+}
+# Power supply: a container's host decides; OpenRC's answer on a machine on mains.
+on_ac_power() { return 0; }
+# kill_all would signal every process of the container (kill -1): refused, said.
+kill_all() {
+	eerror "kill_all: refused under rcinit: in a container it would signal every process"
+	return 1
+}
 get_bootparam() { return 1; }
 get_bootparam_value() { :; }
 service_set_value() { :; }
