@@ -268,25 +268,15 @@ pub fn spawn_with(argv: &[OsString], opts: Options<'_>) -> Result<Spawned> {
         return spawn_below(child, starting);
     }
     let mut stack = vec![0u8; CHILD_STACK];
-    // The stack grows down on every architecture rcinit builds for; keep the top 16-byte aligned.
-    let top = (stack.as_mut_ptr() as usize + CHILD_STACK) & !15;
-    // SAFETY: sigset_t is plain data; sigfillset and pthread_sigmask fill and read our own sets.
-    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: no signal handler may run in the child while it shares our memory: block them all
-    // until it has reset every disposition (child_setup), and restore our mask after.
+    // SAFETY: the child shares our memory (CLONE_VM) and we wait until it has exec'd or exited
+    // (CLONE_VFORK): `child` and `stack` outlive it.
     let pid = unsafe {
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-        let pid = libc::clone(
+        clone_blocked(
             child_main,
-            top as *mut libc::c_void,
+            &mut stack,
             libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
             (&child as *const Child).cast_mut().cast(),
-        );
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-        pid
+        )
     };
     if pid < 0 {
         return Err(std::io::Error::last_os_error()).with_context(starting);
@@ -362,25 +352,16 @@ fn spawn_below(child: Child, starting: impl Fn() -> String) -> Result<Spawned> {
         max_fd: i32::try_from(limit.rlim_cur.min(1 << 20)).unwrap_or(1 << 20),
     };
     let mut stack = vec![0u8; CHILD_STACK];
-    let top = (stack.as_mut_ptr() as usize + CHILD_STACK) & !15;
-    // SAFETY: sigset_t is plain data, filled and read by sigfillset and pthread_sigmask.
-    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: a plain fork (no CLONE_VM): the intermediate gets a copy of our memory, `below`
     // and both stacks included, and runs intermediate_main on its copy. Every signal stays
     // blocked in it (it only waits; the command resets its own mask).
     let pid = unsafe {
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-        let pid = libc::clone(
+        clone_blocked(
             intermediate_main,
-            top as *mut libc::c_void,
+            &mut stack,
             libc::SIGCHLD,
             (&below as *const Below).cast_mut().cast(),
-        );
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-        pid
+        )
     };
     if pid < 0 {
         return Err(std::io::Error::last_os_error()).with_context(starting);
@@ -414,6 +395,34 @@ fn spawn_below(child: Child, starting: impl Fn() -> String) -> Result<Spawned> {
     }
     drop(stack);
     Ok(Spawned { pid, group: cmd })
+}
+
+/// clone(2) with every signal blocked around it: no handler of ours may run in a child that
+/// shares or copies our memory before it has reset them (child_setup); our mask is restored
+/// after. Returns the pid, or -1.
+///
+/// # Safety
+/// `entry` runs with `arg` on `stack` in the child: both must stay valid for as long as `flags`
+/// make the child use them.
+unsafe fn clone_blocked(
+    entry: extern "C" fn(*mut libc::c_void) -> libc::c_int,
+    stack: &mut [u8],
+    flags: libc::c_int,
+    arg: *mut libc::c_void,
+) -> i32 {
+    // The stack grows down on every architecture rcinit builds for; keep the top 16-byte aligned.
+    let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
+    // SAFETY: sigset_t is plain data, filled and read by sigfillset and pthread_sigmask; clone
+    // as the caller vouches.
+    unsafe {
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        let pid = libc::clone(entry, top as *mut libc::c_void, flags, arg);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        pid
+    }
 }
 
 /// The intermediate's data: the command's, where to report, and the stack of its vfork.
