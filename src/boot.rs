@@ -446,6 +446,7 @@ impl Init {
                     critical,
                     needs: std::mem::take(&mut s.deps.need),
                     no_timeout: crate::policy::budget::no_timeout(&s.deps.keyword),
+                    no_stop: crate::policy::budget::no_stop_at_shutdown(&s.deps.keyword),
                 }
             })
             .collect();
@@ -468,6 +469,7 @@ impl Init {
                 critical: false,
                 needs: Vec::new(),
                 no_timeout: false,
+                no_stop: false,
             });
         }
         let later: Vec<(String, String, Rc<Later>)> = defs

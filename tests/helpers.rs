@@ -99,3 +99,37 @@ start() { kill_all TERM; }
     assert!(root.path().join("var/db.sock").exists());
     stop(&mut b);
 }
+
+#[test]
+fn a_service_with_keyword_shutdown_is_not_stopped_by_its_script_at_shutdown_d41() {
+    let script = |kw: &str| {
+        format!(
+            "#!/sbin/openrc-run\nsupervisor=supervise-daemon\ncommand=/bin/sleep\ncommand_args=100170\ndepend() {{ {kw} }}\nstop() {{ touch /var/stopped-$RC_SVCNAME; }}\n"
+        )
+    };
+    let (kept, nostop, normal) = (
+        script("keyword -shutdown;"),
+        script("keyword nostop;"),
+        script(":;"),
+    );
+    let root = services(
+        "kwshutdown",
+        &[("kept", &kept), ("nostop", &nostop), ("normal", &normal)],
+    );
+    let mut b = boot(&root, &[]);
+    b.wait_line("3 of 3 services started");
+    stop(&mut b);
+    assert!(
+        root.path().join("var/stopped-normal").exists(),
+        "{}",
+        b.transcript()
+    );
+    for s in ["kept", "nostop"] {
+        assert!(
+            !root.path().join(format!("var/stopped-{s}")).exists(),
+            "{s}'s stop() ran at shutdown\n{}",
+            b.transcript()
+        );
+        assert!(b.has_line(&format!("{s}: not stopped by its script")));
+    }
+}

@@ -46,6 +46,13 @@ pub fn no_timeout(keywords: &[String]) -> bool {
     keywords.iter().any(|k| k == "-timeout" || k == "notimeout")
 }
 
+/// Whether the keywords keep the shutdown from stopping the service by its script (D-41).
+pub fn no_stop_at_shutdown(keywords: &[String]) -> bool {
+    keywords
+        .iter()
+        .any(|k| matches!(k.as_str(), "-stop" | "nostop" | "-shutdown" | "noshutdown"))
+}
+
 /// The start limit of one service: none with `keyword -timeout`; else its own
 /// `rcinit_start_timeout` when that reads; else the container's. A value that does not read
 /// is said, and the container's applies.
@@ -154,6 +161,10 @@ mod tests {
         assert!(kw(&["-docker", "-timeout"]));
         assert!(kw(&["notimeout"]));
         assert!(!kw(&["-stop"]));
+        let ns =
+            |w: &[&str]| no_stop_at_shutdown(&w.iter().map(|x| x.to_string()).collect::<Vec<_>>());
+        assert!(ns(&["-shutdown"]) && ns(&["nostop"]) && ns(&["-docker", "-stop"]));
+        assert!(!ns(&["-timeout", "-docker"]));
         assert_eq!(start_limit(true, Some("5"), Some(s(90))), (None, None));
         assert_eq!(
             start_limit(false, Some("5"), Some(s(90))),

@@ -28,6 +28,8 @@ struct Entry {
     planned: bool,
     /// `keyword -timeout`: what orders after it waits for it without limit (D-34).
     no_timeout: bool,
+    /// `keyword -stop`/`-shutdown`: not stopped by its script at the shutdown (D-41).
+    no_stop: bool,
     /// Why it cannot start at all (its script failed to evaluate, a need cycle...): its start
     /// at boot is refused with that.
     unstartable: Option<String>,
@@ -132,6 +134,7 @@ impl Runlevel {
                 needs = def.needs.clone();
             }
             let no_timeout = def.no_timeout;
+            let no_stop = def.no_stop;
             let (status, tx) = service::spawn_task(def, Rc::clone(&ctx));
             entries.insert(
                 name,
@@ -144,6 +147,7 @@ impl Runlevel {
                     levels: level + 1,
                     planned,
                     no_timeout,
+                    no_stop,
                     unstartable,
                 },
             );
@@ -307,6 +311,7 @@ impl Runlevel {
                 continue;
             };
             let quiet = !e.planned;
+            let no_stop = e.no_stop;
             let tx = e.tx.clone();
             let levels = e.levels;
             let name = name.clone();
@@ -314,6 +319,25 @@ impl Runlevel {
             set.spawn_local(async move {
                 for mut w in waits {
                     let _ = w.wait_for(|d| *d).await;
+                }
+                if no_stop {
+                    // D-41: left as it is; the final sweep ends what it runs.
+                    let was = status.borrow().state;
+                    if matches!(was, State::Started | State::Crashed | State::Starting) {
+                        tracing::info!(
+                            "{name}: not stopped by its script (keyword -stop/-shutdown)"
+                        );
+                    }
+                    let _ = mark.send(true);
+                    let r = StopReport {
+                        name,
+                        signal: None,
+                        took: Duration::ZERO,
+                        exit: None,
+                        killed: false,
+                        was,
+                    };
+                    return (quiet, r);
                 }
                 let now = Instant::now();
                 let ask = status.borrow().stop_ask.unwrap_or(service::DEFAULT_ASK);

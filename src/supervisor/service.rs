@@ -147,6 +147,9 @@ pub struct Def {
     pub needs: Vec<String>,
     /// `keyword -timeout` (or `notimeout`): no start limit, and dependents wait (D-34).
     pub no_timeout: bool,
+    /// `keyword -stop`/`-shutdown` (or `nostop`/`noshutdown`): the shutdown does not stop it by its
+    /// script (D-41); the final sweep ends what is left.
+    pub no_stop: bool,
 }
 
 /// What the run-time pass said of a service: the fast path when it applies, and what its start
