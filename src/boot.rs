@@ -76,10 +76,6 @@ struct Init {
     /// RCINIT_TEST_PANIC=hup: a SIGHUP makes rcinit panic, so tests can prove that a bug in the
     /// running init still ends the container cleanly.
     panic_on_hup: bool,
-    /// A CMD will run (it shares the stop budget).
-    cmd_expected: bool,
-    services_grace: Duration,
-    kill_grace: Duration,
 }
 
 /// Boots and runs until the container should end; returns the exit code.
@@ -122,9 +118,6 @@ pub fn run(boot: Boot, intake: Intake) -> Result<i32> {
             no_children: false,
             boot_failed: false,
             panic_on_hup: std::env::var("RCINIT_TEST_PANIC").as_deref() == Ok("hup"),
-            cmd_expected: !boot.cmd.is_empty(),
-            services_grace: boot.settings.services_grace,
-            kill_grace: boot.settings.kill_grace,
         };
         Ok(init.main(boot).await)
     }))
@@ -159,6 +152,9 @@ impl Init {
         }
         if self.running() {
             self.start_services().await;
+        }
+        if let Some(services) = self.services.as_ref().filter(|_| self.running()) {
+            say_stop_budget(services, &boot.settings, !boot.cmd.is_empty());
         }
         // `check` says "ready" from now on, as far as the services' own states allow.
         self.control.booted.set(true);
@@ -277,44 +273,7 @@ impl Init {
             // Crashed counts: started, its respawn pending.
             let (up, planned) = services.count_up();
             tracing::info!("{up} of {planned} services started in {}", since(begin));
-            self.say_stop_budget(&services);
         }
-    }
-
-    /// Says, with the numbers, when the scripts' own stop schedules ask for more than the stop
-    /// budget gives, and how to give more.
-    fn say_stop_budget(&self, services: &Runlevel) {
-        let asked: Vec<(String, Duration)> = services
-            .stop_plan()
-            .into_iter()
-            .filter(|(_, d)| *d > crate::supervisor::service::DEFAULT_ASK)
-            .collect();
-        let total = stop_total(&asked);
-        let needed = budget::needed(total, self.cmd_expected);
-        if needed <= self.services_grace {
-            return;
-        }
-        let list: Vec<String> = asked
-            .iter()
-            .map(|(n, d)| format!("{n} {}", budget::secs(*d)))
-            .collect();
-        let half = if self.cmd_expected {
-            ", and the CMD may take up to half of the budget"
-        } else {
-            ""
-        };
-        let secs = needed
-            .saturating_add(self.kill_grace)
-            .saturating_add(Duration::from_secs(1))
-            .as_secs_f64()
-            .ceil();
-        tracing::warn!(
-            "stop budget: the scripts' retry asks for up to {} to stop ({}){half}; RCINIT_SERVICES_GRACETIME is {}, so some would be killed before their time: set RCINIT_SERVICES_GRACETIME={} and give Docker as much (docker run --stop-timeout {secs}, compose stop_grace_period: {secs}s)",
-            budget::secs(total),
-            list.join(", "),
-            budget::secs(self.services_grace),
-            needed.as_millis(),
-        );
     }
 
     /// Reads the init scripts and plans the runlevel, still answering signals: a stop during a
@@ -949,6 +908,42 @@ fn forward(pid: i32, sig: i32) {
         Ok(()) => tracing::debug!("forwarded {} to CMD (pid {pid})", signals::name(sig)),
         Err(e) => tracing::debug!("forwarding {} to pid {pid}: {e}", signals::name(sig)),
     }
+}
+
+/// Says, with the numbers, when the scripts' own stop schedules ask for more than the stop
+/// budget gives, and how to give more.
+fn say_stop_budget(services: &Runlevel, settings: &Settings, cmd: bool) {
+    let asked: Vec<(String, Duration)> = services
+        .stop_plan()
+        .into_iter()
+        .filter(|(_, d)| *d > crate::supervisor::service::DEFAULT_ASK)
+        .collect();
+    let total = stop_total(&asked);
+    let needed = budget::needed(total, cmd);
+    if needed <= settings.services_grace {
+        return;
+    }
+    let list: Vec<String> = asked
+        .iter()
+        .map(|(n, d)| format!("{n} {}", budget::secs(*d)))
+        .collect();
+    let half = if cmd {
+        ", and the CMD may take up to half of the budget"
+    } else {
+        ""
+    };
+    let secs = needed
+        .saturating_add(settings.kill_grace)
+        .saturating_add(Duration::from_secs(1))
+        .as_secs_f64()
+        .ceil();
+    tracing::warn!(
+        "stop budget: the scripts' retry asks for up to {} to stop ({}){half}; RCINIT_SERVICES_GRACETIME is {}, so some would be killed before their time: set RCINIT_SERVICES_GRACETIME={} and give Docker as much (docker run --stop-timeout {secs}, compose stop_grace_period: {secs}s)",
+        budget::secs(total),
+        list.join(", "),
+        budget::secs(settings.services_grace),
+        needed.as_millis(),
+    );
 }
 
 /// What a stop plan asks for in all.

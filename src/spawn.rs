@@ -437,15 +437,14 @@ struct Below {
 extern "C" fn intermediate_main(arg: *mut libc::c_void) -> libc::c_int {
     // SAFETY: `arg` is this process's own copy of the parent's `Below` (a plain fork).
     let b = unsafe { &mut *(arg as *mut Below) };
-    let top = (b.stack.as_mut_ptr() as usize + CHILD_STACK) & !15;
     // SAFETY: raw syscalls on this process's own copy of the data; the command's vfork child
     // runs child_main on it as spawn_with's does.
     unsafe {
         // Out of rcinit's process group: what is sent to that group is not for it.
         libc::setpgid(0, 0);
-        let pid = libc::clone(
+        let pid = clone_blocked(
             child_main,
-            top as *mut libc::c_void,
+            &mut b.stack,
             libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
             (&b.child as *const Child).cast_mut().cast(),
         );

@@ -175,8 +175,7 @@ pub fn run(args: &[String]) -> i32 {
     let quiet = o.quiet || std::env::var("EINFO_QUIET").is_ok_and(|v| v == "yes" || v == "YES");
     let ids = match &o.owner {
         Some(spec) => {
-            let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-            let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+            let (passwd, group) = user::databases();
             let me = (
                 nix::unistd::geteuid().as_raw(),
                 nix::unistd::getgid().as_raw(),
@@ -296,12 +295,12 @@ fn check(path: &str, o: &Opts, ids: Option<(u32, u32)>, quiet: bool) -> Result<(
     Ok(())
 }
 
-/// Creates what is missing (parents are not made), umask 0, and opens it without following.
 /// A mkdirat/mkfifoat result, its errno taken at once.
 fn made(r: libc::c_int) -> std::io::Result<()> {
     if r == 0 { Ok(()) } else { Err(last_err()) }
 }
 
+/// Creates what is missing (parents are not made), umask 0, and opens it without following.
 fn create(
     dir: &OwnedFd,
     name: &std::ffi::CStr,

@@ -43,6 +43,79 @@ const SILENCE: Duration = Duration::from_secs(15);
 /// How long past the server's own limit the client still waits for the reply.
 const PAST_LIMIT: Duration = Duration::from_secs(10);
 
+/// Reads lines into `text` until the reply (the last line read; empty at end of stream),
+/// following what rcinit says it waits for: past its own limit by [`PAST_LIMIT`], or silent for
+/// [`SILENCE`] (10 s for a quick request), the client gives up.
+fn read_reply(
+    r: &mut BufReader<UnixStream>,
+    quick: bool,
+    text: &mut String,
+) -> std::io::Result<Result<(), GaveUp>> {
+    let begin = std::time::Instant::now();
+    let silence = if quick {
+        Duration::from_secs(10)
+    } else {
+        SILENCE
+    };
+    let mut waited_for: Option<super::Waiting> = None;
+    let mut limit_end: Option<std::time::Instant> = None;
+    loop {
+        let now = std::time::Instant::now();
+        let wait = match limit_end {
+            Some(end) => silence.min(end.saturating_duration_since(now)),
+            None => silence,
+        };
+        text.clear();
+        let read = match wait.is_zero() {
+            true => Err(std::io::ErrorKind::TimedOut.into()),
+            false => r
+                .get_ref()
+                .set_read_timeout(Some(wait))
+                .and_then(|()| r.read_line(text)),
+        };
+        match read {
+            Ok(_) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                let what = waited_for
+                    .as_ref()
+                    .map(|w| format!(" for {}", w.what))
+                    .unwrap_or_default();
+                let why = match limit_end {
+                    Some(end) if end <= std::time::Instant::now() => {
+                        format!("rcinit's own limit passed {} s ago", PAST_LIMIT.as_secs())
+                    }
+                    _ => format!("rcinit said nothing for {} s", wait.as_secs()),
+                };
+                return Ok(Err(GaveUp(format!(
+                    "gave up after {} s waiting{what}: {why}",
+                    begin.elapsed().as_secs()
+                ))));
+            }
+            Err(e) => return Err(e),
+        }
+        let Some(w) = serde_json::from_str::<Reply>(text)
+            .ok()
+            .and_then(|reply| reply.waiting)
+        else {
+            return Ok(Ok(()));
+        };
+        limit_end = match (w.left_ms, limit_end) {
+            // Past its limit already: that end does not move on with every heartbeat.
+            (Some(0), Some(end)) => Some(end),
+            (Some(ms), _) => {
+                Some(std::time::Instant::now() + Duration::from_millis(ms) + PAST_LIMIT)
+            }
+            (None, _) => None,
+        };
+        waited_for = Some(w);
+    }
+}
+
 /// rcinit refused the connection for want of a slot (too many of this user's at once).
 #[derive(Debug)]
 pub struct Busy(pub String);
@@ -88,74 +161,14 @@ pub fn call(req: &Request, stdio: bool) -> Result<Reply> {
     // A status answers at once; a stop may take the service's whole schedule, and meanwhile
     // rcinit says what it waits for and how long its own limit still runs.
     let quick = matches!(req, Request::Status { .. } | Request::Check { .. });
-    let begin = std::time::Instant::now();
-    let mut waited_for: Option<super::Waiting> = None;
-    let mut limit_end: Option<std::time::Instant> = None;
     let mut r = BufReader::new(s);
     let mut text = String::new();
-    loop {
-        let now = std::time::Instant::now();
-        let silence = if quick {
-            Duration::from_secs(10)
-        } else {
-            SILENCE
-        };
-        let wait = match limit_end {
-            Some(end) => silence.min(end.saturating_duration_since(now)),
-            None => silence,
-        };
-        text.clear();
-        let read = match wait.is_zero() {
-            true => Err(std::io::ErrorKind::TimedOut.into()),
-            false => r
-                .get_ref()
-                .set_read_timeout(Some(wait))
-                .and_then(|()| r.read_line(&mut text)),
-        };
-        match read {
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                let what = waited_for
-                    .as_ref()
-                    .map(|w| format!(" for {}", w.what))
-                    .unwrap_or_default();
-                let why = match limit_end {
-                    Some(end) if end <= std::time::Instant::now() => {
-                        format!("rcinit's own limit passed {} s ago", PAST_LIMIT.as_secs())
-                    }
-                    _ => format!("rcinit said nothing for {} s", wait.as_secs()),
-                };
-                return Err(GaveUp(format!(
-                    "gave up after {} s waiting{what}: {why}",
-                    begin.elapsed().as_secs()
-                ))
-                .into());
-            }
-            Err(e) => {
-                sent?;
-                return Err(e).context("reading the reply");
-            }
-        }
-        let Ok(reply) = serde_json::from_str::<Reply>(&text) else {
-            break;
-        };
-        match reply.waiting {
-            Some(w) => {
-                let now = std::time::Instant::now();
-                limit_end = match (w.left_ms, limit_end) {
-                    // Past its limit already: that end does not move on with every heartbeat.
-                    (Some(0), Some(end)) => Some(end),
-                    (Some(ms), _) => Some(now + Duration::from_millis(ms) + PAST_LIMIT),
-                    (None, _) => None,
-                };
-                waited_for = Some(w);
-            }
-            None => break,
+    match read_reply(&mut r, quick, &mut text) {
+        Ok(Ok(())) => {}
+        Ok(Err(gave_up)) => return Err(gave_up.into()),
+        Err(e) => {
+            sent?;
+            return Err(e).context("reading the reply");
         }
     }
     if *req == Request::Shutdown {

@@ -284,6 +284,14 @@ async fn with_heartbeats(
     reply
 }
 
+/// `(its limit in 1m27s)`, or `(no limit)`.
+fn limit_note(left: Option<Duration>) -> String {
+    match left {
+        Some(l) => format!("(its limit in {})", super::report::duration(l.as_secs())),
+        None => "(no limit)".into(),
+    }
+}
+
 /// How many busy services a heartbeat names.
 const NAMED: usize = 4;
 
@@ -305,16 +313,7 @@ fn waiting(shared: &Shared, involved: &[String]) -> super::Waiting {
                 _ => None,
             };
             if busy.len() < NAMED {
-                busy.push(format!(
-                    "{name} {}{}",
-                    st.state,
-                    until
-                        .map(|u| format!(
-                            " (its limit in {})",
-                            super::report::duration(u.as_secs())
-                        ))
-                        .unwrap_or_else(|| " (no limit)".into())
-                ));
+                busy.push(format!("{name} {} {}", st.state, limit_note(until)));
             } else {
                 more += 1;
             }
@@ -710,12 +709,11 @@ fn check(shared: &Shared, alive: bool) -> Reply {
                 crate::control::report::duration(now.saturating_duration_since(u).as_secs())
             )),
             _ if alive => {}
-            Some(u) => say(format!(
-                "{name} {} for {for_} (its limit in {})",
+            until => say(format!(
+                "{name} {} for {for_} {}",
                 st.state,
-                crate::control::report::duration(u.saturating_duration_since(now).as_secs())
+                limit_note(until.map(|u| u.saturating_duration_since(now)))
             )),
-            None => say(format!("{name} {} for {for_} (no limit)", st.state)),
         }
     }
     if !alive && !shared.booted.get() {

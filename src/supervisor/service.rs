@@ -855,8 +855,7 @@ impl Svc {
         let found = match (path, name) {
             (Some(path), Some(name)) if named => {
                 let uid = var("command_user").and_then(|u| {
-                    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-                    let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+                    let (passwd, group) = super::user::databases();
                     super::user::resolve(&u, &passwd, &group)
                         .ok()
                         .map(|i| i.uid)
@@ -1167,8 +1166,7 @@ impl Svc {
             );
             return true;
         }
-        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-        let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+        let (passwd, group) = super::user::databases();
         let plan = launch::plan(&Reported {
             vars,
             argv,

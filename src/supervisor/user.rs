@@ -1,6 +1,35 @@
 //! `command_user` (`user[:group]`, names or numbers) resolved before fork from the image's
 //! /etc/passwd and /etc/group: uid, gid, supplementary groups, HOME (V table, V-19) (pure parsing).
 
+/// The most of /etc/passwd or /etc/group read: far above any real one, bounded for PID 1.
+pub const MAX_DB: u64 = 4 << 20;
+
+/// The image's /etc/passwd and /etc/group as text (empty when absent or unusable). Opened
+/// without blocking (a FIFO put there answers nothing), regular files only, at most [`MAX_DB`]
+/// bytes each: PID 1 reads them at every start. Root owns /etc, so a link there is root's and
+/// is followed.
+pub fn databases() -> (String, String) {
+    (read_db("/etc/passwd"), read_db("/etc/group"))
+}
+
+fn read_db(path: &str) -> String {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(f) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+    else {
+        return String::new();
+    };
+    if !f.metadata().is_ok_and(|m| m.is_file()) {
+        return String::new();
+    }
+    let mut text = String::new();
+    let _ = f.take(MAX_DB).read_to_string(&mut text);
+    text
+}
+
 /// Who a daemon runs as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -90,6 +119,23 @@ pub fn group_id(g: &str, group: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_user_databases_are_read_without_blocking_and_bounded() {
+        let dir = std::env::temp_dir().join(format!("rcinit-userdb-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        // A FIFO with no writer would block a plain open for ever.
+        let fifo = dir.join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo on a path of our own.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert_eq!(read_db(fifo.to_str().unwrap()), "");
+        let big = dir.join("big");
+        std::fs::write(&big, vec![b'x'; MAX_DB as usize + 10]).unwrap();
+        assert_eq!(read_db(big.to_str().unwrap()).len() as u64, MAX_DB);
+        assert_eq!(read_db(dir.join("none").to_str().unwrap()), "");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     const PASSWD: &str =
         "root:x:0:0:root:/root:/bin/sh\nweb:x:1000:1000::/home/web:/bin/sh\nbroken line\n";
