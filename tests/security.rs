@@ -72,8 +72,7 @@ start_pre() {
     let mut b = root.boot(Mode::Pid1, &[]);
     // The channel is read in order: the request came before the victim's own start.
     b.wait_line("victim: started");
-    b.signal(libc::SIGTERM);
-    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+    common::stop_clean(&mut b);
     let pwned = root.path().join("tmp/pwned");
     assert!(
         !pwned.exists(),
@@ -117,8 +116,7 @@ start_pre() {
     // On its stderr (another pipe than the echo's: no order between the two).
     b.wait_line("rcinit takes requests only from uid 0");
     b.wait_line("h: started");
-    b.signal(libc::SIGTERM);
-    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+    common::stop_clean(&mut b);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -169,8 +167,7 @@ pidfile=/var/lib/app/app.pid
         .parse()
         .unwrap();
     assert!(pid > 1);
-    b.signal(libc::SIGTERM);
-    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+    common::stop_clean(&mut b);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -219,8 +216,7 @@ start_pre() {
     assert_eq!(mode(&secret), 0o600, "checkpath chmodded the link's target");
     // checkpath says why, in the service's log.
     b.wait_line("is a symbolic link");
-    b.signal(libc::SIGTERM);
-    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+    common::stop_clean(&mut b);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -547,8 +543,7 @@ respawn_delay=0
     let mut b = root.boot(Mode::Pid1, &[]);
     // The open fails in the daemon's process, as the user: the spawn says so.
     b.wait_line("starting /bin/echo: /var/log/app/out.log: Permission denied");
-    b.signal(libc::SIGTERM);
-    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+    common::stop_clean(&mut b);
     assert_eq!(std::fs::read_to_string(&secret).unwrap(), "root only\n");
 }
 
@@ -600,8 +595,7 @@ fn a_fifo_pidfile_blocks_nothing() {
     );
     let why = b.wait_line("app: pidfile /var/lib/app/app.pid:");
     assert!(why.contains("is not a regular file"), "{why}");
-    b.signal(libc::SIGTERM);
-    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+    common::stop_clean(&mut b);
 }
 
 /// Attack 1 of issue 16: a pidfile linked to /dev/zero was read without end (PID 1 OOM-killed
@@ -620,8 +614,7 @@ fn a_pidfile_linked_to_dev_zero_costs_pid1_nothing() {
     let pid = b.rcinit_pid();
     let hwm = common::status_kib(pid, "VmHWM:");
     assert!(hwm < 16 * 1024, "PID 1's VmHWM is {hwm} KiB");
-    b.signal(libc::SIGTERM);
-    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+    common::stop_clean(&mut b);
 }
 
 /// Attack 1 of issue 16: a pidfile naming a process that is not the daemon (here an older
@@ -658,8 +651,7 @@ depend() { after older; }
         Some('S'),
         "the older process was signalled"
     );
-    b.signal(libc::SIGTERM);
-    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+    common::stop_clean(&mut b);
 }
 
 /// What the checks must not break: a daemon that forks twice and writes the grandchild's pid
@@ -698,8 +690,7 @@ pidfile=/run/dd2.pid
     assert!(o.status.success(), "{}", common::text(&o));
     let o = b.exec(&["/bin/sh", "-c", &format!("kill -0 {pid_in_ns}")]);
     assert!(!o.status.success(), "the daemon outlived its stop");
-    b.signal(libc::SIGTERM);
-    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+    common::stop_clean(&mut b);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -882,8 +873,7 @@ fn one_user_holding_connections_cannot_lock_out_another() {
         common::text(&o)
     );
     drop(h);
-    b.signal(libc::SIGTERM);
-    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+    common::stop_clean(&mut b);
 }
 
 /// Attack 2 of issue 16: each refused connection logged a line (1,008,120 lines in 20 s).
@@ -901,8 +891,7 @@ fn a_flood_of_refused_connections_logs_one_line_per_uid_per_minute() {
     let flood = h.next();
     assert!(flood > 1000, "the flood made only {flood} connections");
     drop(h);
-    b.signal(libc::SIGTERM);
-    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+    common::stop_clean(&mut b);
     let lines = b
         .lines()
         .iter()
@@ -929,8 +918,7 @@ fn a_start_pre_restarting_its_own_service_gets_an_error() {
     assert!(said.ends_with("self-restart=1"), "{said}");
     b.wait_line("selfish: started");
     b.wait_line("its own start asked to restart it");
-    b.signal(libc::SIGTERM);
-    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+    common::stop_clean(&mut b);
     let starts = b
         .lines()
         .iter()
@@ -953,8 +941,7 @@ fn a_stop_pre_stopping_its_own_service_gets_an_error() {
     let said = b.wait_line("self-stop=");
     assert!(said.ends_with("self-stop=1"), "{said}");
     b.wait_line("its own stop asked to stop it");
-    b.signal(libc::SIGTERM);
-    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+    common::stop_clean(&mut b);
 }
 
 /// A need chain back to the starting service: A's start_pre starts B, which needs A.
@@ -972,8 +959,7 @@ fn a_start_pre_starting_what_needs_it_gets_an_error() {
     assert!(said.ends_with("chain=1"), "{said}");
     b.wait_line("bee needs ay, whose start asked to start it");
     b.wait_line("ay: started");
-    b.signal(libc::SIGTERM);
-    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+    common::stop_clean(&mut b);
 }
 
 /// What OpenRC allows, kept: only start and stop lock a service, so a reload that restarts its
@@ -998,8 +984,7 @@ fn a_reload_that_restarts_its_own_service_works() {
     b.wait_line_after(from, "rl: started");
     let second = common::one(&mut b, "sleep 100053");
     assert_ne!(first, second, "the daemon was restarted");
-    b.signal(libc::SIGTERM);
-    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+    common::stop_clean(&mut b);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1032,8 +1017,7 @@ start_pre() {
     assert!(o.status.success(), "{}", common::text(&o));
     std::fs::write(root.path().join("tmp/go"), "").unwrap();
     b.wait_line("flooded: started");
-    b.signal(libc::SIGTERM);
-    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+    common::stop_clean(&mut b);
 }
 
 /// Any user could pass PID 1 a TCP socket with SO_LINGER and unsent data: its last close waits
@@ -1088,8 +1072,7 @@ fn a_lingering_socket_passed_to_pid1_blocks_nothing() {
     assert!(reply.contains("\"code\":0"), "{reply}");
     let o = b.exec(&["/sbin/rcinit", "status"]);
     assert!(o.status.success(), "{}", common::text(&o));
-    b.signal(libc::SIGTERM);
-    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+    common::stop_clean(&mut b);
 }
 
 /// A pidfile naming a process whose parent is alive and not rcinit: that parent would reap it
@@ -1111,8 +1094,7 @@ pidfile=/run/m1.pid
     );
     let why = b.wait_line("m1: pidfile /run/m1.pid:");
     assert!(why.contains("not rcinit's child"), "{why}");
-    b.signal(libc::SIGTERM);
-    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+    common::stop_clean(&mut b);
 }
 
 /// A command of its own (not start or stop) that starts its stopped service waited for its
@@ -1136,6 +1118,5 @@ fn an_extra_command_starting_its_own_service_works() {
         common::text(&o)
     );
     b.wait_line_after(from, "kicked: started");
-    b.signal(libc::SIGTERM);
-    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+    common::stop_clean(&mut b);
 }
