@@ -123,8 +123,38 @@ cmd_demo() {
 	' demo "$DEMO_ROOT"
 }
 
+# An engine that is still starting, or still dying (an earlier run cut off), holds
+# /var/run/docker.pid and makes a new dockerd refuse to start: wait for it to answer or
+# to go (30 s), then drop the pidfile of a process that is gone. A dockerd that neither
+# answers nor goes is stopped by the pid it wrote: dev.sh is what starts dockerd here.
+settle_docker_pidfile() {
+	local pidfile=/var/run/docker.pid pid
+	[ -s "$pidfile" ] || return 0
+	pid=$(head -c 16 "$pidfile" | tr -cd 0-9)
+	if [ -n "$pid" ] && [ -d "/proc/$pid" ]; then
+		say "a dockerd (pid $pid) holds $pidfile: waiting for it to answer or exit"
+		for _ in $(seq 1 60); do
+			[ -d "/proc/$pid" ] || break
+			docker info >/dev/null 2>&1 && return 0
+			sleep 0.5
+		done
+		if [ -d "/proc/$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ]; then
+			say "dockerd $pid neither answers nor exits: stopping it"
+			kill -TERM "$pid" 2>/dev/null || true
+			for _ in $(seq 1 40); do [ -d "/proc/$pid" ] || break; sleep 0.5; done
+			[ -d "/proc/$pid" ] && kill -KILL "$pid" 2>/dev/null
+			for _ in $(seq 1 20); do [ -d "/proc/$pid" ] || break; sleep 0.5; done
+		fi
+	fi
+	if [ -z "$pid" ] || [ ! -d "/proc/$pid" ]; then
+		rm -f "$pidfile"
+	fi
+}
+
 # A Docker engine for tests/docker.rs: no bridge, no iptables (containers run --network none).
 start_docker() {
+	docker info >/dev/null 2>&1 && return
+	settle_docker_pidfile
 	docker info >/dev/null 2>&1 && return
 	say "starting dockerd --bridge=none --iptables=false"
 	nohup dockerd --bridge=none --iptables=false --ip6tables=false >/tmp/rcinit-dockerd.log 2>&1 &
