@@ -10,6 +10,8 @@ MUSL=x86_64-unknown-linux-musl
 # Debian with the real OpenRC, for the differential tests; made once, kept outside the checkout.
 DEBIAN_ROOTFS=${RCINIT_DEBIAN_ROOTFS:-/var/cache/rcinit/debian-openrc}
 DAEMONS_ROOTFS=${RCINIT_DAEMONS_ROOTFS:-/var/cache/rcinit/debian-daemons}
+# OpenRC 0.64 as Debian unstable ships it: the second reference (supervise-daemon's backoff).
+OPENRC_SID_ROOTFS=${RCINIT_OPENRC_SID_ROOTFS:-/var/cache/rcinit/debian-openrc-sid}
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'dev.sh: %s\n' "$*" >&2; exit 1; }
 
@@ -42,7 +44,8 @@ deps() {
 	command -v dot >/dev/null || pkgs+=(graphviz)
 	command -v dockerd >/dev/null || pkgs+=(docker.io)
 	command -v docker-compose >/dev/null || pkgs+=(docker-compose)
-	{ [ -x "$DEBIAN_ROOTFS/sbin/openrc" ] && [ -x "$DAEMONS_ROOTFS/usr/bin/redis-server" ]; } ||
+	{ [ -x "$DEBIAN_ROOTFS/sbin/openrc" ] && [ -x "$DAEMONS_ROOTFS/usr/bin/redis-server" ] &&
+		[ -x "$OPENRC_SID_ROOTFS/sbin/openrc" ]; } ||
 		command -v debootstrap >/dev/null || pkgs+=(debootstrap)
 	if [ ${#pkgs[@]} -gt 0 ]; then
 		say "installing ${pkgs[*]}"
@@ -51,6 +54,7 @@ deps() {
 	fi
 	[ -x "$DEBIAN_ROOTFS/sbin/openrc" ] || make_debian_rootfs
 	[ -x "$DAEMONS_ROOTFS/usr/bin/redis-server" ] || make_daemons_rootfs
+	[ -x "$OPENRC_SID_ROOTFS/sbin/openrc" ] || make_openrc_sid_rootfs
 	exec {lock}>&-
 }
 
@@ -67,12 +71,12 @@ apt_mirror() {
 	echo "$m"
 }
 
-# Debootstraps Debian (this machine's suite) with PACKAGES into DIR, once, and makes the
+# Debootstraps Debian (SUITE, else this machine's suite) with PACKAGES into DIR, once, and makes the
 # directories named after them inside; an interrupted run never takes DIR's place.
 debootstrap_into() {
 	local dir=$1 packages=$2 suite tmp d
 	shift 2
-	suite=$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")
+	suite=${SUITE:-$(. /etc/os-release && echo "${VERSION_CODENAME:-bookworm}")}
 	tmp="$dir.tmp"
 	say "debootstrapping Debian $suite with $packages into $dir (once)"
 	rm -rf "$tmp"
@@ -85,6 +89,9 @@ debootstrap_into() {
 
 # Real OpenRC for the differential tests; the fixtures are bound over conf.d and rc.conf.d.
 make_debian_rootfs() { debootstrap_into "$DEBIAN_ROOTFS" openrc,busybox-static etc/conf.d etc/rc.conf.d; }
+
+# OpenRC 0.64 (Debian unstable), for what changed since 0.45 (0.62+: the respawn backoff).
+make_openrc_sid_rootfs() { SUITE=sid debootstrap_into "$OPENRC_SID_ROOTFS" openrc,busybox-static etc/conf.d etc/rc.conf.d; }
 
 # Real daemons as Debian ships them (nginx, redis), without OpenRC: what tests/real_daemons.rs
 # boots under rcinit, in namespaces and in Docker.

@@ -9,6 +9,7 @@ pub mod closer;
 pub mod config;
 pub mod control;
 pub mod diag;
+pub mod ere;
 pub mod fdfloor;
 pub mod graph;
 pub mod initctl;
@@ -27,3 +28,7 @@ pub mod spawn;
 pub mod state;
 pub mod supervisor;
 pub mod sweep;
+
+/// The OpenRC release whose behaviour rcinit follows where 0.45 and 0.6x differ (respawn
+/// defaults and backoff, durations, notify): scripts read it as RC_VERSION.
+pub const OPENRC_VERSION: &str = "0.64.1";

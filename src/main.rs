@@ -27,10 +27,23 @@ fn main() -> ExitCode {
         return client_exit(cli::control::outside_helper(&args));
     }
     // OpenRC's checkpath, for the scripts rcinit runs (the shim calls `rcinit checkpath`).
-    if applet == "checkpath" || args.get(1).map(String::as_str) == Some("checkpath") {
+    // As PID 1 rcinit always boots: a CMD named like a helper is a CMD.
+    let helper_ok = role != Role::Pid1;
+    if helper_ok && (applet == "checkpath" || args.get(1).map(String::as_str) == Some("checkpath"))
+    {
         signals::unblock_early();
         let skip = if applet == "checkpath" { 1 } else { 2 };
         let code = cli::checkpath::run(args.get(skip..).unwrap_or_default());
+        return ExitCode::from(code.clamp(0, 255) as u8);
+    }
+    // OpenRC's helper programs (mountinfo, fstabinfo, ...), as the shim calls them.
+    let (name, rest) = match args.get(1) {
+        Some(sub) if cli::applets::run_name(sub) => (sub.as_str(), args.get(2..)),
+        _ => (applet.as_str(), args.get(1..)),
+    };
+    if helper_ok && cli::applets::run_name(name) {
+        signals::unblock_early();
+        let code = cli::applets::run(name, rest.unwrap_or_default()).unwrap_or(1);
         return ExitCode::from(code.clamp(0, 255) as u8);
     }
     if let Some(code) = applet_code(&applet, &args, role == Role::Pid1) {

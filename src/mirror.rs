@@ -11,6 +11,8 @@ pub enum Mark {
     Starting,
     Started,
     Stopping,
+    /// `mark_service_inactive` (L-22): up as far as OpenRC's tools are concerned.
+    Inactive,
     Stopped,
     /// Stopped, plus the `failed/` link (R-27: a start failed, or respawning gave up).
     Failed,
@@ -26,7 +28,8 @@ impl Mark {
             State::Stopping => Mark::Stopping,
             State::Stopped => Mark::Stopped,
             State::Failed => Mark::Failed,
-            State::Crashed | State::Inactive => return None,
+            State::Inactive => Mark::Inactive,
+            State::Crashed => return None,
         })
     }
 }
@@ -83,10 +86,11 @@ impl Mirror {
     /// Writes `mark` for service `name` exactly as OpenRC's rc_service_mark would.
     pub fn mark(&self, name: &str, script: &str, mark: Mark) {
         match mark {
-            Mark::Starting | Mark::Started | Mark::Stopping => {
+            Mark::Starting | Mark::Started | Mark::Stopping | Mark::Inactive => {
                 let sub = match mark {
                     Mark::Starting => "starting",
                     Mark::Started => "started",
+                    Mark::Inactive => "inactive",
                     _ => "stopping",
                 };
                 self.link(sub, name, script);

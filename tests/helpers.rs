@@ -133,3 +133,321 @@ fn a_service_with_keyword_shutdown_is_not_stopped_by_its_script_at_shutdown_d41(
         assert!(b.has_line(&format!("{s}: not stopped by its script")));
     }
 }
+
+/// A Debian tree with the real OpenRC (its helper binaries and rc-functions.sh), these scripts in
+/// the default runlevel and nothing else started: rcinit boots it as PID 1, and a script can
+/// run each helper both as rcinit's shim defines it and as OpenRC's own on the same state.
+fn openrc_tree(tag: &str, scripts: &[(&str, &str)]) -> common::Rootfs {
+    let root = common::Rootfs::overlay(tag, &common::debian_rootfs());
+    let p = root.path().to_owned();
+    for level in ["sysinit", "boot", "default"] {
+        let _ = std::fs::remove_dir_all(p.join("etc/runlevels").join(level));
+        std::fs::create_dir_all(p.join("etc/runlevels").join(level)).expect("runlevel");
+    }
+    for (name, text) in scripts {
+        root.write_exec(&format!("etc/init.d/{name}"), text);
+        std::os::unix::fs::symlink(
+            format!("/etc/init.d/{name}"),
+            p.join("etc/runlevels/default").join(name),
+        )
+        .expect("runlevel link");
+    }
+    // OpenRC's side: its functions and its binaries first on PATH, one case at a time.
+    root.write_exec(
+        "harness/real",
+        "#!/bin/sh\nRC_LIBEXECDIR=/usr/lib/rc; export RC_LIBEXECDIR\n\
+         . /usr/lib/rc/sh/functions.sh\n. /usr/lib/rc/sh/rc-functions.sh\n\
+         PATH=/usr/lib/rc/bin:$PATH\neval \"$1\"\n",
+    );
+    root
+}
+
+/// The shell functions that run cases both ways: `both TAG CASE` appends
+/// `TAG: CASE -> CODE [STDOUT]` to /var/ours (the shim's helper) and to /var/real (OpenRC's);
+/// `table TAG` does it for each line of its input.
+const BOTH: &str = r#"
+# A usage text is OpenRC's prose, not copied: only that it is one (and the code) must agree.
+usage() { case $o in Usage:*) o='(usage)' ;; esac; }
+both() {
+	o=$(eval "$2" 2>/dev/null); r=$?; o=$(printf '%s' "$o" | tr '\n' '|'); usage
+	printf '%s: %s -> %s [%s]\n' "$1" "$2" "$r" "$o" >> /var/ours
+	o=$(/harness/real "$2" 2>/dev/null); r=$?; o=$(printf '%s' "$o" | tr '\n' '|'); usage
+	printf '%s: %s -> %s [%s]\n' "$1" "$2" "$r" "$o" >> /var/real
+}
+table() {
+	while IFS= read -r c; do
+		[ -n "$c" ] && both "$1" "$c"
+	done
+}
+"#;
+
+fn assert_same(root: &common::Rootfs, b: &common::Booted, min_lines: usize) -> String {
+    let read = |f: &str| std::fs::read_to_string(root.path().join(f)).unwrap_or_default();
+    let (ours, real) = (read("var/ours"), read("var/real"));
+    assert!(
+        ours.lines().count() >= min_lines,
+        "too few cases ran ({}):\n{ours}\n{}",
+        ours.lines().count(),
+        b.transcript()
+    );
+    let diff: Vec<String> = ours
+        .lines()
+        .zip(real.lines())
+        .filter(|(o, r)| o != r)
+        .map(|(o, r)| format!("  rcinit:  {o}\n  openrc:  {r}"))
+        .collect();
+    assert!(
+        diff.is_empty() && ours.lines().count() == real.lines().count(),
+        "rcinit's helpers answer differently from OpenRC's:\n{}\n--- all of rcinit's:\n{ours}",
+        diff.join("\n")
+    );
+    ours
+}
+
+#[test]
+fn service_state_queries_answer_as_openrcs_from_rcinits_state_l32() {
+    // up: running; gone: its daemon exited (rcinit waits 1000 s to respawn it: crashed);
+    // broken: its start failed. The probe runs after them, and each query both ways.
+    let up = "#!/sbin/openrc-run\nsupervisor=supervise-daemon\ncommand=/bin/sleep\ncommand_args=100180\n";
+    let gone = "#!/sbin/openrc-run\nsupervisor=supervise-daemon\nrespawn_delay=1000\n\
+                command=/bin/sh\ncommand_args=\"-c 'while [ ! -e /run/kill-gone ]; do sleep 0.05; done'\"\n";
+    let broken = "#!/sbin/openrc-run\nstart() { return 1; }\n";
+    let probe = format!(
+        r#"#!/sbin/openrc-run
+{BOTH}
+depend() {{ after up gone broken; }}
+# At evaluation everything is stopped, as the boot is.
+table "load-$RC_CMD" <<EOF
+service_started up
+service_stopped up
+service_crashed up
+service_started_daemon up /bin/sleep
+EOF
+start() {{
+	touch /run/kill-gone
+	n=0
+	while [ -e /run/openrc/options/gone/child_pid ] && [ $n -lt 2000 ]; do sleep 0.01; n=$((n+1)); done
+	table start <<EOF
+service_started up
+service_started gone
+service_started broken
+service_started nothere
+service_started ''
+service_stopped up
+service_stopped broken
+service_stopped nothere
+service_starting
+service_starting up
+service_stopping up
+service_inactive up
+service_wasinactive up
+service_hotplugged up
+service_crashed
+service_crashed up
+service_crashed gone
+service_crashed broken
+service_crashed nothere
+service_started_daemon up /bin/sleep
+service_started_daemon up /bin/nope
+service_started_daemon up /bin/sleep 1
+service_started_daemon up /bin/sleep 2
+service_started_daemon up /bin/sleep x
+service_started_daemon /bin/sleep
+service_started_daemon /bin/sleep 1
+service_started_daemon
+service_started_daemon gone /bin/sh
+EOF
+}}
+"#
+    );
+    let root = openrc_tree(
+        "svcstate",
+        &[
+            ("up", up),
+            ("gone", gone),
+            ("broken", broken),
+            ("probe", &probe),
+        ],
+    );
+    let mut b = boot(&root, &[]);
+    b.wait_line("probe: started");
+    let ours = assert_same(&root, &b, 30);
+    // Not vacuous: the states differ and the answers say so.
+    for line in [
+        "start: service_started up -> 0",
+        "start: service_crashed gone -> 0",
+        "start: service_stopped broken -> 0",
+        "start: service_starting -> 0",
+        "start: service_started_daemon up /bin/sleep -> 0",
+    ] {
+        assert!(ours.contains(line), "{line}\n{ours}");
+    }
+    assert!(ours.contains("load-"), "no case ran at evaluation\n{ours}");
+    stop(&mut b);
+}
+
+/// mountinfo, fstabinfo, is_newer_than/is_older_than, get_bootparam*, is_net_fs, eval_ecolors:
+/// the cases, run at evaluation (a few) and in start() (all).
+const TABLE: &str = r#"mountinfo /proc
+mountinfo -q /proc
+EINFO_QUIET=yes mountinfo /proc
+mountinfo /nonexistent
+mountinfo /proc /nonexistent
+mountinfo -s /proc
+mountinfo --fstype /proc
+mountinfo -t /proc
+mountinfo -i /proc
+mountinfo /proc -s
+mountinfo /proc/../proc
+mountinfo -f '^proc$'
+mountinfo -f '^(proc|sysfs)$' -s
+mountinfo -F '^proc$' -p '^/proc'
+mountinfo -P '^/(proc|dev|sys)' -p '^/'
+mountinfo -n '^proc$'
+mountinfo -N .
+mountinfo -o 'nosuid' -p '^/proc$'
+mountinfo -O '.'
+mountinfo --fstype-re '^proc$' --point-regex=/proc
+mountinfo -e /proc
+mountinfo -E /proc
+mountinfo -e
+mountinfo --netdev /proc
+mountinfo --nonetdev /proc
+mountinfo --nonetdev /mnt/net
+mountinfo -z
+mountinfo --fstype=x
+mountinfo -h
+fstabinfo -p
+mountinfo -E -p '^/proc$'
+mountinfo relative
+mountinfo -f '('
+mountinfo -p '[[:digit:]]'
+is_net_fs /proc
+is_net_fs /mnt/net
+is_net_fs /nonexistent
+fstabinfo
+fstabinfo /data
+fstabinfo -b /data
+fstabinfo -o /data
+fstabinfo -m /data
+fstabinfo -p /data
+fstabinfo -p /nothere
+fstabinfo -p '>0'
+fstabinfo -p '=2'
+fstabinfo -p '<3'
+fstabinfo -p '=x'
+fstabinfo -t tmpfs
+fstabinfo -t nfs,cifs
+fstabinfo -t tmpfs /tmp
+fstabinfo -t tmpfs /data
+fstabinfo -q /data
+fstabinfo /nothere
+fstabinfo /data /nothere /tmp
+fstabinfo '/mnt/my share'
+fstabinfo -m '/mnt/my share'
+is_newer_than /var/t/ref /var/t/old
+is_newer_than /var/t/ref /var/t/same
+is_newer_than /var/t/ref /var/t/newdir
+is_newer_than /var/t/ref /var/t/old /var/t/newdir
+is_newer_than /var/t/ref /nonexistent
+is_newer_than /nonexistent /var/t/old
+is_newer_than /var/t/ref
+is_older_than /var/t/ref /var/t/old
+is_older_than /var/t/ref /var/t/newdir
+is_older_than /var/t/ref /var/t/old /var/t/newdir
+is_older_than /nonexistent /var/t/old
+is_older_than /var/t/ref
+get_bootparam nothere_at_all
+get_bootparam ''
+get_bootparam ro
+get_bootparam_value nothere_at_all
+get_bootparam_value root
+get_bootparam_value console all ,
+eval_ecolors
+TERM=xterm eval_ecolors
+TERM=xterm EINFO_COLOR=NO eval_ecolors
+TERM=dumb eval_ecolors
+yesno yes
+yesno off
+shell_var 'a-b.c d'
+"#;
+
+#[test]
+fn mount_fstab_mtime_and_boot_helpers_answer_as_openrcs_at_evaluation_and_in_start_l35_l36() {
+    let probe = format!(
+        r#"#!/sbin/openrc-run
+{BOTH}
+echo "$RC_VERSION" > /var/version-$RC_CMD
+table "load-$RC_CMD" <<EOF
+mountinfo -q /proc
+mountinfo -s /proc
+fstabinfo -b /data
+is_newer_than /var/t/ref /var/t/newdir
+is_older_than /var/t/ref /var/t/newdir
+get_bootparam nothere_at_all
+eval_ecolors
+EOF
+start() {{
+	table start <<'EOF'
+{TABLE}EOF
+}}
+"#
+    );
+    let root = openrc_tree("mounthelpers", &[("probe", &probe)]);
+    let p = root.path();
+    std::fs::write(
+        p.join("etc/fstab"),
+        "# the test's fstab\n/dev/sda1 / ext4 defaults 0 1\n\
+         UUID=abc /data xfs noatime,nofail 0 2\n  \n\
+         server:/export /mnt/net nfs _netdev,ro 0 0\ntmpfs /tmp tmpfs mode=1777 0 0\n\
+         //srv/share\\040x /mnt/my\\040share cifs _netdev 0 3\nnone /none tmpfs defaults 0 1\n\
+         proc /proc proc defaults\n",
+    )
+    .expect("fstab");
+    // REF at t; old and same at or before t; newdir's own time before t but a file deep in it
+    // after t (a dot file later still: skipped).
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+    let s = std::time::Duration::from_secs;
+    let dir = p.join("var/t");
+    std::fs::create_dir_all(dir.join("newdir/sub")).expect("dirs");
+    let files = [
+        ("ref", t),
+        ("old", t - s(1000)),
+        ("same", t),
+        ("newdir/sub/file", t + s(500)),
+        ("newdir/.hidden", t + s(9000)),
+    ];
+    for (f, _) in &files {
+        std::fs::write(dir.join(f), "x").expect("file");
+    }
+    for (f, when) in files
+        .iter()
+        .copied()
+        .chain([("newdir/sub", t - s(10)), ("newdir", t - s(10))])
+    {
+        std::fs::File::open(dir.join(f))
+            .and_then(|h| h.set_modified(when))
+            .expect("mtime");
+    }
+    let mut b = boot(&root, &[]);
+    b.wait_line("probe: started");
+    let ours = assert_same(&root, &b, 80);
+    for line in [
+        "start: mountinfo /proc -> 0 [/proc]",
+        "start: mountinfo -s /proc -> 0 [proc]",
+        "start: fstabinfo -b /data -> 0 [UUID=abc]",
+        "start: fstabinfo '/mnt/my share' -> 0 [/mnt/my share]",
+        "start: is_newer_than /var/t/ref /var/t/newdir -> 1",
+        "start: is_older_than /var/t/ref /var/t/newdir -> 0",
+        "start: fstabinfo -p /nothere -> 1 [1|2|0|0|3|1|0]",
+        "start: mountinfo -z -> 1 [(usage)]",
+        "load-: mountinfo -s /proc -> 0 [proc]",
+    ] {
+        assert!(ours.contains(line), "{line}\n{ours}");
+    }
+    for when in ["", "start"] {
+        let v = std::fs::read_to_string(p.join(format!("var/version-{when}"))).expect("version");
+        assert_eq!(v.trim(), rcinit::OPENRC_VERSION, "RC_VERSION at {when:?}");
+    }
+    stop(&mut b);
+}

@@ -10,6 +10,7 @@ use std::ffi::OsString;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
+pub mod applets;
 pub mod checkpath;
 pub mod control;
 pub mod graph;

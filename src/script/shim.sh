@@ -94,14 +94,269 @@ kill_all() {
 	eerror "kill_all: refused under rcinit: in a container it would signal every process"
 	return 1
 }
-get_bootparam() { return 1; }
-get_bootparam_value() { :; }
+# eval_ecolors: the colour assignments, empty unless colour is allowed and TERM knows colour.
+eval_ecolors() {
+	_rcinit_c=
+	case "${EINFO_COLOR-}" in [Nn][Oo] | [Ff][Aa][Ll][Ss][Ee] | [Oo][Ff][Ff] | 0) ;; *)
+		case "${TERM-}" in
+		'') ;;
+		*color* | Eterm | ansi | con132x25 | con132x30 | con132x43 | con132x60 | con80x25 | \
+			con80x28 | con80x30 | con80x43 | con80x50 | con80x60 | cons25 | console | cygwin | \
+			dtterm | gnome | konsole | kterm | linux | linux-c | mlterm | putty | rxvt | \
+			rxvt-cygwin | rxvt-cygwin-native | rxvt-unicode | screen | screen-bce | screen-w | \
+			screen.linux | vt100 | vt220 | wsvt25 | xterm | xterm-debian) _rcinit_c=1 ;;
+		esac
+		;;
+	esac
+	if [ -n "$_rcinit_c" ]; then
+		printf "GOOD='\033[1m\033[32m'\nWARN='\033[1m\033[33m'\nBAD='\033[1m\033[31m'\n"
+		printf "HILITE='\033[1m\033[36m'\nBRACKET='\033[1m\033[34m'\nNORMAL='\033[m'\n"
+	else
+		printf "GOOD=''\nWARN=''\nBAD=''\nHILITE=''\nBRACKET=''\nNORMAL=''\n"
+	fi
+}
+
+# L-35: OpenRC's helper programs, answered by rcinit's own (`rcinit NAME`), at evaluation too.
+_rcinit_exe() { "${RCINIT_EXE:-/sbin/rcinit}" "$@"; }
+mountinfo() { _rcinit_exe mountinfo "$@"; }
+fstabinfo() { _rcinit_exe fstabinfo "$@"; }
+is_newer_than() { _rcinit_exe is_newer_than "$@"; }
+is_older_than() { _rcinit_exe is_older_than "$@"; }
+
+# L-32: a service's state as OpenRC's tools read it, from the state directory rcinit keeps
+# (RC_SVCDIR): no request to rcinit, and everything stopped while the boot evaluates.
+_rcinit_state_is() {
+	_rcinit_q=$1
+	shift
+	if [ $# -gt 0 ]; then _rcinit_s=$1; else _rcinit_s=${RC_SVCNAME-}; fi
+	if [ -z "$_rcinit_s" ]; then
+		eerror "service_$_rcinit_q: no service specified"
+		return 1
+	fi
+	_rcinit_b=${_rcinit_s##*/} _rcinit_d=${RC_SVCDIR:-/run/openrc}
+	case $_rcinit_q in
+	wasinactive | hotplugged)
+		[ -e "$_rcinit_d/$_rcinit_q/$_rcinit_b" ]
+		return
+		;;
+	esac
+	# One main state; of several links, the last of OpenRC's order counts.
+	_rcinit_m=stopped
+	for _rcinit_k in started stopped starting stopping inactive; do
+		[ -e "$_rcinit_d/$_rcinit_k/$_rcinit_b" ] && _rcinit_m=$_rcinit_k
+	done
+	[ "$_rcinit_m" = "$_rcinit_q" ]
+}
+service_started() { _rcinit_state_is started "$@"; }
+service_starting() { _rcinit_state_is starting "$@"; }
+service_stopping() { _rcinit_state_is stopping "$@"; }
+service_stopped() { _rcinit_state_is stopped "$@"; }
+service_inactive() { _rcinit_state_is inactive "$@"; }
+service_wasinactive() { _rcinit_state_is wasinactive "$@"; }
+service_hotplugged() { _rcinit_state_is hotplugged "$@"; }
+# A daemon gone (its record's pidfile or argv names no process): rcinit's helper reads /proc.
+service_crashed() {
+	if [ $# -gt 0 ]; then _rcinit_s=$1; else _rcinit_s=${RC_SVCNAME-}; fi
+	[ -d "${RC_SVCDIR:-/run/openrc}/daemons/${_rcinit_s##*/}" ] || [ -z "$_rcinit_s" ] || return 1
+	_rcinit_exe service_crashed "$@"
+}
+# sscanf("%d"): `_rcinit_int VAR TEXT` sets VAR to TEXT's leading integer; 1 without one.
+_rcinit_int() {
+	_rcinit_t=$2
+	while :; do
+		case $_rcinit_t in
+		[[:space:]]*) _rcinit_t=${_rcinit_t#?} ;;
+		*) break ;;
+		esac
+	done
+	_rcinit_sg=
+	case $_rcinit_t in -*) _rcinit_sg=- ;; esac
+	case $_rcinit_t in [-+]*) _rcinit_t=${_rcinit_t#?} ;; esac
+	_rcinit_t=${_rcinit_t%%[!0-9]*}
+	[ -n "$_rcinit_t" ] || return 1
+	while :; do
+		case $_rcinit_t in
+		0?*) _rcinit_t=${_rcinit_t#0} ;;
+		*) break ;;
+		esac
+	done
+	eval "$1=\$_rcinit_sg\$_rcinit_t"
+}
+# service_started_daemon [SERVICE] EXEC [INDEX]: a daemon record of SERVICE (the INDEXth)
+# says it started EXEC.
+service_started_daemon() {
+	if [ $# -gt 0 ]; then _rcinit_s=$1; else _rcinit_s=${RC_SVCNAME-}; fi
+	if [ -z "$_rcinit_s" ]; then
+		eerror "service_started_daemon: no service specified"
+		return 1
+	fi
+	_rcinit_s=${RC_SVCNAME-} _rcinit_x=${1-} _rcinit_i=0
+	if [ $# -gt 2 ]; then
+		_rcinit_s=$1 _rcinit_x=$2
+		_rcinit_int _rcinit_i "$3" || _rcinit_i=0
+	elif [ $# -eq 2 ] && ! _rcinit_int _rcinit_i "$2"; then
+		_rcinit_s=$1 _rcinit_x=$2
+	fi
+	[ $# -gt 0 ] && [ -n "$_rcinit_s" ] || return 1
+	_rcinit_d=${RC_SVCDIR:-/run/openrc}/daemons/${_rcinit_s##*/}
+	if [ "$_rcinit_i" -gt 0 ] 2>/dev/null; then
+		set -- "$_rcinit_d/$(printf '%03d' "$_rcinit_i")"
+	else
+		set -- "$_rcinit_d"/*
+	fi
+	for _rcinit_f in "$@"; do
+		[ -f "$_rcinit_f" ] || continue
+		while IFS= read -r _rcinit_l || [ -n "$_rcinit_l" ]; do
+			[ "$_rcinit_l" = "exec=$_rcinit_x" ] && return 0
+		done <"$_rcinit_f"
+	done
+	return 1
+}
+
+# L-36, rc-functions.sh: the kernel command line (Gentoo's gentoo=a,b too).
+get_bootparam() {
+	[ -n "${1-}" ] && [ -r /proc/cmdline ] || return 1
+	read -r _rcinit_cl </proc/cmdline || [ -n "$_rcinit_cl" ] || return 1
+	# Split (and globbed) as OpenRC's `set -- $(cat /proc/cmdline)`.
+	# shellcheck disable=SC2086
+	for _rcinit_w in $_rcinit_cl; do
+		[ "$_rcinit_w" = "$1" ] && return 0
+		case "$_rcinit_w" in
+		gentoo=*)
+			(
+				IFS=,
+				for _rcinit_x in ${_rcinit_w##*=}; do [ "$_rcinit_x" = "$1" ] && exit 0; done
+				exit 1
+			) && return 0
+			;;
+		esac
+	done
+	return 1
+}
+get_bootparam_value() {
+	_rcinit_r=
+	if [ -n "${1-}" ] && [ -r /proc/cmdline ]; then
+		_rcinit_sep=${3-}
+		read -r _rcinit_cl </proc/cmdline || [ -n "$_rcinit_cl" ] || _rcinit_cl=
+		# shellcheck disable=SC2086
+		for _rcinit_w in $_rcinit_cl; do
+			# shellcheck disable=SC2254 # the key is a pattern, as in OpenRC
+			case "$_rcinit_w" in
+			$1=*)
+				_rcinit_v=${_rcinit_w##*=}
+				case "${2-}" in
+				all)
+					[ -z "$_rcinit_sep" ] && _rcinit_sep=' '
+					if [ -z "$_rcinit_r" ]; then _rcinit_r=$_rcinit_v; else _rcinit_r=$_rcinit_r$_rcinit_sep$_rcinit_v; fi
+					;;
+				last) _rcinit_r=$_rcinit_v ;;
+				*)
+					_rcinit_r=$_rcinit_v
+					break
+					;;
+				esac
+				;;
+			esac
+		done
+	fi
+	# shellcheck disable=SC2086 # unquoted, as OpenRC echoes it
+	echo $_rcinit_r
+}
+net_fs_list="afs ceph cifs coda davfs fuse fuse.sshfs gfs glusterfs lustre
+ncpfs nfs nfs4 ocfs2 shfs smbfs"
+is_net_fs() {
+	[ -z "${1-}" ] && return 1
+	mountinfo --quiet --netdev "$1" && return 0
+	mountinfo --quiet --nonetdev "$1" && return 1
+	_rcinit_t=$(mountinfo --fstype "$1")
+	# shellcheck disable=SC2086
+	for _rcinit_x in $net_fs_list ${extra_net_fs_list-}; do
+		[ "$_rcinit_x" = "$_rcinit_t" ] && return 0
+	done
+	return 1
+}
+is_union_fs() {
+	[ ! -x /sbin/unionctl ] && return 1
+	unionctl "$1" --list >/dev/null 2>&1
+}
 service_set_value() { :; }
 service_get_value() { return 1; }
 save_options() { :; }
 get_options() { return 1; }
-is_net_fs() { return 1; }
-is_union_fs() { return 1; }
+
+# L-38: openrc-run.sh's own functions that scripts call.
+sourcex() {
+	if [ "${1-}" = -e ]; then
+		shift
+		[ -e "$1" ] || return 1
+	fi
+	if ! . "$1"; then
+		eerror "${RC_SVCNAME-}: error loading $1"
+		exit 1
+	fi
+}
+# rcinit writes the softlevel at boot; without it this is not a system rcinit booted.
+verify_boot() {
+	if [ ! -e "${RC_SVCDIR:-/run/openrc}/softlevel" ]; then
+		eerror "${RC_SVCDIR:-/run/openrc}/softlevel is missing: neither OpenRC nor rcinit booted this system"
+		exit 1
+	fi
+}
+describe() {
+	if [ -n "${description-}" ]; then
+		einfo "$description"
+	else
+		ewarn "No description for ${RC_SVCNAME-}"
+	fi
+	for _rcinit_c in ${extra_commands:-${opts-}} ${extra_started_commands-} ${extra_stopped_commands-}; do
+		case $_rcinit_c in *[!A-Za-z0-9_]*) continue ;; esac
+		eval "_rcinit_x=\${description_$_rcinit_c-}"
+		if [ -n "$_rcinit_x" ]; then
+			einfo "${HILITE-}$_rcinit_c${NORMAL-}: $_rcinit_x"
+		else
+			ewarn "${HILITE-}$_rcinit_c${NORMAL-}: no description"
+		fi
+	done
+}
+# The exit codes of `status` (OpenRC's): 0 started, 3 stopped, 4 stopping, 8 starting,
+# 16 inactive, 32 crashed, 64 a daemon running without its supervisor.
+_status() {
+	if service_stopping; then
+		ewarn "status: stopping"
+		return 4
+	elif service_starting; then
+		ewarn "status: starting"
+		return 8
+	elif service_inactive; then
+		ewarn "status: inactive"
+		return 16
+	elif service_crashed; then
+		eerror "status: crashed"
+		return 32
+	elif service_started; then
+		einfo "status: started"
+		return 0
+	fi
+	einfo "status: stopped"
+	return 3
+}
+ssd_status() { _status; }
+supervise_status() {
+	if service_started && ! service_stopping && ! service_starting && ! service_inactive && service_crashed; then
+		# Its supervisor's records still there: the supervisor is what died.
+		if [ -n "$(service_get_value child_pid)" ] && [ -n "$(service_get_value start_time)" ]; then
+			eerror "status: unsupervised"
+			return 64
+		fi
+	fi
+	_status
+}
+default_status() {
+	case "${supervisor-}" in
+	supervise-daemon) supervise_status ;;
+	*) ssd_status ;;
+	esac
+}
 rc_runlevel() { printf '%s\n' "$RC_RUNLEVEL"; }
 checkpath() { :; }
 mark_service_started() { :; }

@@ -439,8 +439,10 @@ impl Svc {
         // A supervised service's `pidfile` is its supervisor's (T-03), and OpenRC's tools
         // signal what it names: rcinit leaves it alone and gives rc-status a pidfile of its
         // own that names the daemon, read only for R-25's liveness test.
-        let pidfile = match l.kind {
-            Kind::Supervised => {
+        // Every record gets a pidfile naming the daemon rcinit follows, so service_crashed
+        // and rc-status judge by pid (a record without one is judged by argv).
+        let pidfile = match (l.kind, &l.pidfile) {
+            (Kind::Supervised, _) | (_, None) => {
                 let p = format!("/run/rcinit/pids/{}.pid", self.def.name);
                 let ok = crate::safepath::write_pidfile(&p, d.pid).or_else(|_| {
                     std::fs::create_dir_all("/run/rcinit/pids").map_err(|e| e.to_string())?;
@@ -448,7 +450,7 @@ impl Svc {
                 });
                 ok.is_ok().then_some(p)
             }
-            _ => l.pidfile.clone(),
+            (_, Some(p)) => Some(p.clone()),
         };
         if let Some(p) = &pidfile {
             options.push(("pidfile".to_owned(), p.clone()));
