@@ -269,6 +269,9 @@ impl Init {
                 }
             }
         }
+        if let Some(ctx) = &self.ctx {
+            ctx.booting.set(false);
+        }
         if self.running() {
             // Crashed counts: started, its respawn pending.
             let (up, planned) = services.count_up();
@@ -367,6 +370,7 @@ impl Init {
             down: tokio::sync::watch::channel(false).0,
             start_timeout: settings.start_timeout,
             mirror,
+            booting: std::cell::Cell::new(true),
         });
         if self.run == Run::Cleared {
             // The planned services evaluated whole already; the others' go as their results come.

@@ -451,3 +451,33 @@ start() {{
     }
     stop(&mut b);
 }
+
+#[test]
+fn conf_d_rc_conf_and_rc_conf_d_are_read_again_at_every_start_of_a_script_without_functions() {
+    // No function of its own: the boot starts it from what the evaluation read. Before, every
+    // later start did too, and a conf.d edit was not seen until the container restarted.
+    let script = "#!/sbin/openrc-run\nsupervisor=supervise-daemon\ncommand=/bin/sleep\n\
+                  command_args=\"${first:-0}${second:-0}${third:-0}\"\n";
+    let root = services("confdagain", &[("plain", script)]);
+    let p = root.path();
+    std::fs::create_dir_all(p.join("etc/conf.d")).expect("conf.d");
+    std::fs::create_dir_all(p.join("etc/rc.conf.d")).expect("rc.conf.d");
+    std::fs::write(p.join("etc/conf.d/plain"), "first=100\n").expect("conf.d");
+    let mut b = boot(&root, &[]);
+    b.wait_line("plain: started");
+    common::one(&mut b, "sleep 10000");
+    std::fs::write(p.join("etc/conf.d/plain"), "first=200\n").expect("conf.d");
+    std::fs::write(p.join("etc/rc.conf"), "second=3\n").expect("rc.conf");
+    std::fs::write(p.join("etc/rc.conf.d/x.conf"), "third=4\n").expect("rc.conf.d");
+    let o = b.exec(&["/sbin/rcinit", "restart", "plain"]);
+    assert!(o.status.success(), "{}", common::text(&o));
+    common::one(&mut b, "sleep 20034");
+    // And at a start after a stop.
+    std::fs::write(p.join("etc/conf.d/plain"), "first=300\n").expect("conf.d");
+    let o = b.exec(&["/sbin/rcinit", "stop", "plain"]);
+    assert!(o.status.success(), "{}", common::text(&o));
+    let o = b.exec(&["/sbin/rcinit", "start", "plain"]);
+    assert!(o.status.success(), "{}", common::text(&o));
+    common::one(&mut b, "sleep 30034");
+    stop(&mut b);
+}

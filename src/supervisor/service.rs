@@ -53,6 +53,10 @@ pub struct Ctx {
     pub start_timeout: Option<Duration>,
     /// OpenRC's state directory, kept current when it can be written.
     pub mirror: Option<crate::mirror::Mirror>,
+    /// The boot's own start of the runlevel is under way: what the evaluation read of rc.conf
+    /// and conf.d moments ago is what openrc-run would read now. Any later start reads them
+    /// again (the script runs), as openrc-run does at every start.
+    pub booting: std::cell::Cell<bool>,
 }
 
 impl Ctx {
@@ -319,6 +323,8 @@ struct Svc {
     last_stop: Option<StopReport>,
     /// When the pending respawn is due.
     respawn_at: Option<Instant>,
+    /// A start began before: the next one reads rc.conf and conf.d again.
+    started_before: bool,
     /// The schedule a script's own `start-stop-daemon --stop --retry ...` asked for.
     stop_override: Option<Vec<Step>>,
     /// A forking command returned and its pidfile is awaited: where, and what to accept, so a
@@ -366,6 +372,7 @@ pub fn spawn_task(def: Def, ctx: Rc<Ctx>) -> (watch::Receiver<Status>, Outbox<Re
         stop_deadline: None,
         last_stop: None,
         respawn_at: None,
+        started_before: false,
         stop_override: None,
         forking: None,
         extras: Vec::new(),
@@ -699,7 +706,12 @@ impl Svc {
                 limit = own;
                 let end = until(began, limit);
                 self.status.send_modify(|s| s.until = end);
-                race(self.start_steps(ev.fast), rx, end, &mut held, None).await
+                // The evaluation's variables serve the first start of the boot only.
+                let fast = ev
+                    .fast
+                    .filter(|_| self.ctx.booting.get() && !self.started_before);
+                self.started_before = true;
+                race(self.start_steps(fast), rx, end, &mut held, None).await
             }
             Raced::Stop(s) => Raced::Stop(s),
             Raced::Late => Raced::Late,
