@@ -481,3 +481,85 @@ fn conf_d_rc_conf_and_rc_conf_d_are_read_again_at_every_start_of_a_script_withou
     common::one(&mut b, "sleep 30034");
     stop(&mut b);
 }
+
+/// OpenRC 0.64 as Debian unstable ships it (made once by `./dev.sh deps`).
+fn openrc_064_rootfs() -> std::path::PathBuf {
+    let p = std::path::PathBuf::from(
+        std::env::var("RCINIT_OPENRC_SID_ROOTFS")
+            .unwrap_or_else(|_| "/var/cache/rcinit/debian-openrc-sid".into()),
+    );
+    assert!(
+        p.join("sbin/supervise-daemon").exists(),
+        "{} has no OpenRC 0.64: run ./dev.sh deps (it debootstraps Debian unstable once)",
+        p.display()
+    );
+    p
+}
+
+/// Seconds between the runs a log of /proc/uptime readings shows.
+fn gaps(log: &str) -> Vec<f64> {
+    let t: Vec<f64> = log.lines().filter_map(|l| l.trim().parse().ok()).collect();
+    t.windows(2).map(|w| w[1] - w[0]).collect()
+}
+
+#[test]
+fn respawn_delay_step_and_cap_pace_respawns_as_openrc_064s_supervise_daemon_s11() {
+    // Before: "--respawn-delay-step: unknown option" and the service failed. A daemon that
+    // exits at once, respawned 3 times, 2 s more each time, capped at 3 s: 2, 3, 3.
+    let opts = "--respawn-delay-step 2s --respawn-delay-cap 3s --respawn-max 3 --respawn-period 60";
+    let run = |log: &str| format!("read u _ </proc/uptime; echo $u >> {log}; exit 1");
+    // OpenRC 0.64's own supervise-daemon, in its tree, in a PID and mount namespace.
+    let real_root = common::Rootfs::overlay("sd064", &openrc_064_rootfs());
+    let script = format!(
+        "set -e\nr=$1\nmount -t proc proc $r/proc\nmount -t tmpfs tmpfs $r/run\n\
+         mkdir -p $r/run/openrc\n\
+         chroot $r /bin/sh -c 'RC_SVCNAME=t; export RC_SVCNAME; \
+         exec /sbin/supervise-daemon t --start --pidfile /run/t.pid {opts} /bin/sh -- -c \"{}\"'\n\
+         pid=$(cat $r/run/t.pid)\n\
+         n=0; while [ -d $r/proc/$pid ] && [ $n -lt 600 ]; do sleep 0.05; n=$((n+1)); done\n\
+         cat $r/run/log\n",
+        run("/run/log").replace('$', "\\$")
+    );
+    let o = std::process::Command::new("unshare")
+        .args([
+            "--pid",
+            "--fork",
+            "--mount",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+        ])
+        .arg(&script)
+        .arg("sd")
+        .arg(real_root.path())
+        .output()
+        .expect("unshare");
+    let real = gaps(&String::from_utf8_lossy(&o.stdout));
+    assert_eq!(real.len(), 3, "OpenRC 0.64: {}", common::text(&o));
+    // rcinit, the same options through supervise_daemon_args.
+    let svc = format!(
+        "#!/sbin/openrc-run\nsupervisor=supervise-daemon\ncommand=/bin/sh\n\
+         command_args=\"-c '{}'\"\nsupervise_daemon_args=\"{opts}\"\n",
+        run("/var/log").replace('$', "\\$")
+    );
+    let root = services("backoff", &[("flaky", &svc)]);
+    let mut b = boot(&root, &[]);
+    b.wait_line("flaky: respawned 3 times; giving up");
+    let ours = gaps(&std::fs::read_to_string(root.path().join("var/log")).expect("log"));
+    stop(&mut b);
+    assert_eq!(
+        ours.len(),
+        3,
+        "rcinit ran it {} times\n{}",
+        ours.len() + 1,
+        b.transcript()
+    );
+    for (k, (o, r)) in ours.iter().zip(&real).enumerate() {
+        assert!(
+            (o - r).abs() < 0.5 && (*r - [2.0, 3.0, 3.0][k]).abs() < 0.5,
+            "respawn {}: rcinit waited {o:.2} s, OpenRC 0.64 {r:.2} s (all: {ours:?} vs {real:?})",
+            k + 1
+        );
+    }
+}

@@ -120,6 +120,22 @@ pub fn from_vars(
     Ok(p)
 }
 
+/// supervise-daemon's backoff (0.62+, `--respawn-delay-step`, `--respawn-delay-cap`) over a
+/// policy; unset ones keep 0.6x's defaults (128 ms, 30 s).
+pub fn with_backoff(
+    mut p: Policy,
+    step: Option<&str>,
+    cap: Option<&str>,
+) -> Result<Policy, String> {
+    if let Some(s) = step.filter(|v| !v.trim().is_empty()) {
+        p.step = parse_duration(s).map_err(|e| format!("--respawn-delay-step: {e}"))?;
+    }
+    if let Some(c) = cap.filter(|v| !v.trim().is_empty()) {
+        p.cap = parse_duration(c).map_err(|e| format!("--respawn-delay-cap: {e}"))?;
+    }
+    Ok(p)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -43,6 +43,9 @@ pub struct DaemonArgs {
     pub respawn_delay: Option<String>,
     pub respawn_max: Option<String>,
     pub respawn_period: Option<String>,
+    /// 0.62+: `--respawn-delay-step`, `--respawn-delay-cap` (long options only).
+    pub respawn_delay_step: Option<String>,
+    pub respawn_delay_cap: Option<String>,
     pub healthcheck_delay: Option<String>,
     pub healthcheck_timer: Option<String>,
     /// Options understood but without effect here (progress, interpreted, scheduler...).
@@ -99,6 +102,8 @@ const SD: &[Opt] = &[
     (Some('D'), "respawn-delay", true, "respawn-delay"),
     (Some('m'), "respawn-max", true, "respawn-max"),
     (Some('P'), "respawn-period", true, "respawn-period"),
+    (None, "respawn-delay-step", true, "respawn-delay-step"),
+    (None, "respawn-delay-cap", true, "respawn-delay-cap"),
     (Some('a'), "healthcheck-timer", true, "healthcheck-timer"),
     (Some('A'), "healthcheck-delay", true, "healthcheck-delay"),
 ];
@@ -189,6 +194,8 @@ impl DaemonArgs {
             "respawn-delay" => self.respawn_delay = Some(v()),
             "respawn-max" => self.respawn_max = Some(v()),
             "respawn-period" => self.respawn_period = Some(v()),
+            "respawn-delay-step" => self.respawn_delay_step = Some(v()),
+            "respawn-delay-cap" => self.respawn_delay_cap = Some(v()),
             "healthcheck-timer" => self.healthcheck_timer = Some(v()),
             "healthcheck-delay" => self.healthcheck_delay = Some(v()),
             _ => self.ignored.push(flag_or_word.to_owned()),

@@ -316,7 +316,14 @@ pub fn plan(r: &Reported<'_>) -> Result<Launch, String> {
             pick(&da.respawn_delay, "respawn_delay").as_deref(),
             pick(&da.respawn_max, "respawn_max").as_deref(),
             pick(&da.respawn_period, "respawn_period").as_deref(),
-        )?;
+        )
+        .and_then(|p| {
+            respawn::with_backoff(
+                p,
+                da.respawn_delay_step.as_deref(),
+                da.respawn_delay_cap.as_deref(),
+            )
+        })?;
         let secs = |v: Option<String>, what: &str| -> Result<Option<Duration>, String> {
             match v {
                 None => Ok(None),
