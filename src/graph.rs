@@ -65,6 +65,10 @@ pub struct Graph {
     /// a dependent does not start when what it needs failed (D-32).
     #[serde(skip)]
     pub needs: Vec<(String, String)>,
+    /// For every loaded script, planned or not, the `need` targets nothing provides (OpenRC's
+    /// generator warns of each; `lint` reports them).
+    #[serde(skip)]
+    pub missing_needs: BTreeMap<String, Vec<String>>,
 }
 
 /// Why a keyword excludes a service on `sys`, if it does (D-04).
@@ -530,6 +534,21 @@ pub fn build(input: &Input<'_>) -> Graph {
         .filter(|(s, _)| depth.contains_key(*s))
         .map(|(s, p)| (s.clone(), *p))
         .collect();
+    for (name, spec) in &ctx.specs {
+        if spec.error.is_some() || ctx.excluded.contains_key(*name) {
+            continue;
+        }
+        let missing: Vec<String> = spec
+            .deps
+            .need
+            .iter()
+            .filter(|t| matches!(ctx.resolve(t), Resolved::Missing))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            g.missing_needs.insert((*name).to_owned(), missing);
+        }
+    }
     g.failed = failed;
     g.excluded = ctx.excluded;
     g.providers = ctx.providers;

@@ -561,3 +561,35 @@ fn one_load_gives_exactly_what_two_passes_give_on_every_fixture() {
         assert_eq!((&s.raw, &s.deps), (&t.raw, &t.deps), "{}", s.name);
     }
 }
+
+/// Issue 20: lint checks every script's needs, as OpenRC's dependency generator does: a
+/// script in no runlevel that needs a missing service is a warning (it fails when started by
+/// hand), one of the runlevel an error. Before, only the runlevel's were looked at.
+#[test]
+fn lint_reports_a_missing_need_of_every_script_runlevel_errors_others_warnings() {
+    let root = with_scripts("lintneeds", &[("inlevel", script("\tneed ghost", ""))]);
+    root.write_exec("etc/init.d/spare", &script("\tneed phantom", ""));
+    root.write_exec("etc/init.d/fine", &script("\tneed inlevel", ""));
+    let r = root.path().to_str().expect("utf-8");
+    let (code, out, _) = rcinit(&["lint", "--root", r]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("error: /etc/init.d/inlevel:4: inlevel needs ghost, which does not exist"),
+        "{out}"
+    );
+    assert!(
+        out.contains("warning: /etc/init.d/spare:4: spare needs phantom, which does not exist"),
+        "{out}"
+    );
+    assert!(!out.contains("fine needs"), "{out}");
+    // Only the warning: lint passes (exit 0) and still says it.
+    std::fs::remove_file(root.path().join("etc/runlevels/default/inlevel")).expect("unlink");
+    std::fs::remove_file(root.path().join("etc/init.d/inlevel")).expect("rm");
+    std::fs::remove_file(root.path().join("etc/init.d/fine")).expect("rm");
+    let (code, out, _) = rcinit(&["lint", "--root", r]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("warning: /etc/init.d/spare:4: spare needs phantom"),
+        "{out}"
+    );
+}

@@ -140,26 +140,34 @@ pub fn check(l: &Loaded, root: &Path) -> Vec<Finding> {
         else {
             continue;
         };
-        if let Some(t) = why
-            .strip_prefix("needs ")
-            .and_then(|w| w.split(',').next())
-            .filter(|_| why.ends_with("does not exist"))
-        {
-            let line = line_of(root, &s.path, &["need", t]);
-            push(
-                true,
-                &s.path,
-                line,
-                format!("{name} {why}"),
-                "install or add the missing service, or use `use`/`want` if it is optional; rc_provide=\"NAME\" in some service's conf.d if another service does the job",
-            );
-        } else if why.starts_with("need cycle") {
+        if why.starts_with("need cycle") {
             push(
                 true,
                 &s.path,
                 line_of(root, &s.path, &["need"]),
                 format!("{name}: {why}"),
                 "break the cycle: one of these services must not need the next (`use` or `after` orders without requiring)",
+            );
+        }
+    }
+    // Every script's needs, as OpenRC's generator checks them: the runlevel's fail to start
+    // (errors); the others would fail when started (warnings).
+    for (name, missing) in &l.graph.missing_needs {
+        let Some(s) = l.specs.iter().find(|s| &s.name == name) else {
+            continue;
+        };
+        let planned = l.graph.phase.contains_key(name) || l.graph.failed_in_plan.contains(name);
+        for t in missing {
+            let when = match planned {
+                true => "",
+                false => " (it is in no runlevel started here: it would fail when started)",
+            };
+            push(
+                planned,
+                &s.path,
+                line_of(root, &s.path, &["need", t]),
+                format!("{name} needs {t}, which does not exist{when}"),
+                "install or add the missing service, or use `use`/`want` if it is optional; rc_provide=\"NAME\" in some service's conf.d if another service does the job",
             );
         }
     }
