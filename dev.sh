@@ -138,7 +138,8 @@ settle_docker_pidfile() {
 	local pidfile=/var/run/docker.pid pid
 	[ -s "$pidfile" ] || return 0
 	pid=$(head -c 16 "$pidfile" | tr -cd 0-9)
-	if [ -n "$pid" ] && [ -d "/proc/$pid" ]; then
+	# A pid reused by something else is no engine.
+	if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ]; then
 		say "a dockerd (pid $pid) holds $pidfile: waiting for it to answer or exit"
 		for _ in $(seq 1 60); do
 			[ -d "/proc/$pid" ] || break
@@ -153,7 +154,7 @@ settle_docker_pidfile() {
 			for _ in $(seq 1 20); do [ -d "/proc/$pid" ] || break; sleep 0.5; done
 		fi
 	fi
-	if [ -z "$pid" ] || [ ! -d "/proc/$pid" ]; then
+	if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" != dockerd ]; then
 		rm -f "$pidfile"
 	fi
 }

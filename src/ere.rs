@@ -50,6 +50,11 @@ const DUP_MAX: u32 = 0x7fff;
 /// Past this many instructions a pattern is refused ("too big"), as regcomp refuses one that
 /// outgrows its memory.
 const MAX_PROG: usize = 100_000;
+/// Nor may compiling take more steps than this: a repeated group that emits nothing (`(){9999}`)
+/// costs steps, not instructions.
+const MAX_WORK: usize = 1_000_000;
+/// Operators stacked on one atom (`a*+?`): more is no pattern anyone writes.
+const MAX_STACKED: usize = 64;
 
 struct Parser<'a> {
     s: &'a [u8],
@@ -65,7 +70,8 @@ impl Regex {
         };
         let node = p.alt(0)?;
         let mut prog = Vec::new();
-        emit(&node, &mut prog)?;
+        let mut work = MAX_WORK;
+        emit(&node, &mut prog, &mut work)?;
         prog.push(Inst::Match);
         Ok(Regex { prog })
     }
@@ -178,7 +184,8 @@ fn holds(a: Anchor, text: &[u8], pos: usize) -> bool {
     }
 }
 
-fn emit(node: &Node, prog: &mut Vec<Inst>) -> Result<(), String> {
+fn emit(node: &Node, prog: &mut Vec<Inst>, work: &mut usize) -> Result<(), String> {
+    *work = work.checked_sub(1).ok_or("regular expression too big")?;
     if prog.len() > MAX_PROG {
         return Err("regular expression too big".into());
     }
@@ -190,7 +197,7 @@ fn emit(node: &Node, prog: &mut Vec<Inst>) -> Result<(), String> {
         Node::Assert(a) => prog.push(Inst::Assert(*a)),
         Node::Cat(v) => {
             for n in v {
-                emit(n, prog)?;
+                emit(n, prog, work)?;
             }
         }
         Node::Alt(v) => {
@@ -200,13 +207,13 @@ fn emit(node: &Node, prog: &mut Vec<Inst>) -> Result<(), String> {
                 if k + 1 < v.len() {
                     let split = prog.len();
                     prog.push(Inst::Split(split + 1, 0));
-                    emit(n, prog)?;
+                    emit(n, prog, work)?;
                     jumps.push(prog.len());
                     prog.push(Inst::Jump(0));
                     let next = prog.len();
                     prog[split] = Inst::Split(split + 1, next);
                 } else {
-                    emit(n, prog)?;
+                    emit(n, prog, work)?;
                 }
             }
             let end = prog.len();
@@ -216,14 +223,14 @@ fn emit(node: &Node, prog: &mut Vec<Inst>) -> Result<(), String> {
         }
         Node::Rep(n, min, max) => {
             for _ in 0..*min {
-                emit(n, prog)?;
+                emit(n, prog, work)?;
             }
             match max {
                 None => {
                     // L: split body, end; body; jump L
                     let l = prog.len();
                     prog.push(Inst::Split(l + 1, 0));
-                    emit(n, prog)?;
+                    emit(n, prog, work)?;
                     prog.push(Inst::Jump(l));
                     let end = prog.len();
                     prog[l] = Inst::Split(l + 1, end);
@@ -233,7 +240,7 @@ fn emit(node: &Node, prog: &mut Vec<Inst>) -> Result<(), String> {
                     for _ in *min..*max {
                         splits.push(prog.len());
                         prog.push(Inst::Split(0, 0));
-                        emit(n, prog)?;
+                        emit(n, prog, work)?;
                     }
                     let end = prog.len();
                     for s in splits {
@@ -334,14 +341,30 @@ impl Parser<'_> {
     }
 
     fn repeats(&mut self, mut atom: Node) -> Result<Node, String> {
+        let mut stacked = 0;
         loop {
+            if matches!(self.peek(), Some(b'*' | b'+' | b'?' | b'{')) {
+                // glibc: REG_BADRPT after an anchor; and a bound on the stack of operators.
+                if matches!(atom, Node::Assert(_)) {
+                    return Err("invalid preceding regular expression".into());
+                }
+                stacked += 1;
+                if stacked > MAX_STACKED {
+                    return Err("regular expression too big".into());
+                }
+            }
             let (min, max) = match self.peek() {
                 Some(b'*') => (0, None),
                 Some(b'+') => (1, None),
                 Some(b'?') => (0, Some(1)),
                 Some(b'{') => {
                     self.i += 1;
-                    let min = self.number()?.ok_or("invalid content of \\{\\}")?;
+                    // `{,n}` is `{0,n}` to glibc.
+                    let min = match self.number()? {
+                        Some(n) => n,
+                        None if self.peek() == Some(b',') => 0,
+                        None => return Err("invalid content of \\{\\}".into()),
+                    };
                     let max = if self.peek() == Some(b',') {
                         self.i += 1;
                         self.number()?
@@ -544,13 +567,19 @@ mod tests {
         assert!(m("[a-]", "-"));
         assert!(m("a|", "zzz"));
         assert!(m("a)", "xa)"));
+        assert!(m("^ab{,2}c$", "ac") && m("^ab{,2}c$", "abbc") && !m("^ab{,2}c$", "abbbc"));
         assert!(m("\\.", "a.b") && !m("\\.", "ab"));
         assert!(m("\\<proc\\>", "/proc/x") && !m("\\<proc\\>", "/procx"));
     }
 
     #[test]
     fn invalid_patterns_are_errors_not_panics() {
-        for p in [
+        let long = [
+            "a*".repeat(100_000),
+            format!("a{}", "*".repeat(100_000)),
+            format!("{}a{}", "(".repeat(300), ")".repeat(300)),
+        ];
+        let fixed = [
             "(",
             "[",
             "[a",
@@ -563,7 +592,10 @@ mod tests {
             "+",
             "[z-a]",
             "a{99999}",
-        ] {
+            "^*",
+            "(){32767}{32767}{32767}",
+        ];
+        for p in fixed.iter().copied().chain(long.iter().map(String::as_str)) {
             assert!(Regex::new(p).is_err(), "{p:?} compiled");
         }
     }

@@ -97,7 +97,7 @@ impl Mirror {
                 for other in MAIN.iter().chain(&["failed"]).filter(|o| **o != sub) {
                     self.unlink(other, name);
                 }
-                if mark == Mark::Started {
+                if matches!(mark, Mark::Started | Mark::Inactive) {
                     self.unlink("exclusive", name);
                     self.unschedule(name);
                 }

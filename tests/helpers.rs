@@ -227,7 +227,11 @@ start() {{
 	touch /run/kill-gone
 	n=0
 	while [ -e /run/openrc/options/gone/child_pid ] && [ $n -lt 2000 ]; do sleep 0.01; n=$((n+1)); done
+	# A record left behind by a service that is not started: not crashed (OpenRC's rule).
+	mkdir -p /run/openrc/daemons/ghostrec
+	printf 'exec=/bin/x\npidfile=/nonexistent\n' > /run/openrc/daemons/ghostrec/001
 	table start <<EOF
+service_crashed ghostrec
 service_started up
 service_started gone
 service_started broken
@@ -369,7 +373,44 @@ TERM=xterm EINFO_COLOR=NO eval_ecolors
 TERM=dumb eval_ecolors
 yesno yes
 yesno off
+yesno ''
+yesno maybe
 shell_var 'a-b.c d'
+einfo a  b
+einfon a
+einfon a; einfo b
+ewarn w
+eerror e
+eerrorn e
+ebegin hi
+ebegin hi; eend 0
+ebegin hi; einfo b
+ebegin hi; eend 1 bad
+eend
+eend 0
+eend 1
+eend 3 bad
+eend x
+ewend 1 w
+eindent; einfo c
+eindent; eindent; eoutdent; einfo c
+eoutdent; einfo c
+EINFO_INDENT=50 einfo deep
+EINFO_INDENT=x einfo odd
+EINFO_QUIET=yes einfo q
+EINFO_QUIET=yes eerror e
+EERROR_QUIET=yes eerror e
+EINFO_QUIET=yes eend 0
+veinfo v
+EINFO_VERBOSE=yes veinfo v
+vebegin v; veend 0
+veend 3
+veend x
+EINFO_VERBOSE=yes veend 0
+EINFO_VERBOSE=yes vebegin v; veinfo w
+esyslog daemon.info t m
+esyslog daemon t m
+esyslog daemon.info t
 "#;
 
 #[test]
@@ -441,6 +482,11 @@ start() {{
         "start: is_older_than /var/t/ref /var/t/newdir -> 0",
         "start: fstabinfo -p /nothere -> 1 [1|2|0|0|3|1|0]",
         "start: mountinfo -z -> 1 [(usage)]",
+        "start: eindent; einfo c -> 0 [ *   c]",
+        "start: ebegin hi; eend 0 -> 0 [ * hi ... [ ok ]]",
+        "start: einfon a; einfo b -> 0 [ * a| * b]",
+        "start: eerror e -> 1 []",
+        "start: EINFO_VERBOSE=yes veinfo v -> 0 [ * v]",
         "load-: mountinfo -s /proc -> 0 [proc]",
     ] {
         assert!(ours.contains(line), "{line}\n{ours}");

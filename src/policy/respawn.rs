@@ -58,14 +58,19 @@ impl Counter {
             self.count = 0;
             self.first = None;
         } else {
-            self.count += 1;
+            self.count = self.count.saturating_add(1);
         }
         if p.max > 0 && self.count > p.max {
             return Decision::GiveUp {
                 respawns: self.count - 1,
             };
         }
-        let mut after = p.delay + p.step * self.count;
+        // Script-given durations: the sum may not fit (a huge step, thousands of respawns).
+        let mut after = p
+            .step
+            .checked_mul(self.count)
+            .and_then(|s| s.checked_add(p.delay))
+            .unwrap_or(Duration::MAX);
         if !p.step.is_zero() {
             after = after.min(p.cap);
         }
@@ -139,6 +144,37 @@ pub fn with_backoff(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_huge_step_times_many_respawns_is_capped_not_a_panic() {
+        let p = Policy {
+            max: 0,
+            period: Duration::ZERO,
+            step: Duration::from_millis(u64::MAX),
+            delay: Duration::from_secs(1),
+            cap: Duration::from_secs(30),
+        };
+        let mut c = Counter::default();
+        for k in 0..2000u64 {
+            assert_eq!(
+                c.on_exit(k, &p),
+                Decision::Respawn {
+                    after: Duration::from_secs(30),
+                    count: u32::try_from(k + 1).unwrap()
+                }
+            );
+        }
+        // No step: the delay alone, however large.
+        let p = Policy {
+            step: Duration::ZERO,
+            delay: Duration::MAX,
+            ..p
+        };
+        assert!(matches!(
+            Counter::default().on_exit(0, &p),
+            Decision::Respawn { after, .. } if after == Duration::MAX
+        ));
+    }
 
     fn run(p: &Policy, exits_at: &[u64]) -> Vec<Decision> {
         let mut c = Counter::default();

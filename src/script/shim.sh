@@ -28,13 +28,58 @@ yesno() {
 	*) return 2 ;;
 	esac
 }
-einfo() { printf ' * %s\n' "$*" >&2; }
-einfon() { printf ' * %s' "$*" >&2; }
-ewarn() { printf ' * %s\n' "$*" >&2; }
-ewarnn() { printf ' * %s' "$*" >&2; }
-eerror() { printf ' * %s\n' "$*" >&2; }
-eerrorn() { printf ' * %s' "$*" >&2; }
-ebegin() { printf ' * %s ...\n' "$*" >&2; }
+# L-30, the einfo family as OpenRC's: einfo, einfon and ebegin on stdout, ewarn and eerror on
+# stderr, indented by EINFO_INDENT (at most 40), nothing under EINFO_QUIET but errors (those
+# only under EERROR_QUIET); eerror returns 1; the v- variants act only under EINFO_VERBOSE.
+_rcinit_yes() {
+	case "${1-}" in [Yy][Ee][Ss] | [Yy] | [Tt][Rr][Uu][Ee] | [Oo][Nn] | 1) return 0 ;; esac
+	return 1
+}
+# `_rcinit_msg END WORDS...`: ` * `, the indent, the words, END (a printf format: \n or none);
+# first a newline when the last message left its line open (OpenRC's EINFO_LASTCMD rule).
+_rcinit_msg() {
+	_rcinit_e=$1
+	shift
+	case "${EINFO_LASTCMD-}" in ewarn) ;; *n) printf '\n' ;; esac
+	_rcinit_n=${EINFO_INDENT:-0}
+	case $_rcinit_n in '' | *[!0-9]* | ???*) _rcinit_n=0 ;; esac
+	[ "$_rcinit_n" -gt 40 ] && _rcinit_n=40
+	printf " * %${_rcinit_n}s%s$_rcinit_e" '' "$*"
+}
+# What functions.sh's wrappers remember of the last message (eerror is not among them there).
+_rcinit_last() {
+	EINFO_LASTCMD=$1
+	export EINFO_LASTCMD
+}
+einfo() {
+	_rcinit_yes "${EINFO_QUIET-}" || _rcinit_msg '\n' "$@"
+	_rcinit_last einfo
+}
+einfon() {
+	_rcinit_yes "${EINFO_QUIET-}" || _rcinit_msg '' "$@"
+	_rcinit_last einfon
+}
+ewarn() {
+	_rcinit_yes "${EINFO_QUIET-}" || _rcinit_msg '\n' "$@" >&2
+	_rcinit_last ewarn
+}
+ewarnn() {
+	_rcinit_yes "${EINFO_QUIET-}" || _rcinit_msg '' "$@" >&2
+	_rcinit_last ewarnn
+}
+eerror() {
+	_rcinit_yes "${EERROR_QUIET-}" || _rcinit_msg '\n' "$@" >&2
+	return 1
+}
+eerrorn() {
+	_rcinit_yes "${EERROR_QUIET-}" || _rcinit_msg '' "$@" >&2
+	return 1
+}
+# The line stays open for eend's verdict, as OpenRC leaves it when stdout is no terminal.
+ebegin() {
+	_rcinit_yes "${EINFO_QUIET-}" || _rcinit_msg ' ...' "$@"
+	_rcinit_last ebegin
+}
 # A status that is not a number counts as failure (as OpenRC's eend does), instead of the
 # shell's "Illegal number" ending the evaluation.
 _rcinit_status() {
@@ -43,18 +88,112 @@ _rcinit_status() {
 	*) return "${1:-0}" ;;
 	esac
 }
-eend() { _rcinit_status "$@"; }
-ewend() { _rcinit_status "$@"; }
-veinfo() { :; }
-vewarn() { :; }
-vebegin() { :; }
-veend() { _rcinit_status "$@"; }
-vewend() { _rcinit_status "$@"; }
-veindent() { :; }
-veoutdent() { :; }
-eindent() { :; }
-eoutdent() { :; }
-esyslog() { :; }
+# `_rcinit_end eend|ewend RC [MESSAGE...]`: the message (for a failure), then the verdict.
+_rcinit_end() {
+	_rcinit_l=$1
+	shift
+	_rcinit_r=0
+	if [ $# -gt 0 ]; then
+		case $1 in
+		'' | *[!0-9]*) _rcinit_r=1 ;;
+		*)
+			_rcinit_status "$1" || _rcinit_r=$?
+			shift
+			;;
+		esac
+	fi
+	if [ "$_rcinit_r" -eq 0 ]; then
+		_rcinit_yes "${EINFO_QUIET-}" || printf ' [ ok ]\n'
+	elif [ $# -gt 0 ]; then
+		if [ "$_rcinit_l" = ewend ]; then
+			_rcinit_yes "${EINFO_QUIET-}" || _rcinit_msg '\n' "$@" >&2
+		else
+			_rcinit_yes "${EERROR_QUIET-}" || _rcinit_msg '\n' "$@" >&2
+		fi
+		_rcinit_yes "${EINFO_QUIET-}" || printf ' [ !! ]\n' >&2
+	else
+		_rcinit_yes "${EINFO_QUIET-}" || printf ' [ !! ]\n'
+	fi
+	return "$_rcinit_r"
+}
+eend() {
+	_rcinit_end eend "$@" && _rcinit_r=0
+	_rcinit_last eend
+	return "$_rcinit_r"
+}
+ewend() {
+	_rcinit_end ewend "$@" && _rcinit_r=0
+	_rcinit_last ewend
+	return "$_rcinit_r"
+}
+veinfo() {
+	if _rcinit_yes "${EINFO_VERBOSE-}"; then einfo "$@"; fi
+	_rcinit_last veinfo
+}
+vewarn() {
+	if _rcinit_yes "${EINFO_VERBOSE-}"; then ewarn "$@"; fi
+	_rcinit_last vewarn
+}
+vebegin() {
+	if _rcinit_yes "${EINFO_VERBOSE-}"; then ebegin "$@"; fi
+	_rcinit_last vebegin
+}
+veend() {
+	if _rcinit_yes "${EINFO_VERBOSE-}"; then
+		_rcinit_end eend "$@" && _rcinit_r=0
+	else
+		_rcinit_r=0
+		_rcinit_status "${1:-0}" || _rcinit_r=$?
+	fi
+	_rcinit_last veend
+	return "$_rcinit_r"
+}
+vewend() {
+	if _rcinit_yes "${EINFO_VERBOSE-}"; then
+		_rcinit_end ewend "$@" && _rcinit_r=0
+	else
+		_rcinit_r=0
+		_rcinit_status "${1:-0}" || _rcinit_r=$?
+	fi
+	_rcinit_last vewend
+	return "$_rcinit_r"
+}
+eindent() {
+	_rcinit_n=${EINFO_INDENT:-0}
+	case $_rcinit_n in '' | *[!0-9]* | ???*) _rcinit_n=0 ;; esac
+	_rcinit_n=$((_rcinit_n + 2))
+	[ "$_rcinit_n" -gt 40 ] && _rcinit_n=40
+	EINFO_INDENT=$_rcinit_n
+	export EINFO_INDENT
+}
+eoutdent() {
+	_rcinit_n=${EINFO_INDENT:-0}
+	case $_rcinit_n in '' | *[!0-9]* | ???*) _rcinit_n=0 ;; esac
+	_rcinit_n=$((_rcinit_n - 2))
+	[ "$_rcinit_n" -lt 0 ] && _rcinit_n=0
+	EINFO_INDENT=$_rcinit_n
+	export EINFO_INDENT
+	return 0
+}
+veindent() { if _rcinit_yes "${EINFO_VERBOSE-}"; then eindent; fi; }
+veoutdent() { if _rcinit_yes "${EINFO_VERBOSE-}"; then eoutdent; fi; }
+# The container's log is the syslog here: the message is checked as OpenRC checks it, and
+# rcinit keeps the script's own output.
+esyslog() {
+	case "${1-}" in
+	*.emerg | *.alert | *.crit | *.err | *.error | *.warning | *.warn | *.notice | *.info | \
+		*.debug | *.none | *.panic) ;;
+	*)
+		eerror "esyslog: invalid log level \`${1-}'"
+		return 1
+		;;
+	esac
+	if [ $# -lt 3 ]; then
+		eerror "esyslog: not enough arguments"
+		return 1
+	fi
+	return 0
+}
 # OpenRC's ewaitfile TIMEOUT FILE...: waits (every 20 ms) until each file exists, all within
 # TIMEOUT seconds (decimal or 0x hex; 0 or less waits for ever); 1 when the time is up.
 ewaitfile() {
@@ -96,7 +235,7 @@ kill_all() {
 }
 # eval_ecolors: the colour assignments, empty unless colour is allowed and TERM knows colour.
 eval_ecolors() {
-	_rcinit_c=
+	_rcinit_ec=
 	case "${EINFO_COLOR-}" in [Nn][Oo] | [Ff][Aa][Ll][Ss][Ee] | [Oo][Ff][Ff] | 0) ;; *)
 		case "${TERM-}" in
 		'') ;;
@@ -104,11 +243,11 @@ eval_ecolors() {
 			con80x28 | con80x30 | con80x43 | con80x50 | con80x60 | cons25 | console | cygwin | \
 			dtterm | gnome | konsole | kterm | linux | linux-c | mlterm | putty | rxvt | \
 			rxvt-cygwin | rxvt-cygwin-native | rxvt-unicode | screen | screen-bce | screen-w | \
-			screen.linux | vt100 | vt220 | wsvt25 | xterm | xterm-debian) _rcinit_c=1 ;;
+			screen.linux | vt100 | vt220 | wsvt25 | xterm | xterm-debian) _rcinit_ec=1 ;;
 		esac
 		;;
 	esac
-	if [ -n "$_rcinit_c" ]; then
+	if [ -n "$_rcinit_ec" ]; then
 		printf "GOOD='\033[1m\033[32m'\nWARN='\033[1m\033[33m'\nBAD='\033[1m\033[31m'\n"
 		printf "HILITE='\033[1m\033[36m'\nBRACKET='\033[1m\033[34m'\nNORMAL='\033[m'\n"
 	else
@@ -154,11 +293,17 @@ service_stopped() { _rcinit_state_is stopped "$@"; }
 service_inactive() { _rcinit_state_is inactive "$@"; }
 service_wasinactive() { _rcinit_state_is wasinactive "$@"; }
 service_hotplugged() { _rcinit_state_is hotplugged "$@"; }
-# A daemon gone (its record's pidfile or argv names no process): rcinit's helper reads /proc.
+# Started, and a daemon of its record gone (the record's pidfile or argv names no process):
+# rcinit's helper reads /proc.
 service_crashed() {
 	if [ $# -gt 0 ]; then _rcinit_s=$1; else _rcinit_s=${RC_SVCNAME-}; fi
-	[ -d "${RC_SVCDIR:-/run/openrc}/daemons/${_rcinit_s##*/}" ] || [ -z "$_rcinit_s" ] || return 1
-	_rcinit_exe service_crashed "$@"
+	if [ -z "$_rcinit_s" ]; then
+		eerror "service_crashed: no service specified"
+		return 1
+	fi
+	_rcinit_state_is started "$_rcinit_s" || return 1
+	[ -d "${RC_SVCDIR:-/run/openrc}/daemons/${_rcinit_s##*/}" ] || return 1
+	_rcinit_exe service_crashed "$_rcinit_s"
 }
 # sscanf("%d"): `_rcinit_int VAR TEXT` sets VAR to TEXT's leading integer; 1 without one.
 _rcinit_int() {
@@ -308,13 +453,13 @@ describe() {
 	else
 		ewarn "No description for ${RC_SVCNAME-}"
 	fi
-	for _rcinit_c in ${extra_commands:-${opts-}} ${extra_started_commands-} ${extra_stopped_commands-}; do
-		case $_rcinit_c in *[!A-Za-z0-9_]*) continue ;; esac
-		eval "_rcinit_x=\${description_$_rcinit_c-}"
+	for _rcinit_dc in ${extra_commands:-${opts-}} ${extra_started_commands-} ${extra_stopped_commands-}; do
+		case $_rcinit_dc in *[!A-Za-z0-9_]*) continue ;; esac
+		eval "_rcinit_x=\${description_$_rcinit_dc-}"
 		if [ -n "$_rcinit_x" ]; then
-			einfo "${HILITE-}$_rcinit_c${NORMAL-}: $_rcinit_x"
+			einfo "${HILITE-}$_rcinit_dc${NORMAL-}: $_rcinit_x"
 		else
-			ewarn "${HILITE-}$_rcinit_c${NORMAL-}: no description"
+			ewarn "${HILITE-}$_rcinit_dc${NORMAL-}: no description"
 		fi
 	done
 }
@@ -668,9 +813,10 @@ _rcinit_one() {
 		# Called only when the script defines it, as the dependency pass's default does.
 		_rcinit_p=${PATH-} _rcinit_pset=${PATH+x}
 		PATH=/
-		command -v depend >/dev/null 2>&1 && _rcinit_d=1
+		_rcinit_hasdep=
+		command -v depend >/dev/null 2>&1 && _rcinit_hasdep=1
 		if [ -n "$_rcinit_pset" ]; then PATH=$_rcinit_p; else unset PATH; fi
-		[ -n "${_rcinit_d-}" ] && depend
+		[ -n "$_rcinit_hasdep" ] && depend
 		_rcinit_conf_deps
 		_rcinit_out E dep 0
 	)
@@ -738,7 +884,7 @@ _rcinit_cmd() {
 	if ! _rcinit_defined stop; then stop() { default_stop; }; fi
 	if ! _rcinit_defined healthcheck; then healthcheck() { return 0; }; fi
 	if ! _rcinit_defined unhealthy; then unhealthy() { return 0; }; fi
-	_rcinit_c=$4
+	_rcinit_verb=$4
 	[ "${rc_verbose-}" = yes ] && EINFO_VERBOSE=yes && export EINFO_VERBOSE
 	# E-10 step 12: pairs of ulimit option and value.
 	# shellcheck disable=SC2086
@@ -755,22 +901,22 @@ _rcinit_cmd() {
 		eval "_rcinit_f=$_rcinit_f"
 		[ -r "$_rcinit_f" ] || { eerror "${RC_SVCNAME}: \`$_rcinit_f' is not readable"; exit 1; }
 	done
-	case "$_rcinit_c" in
+	case "$_rcinit_verb" in
 	start | stop) ;;
 	*)
-		if ! _rcinit_has "$_rcinit_c" "${extra_commands:-${opts-}} ${extra_started_commands-} ${extra_stopped_commands-}"; then
-			eerror "${RC_SVCNAME}: unknown command $_rcinit_c (not in extra_commands)"
+		if ! _rcinit_has "$_rcinit_verb" "${extra_commands:-${opts-}} ${extra_started_commands-} ${extra_stopped_commands-}"; then
+			eerror "${RC_SVCNAME}: unknown command $_rcinit_verb (not in extra_commands)"
 			exit 1
 		fi
-		if ! _rcinit_defined "$_rcinit_c"; then
-			eerror "${RC_SVCNAME}: function \`$_rcinit_c' defined but does not exist"
+		if ! _rcinit_defined "$_rcinit_verb"; then
+			eerror "${RC_SVCNAME}: function \`$_rcinit_verb' defined but does not exist"
 			exit 1
 		fi
 		;;
 	esac
-	_rcinit_hook "${_rcinit_c}_pre" || exit
-	"$_rcinit_c" || exit
-	_rcinit_hook "${_rcinit_c}_post" || exit
+	_rcinit_hook "${_rcinit_verb}_pre" || exit
+	"$_rcinit_verb" || exit
+	_rcinit_hook "${_rcinit_verb}_post" || exit
 	exit 0
 }
 

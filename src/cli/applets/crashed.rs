@@ -1,5 +1,4 @@
-//! `service_crashed [SERVICE]` (L-32): whether a daemon OpenRC's records say the service
-//! started is gone, read from the records rcinit (or the image's own start-stop-daemon) keeps
+//! `service_crashed [SERVICE]` (L-32): whether a started service's daemon is gone, read from the records rcinit (or the image's own start-stop-daemon) keeps
 //! in RC_SVCDIR, by OpenRC's rule: a record with a pidfile is crashed when the pidfile holds no
 //! number or names no process; one without is crashed when no process has its argv.
 
@@ -19,11 +18,25 @@ pub fn run(args: &[String]) -> i32 {
         return 1;
     }
     let base = service.rsplit('/').next().unwrap_or(&service).to_owned();
-    if crashed(std::path::Path::new(SVCDIR), &base) {
+    let dir = std::path::Path::new(SVCDIR);
+    // OpenRC's crashed is a bit of the started state: only a started service has crashed.
+    if started(dir, &base) && crashed(dir, &base) {
         0
     } else {
         1
     }
+}
+
+/// Whether the service's main state is started: of OpenRC's state links, the last that
+/// exists in its order wins.
+fn started(svcdir: &std::path::Path, service: &str) -> bool {
+    let mut main = "stopped";
+    for s in ["started", "stopped", "starting", "stopping", "inactive"] {
+        if std::fs::metadata(svcdir.join(s).join(service)).is_ok() {
+            main = s;
+        }
+    }
+    main == "started"
 }
 
 /// One record of `daemons/SERVICE/NNN`.

@@ -3,7 +3,9 @@
 //! whole seconds, a missing PATH counts as older, a missing REF as not newer. is_older_than is
 //! the historical inverse: 0 when something under some PATH is newer than REF.
 
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 
 /// OpenRC builds paths in a PATH_MAX buffer: past it a name cannot be reached (and a loop of
 /// links ends there).
@@ -11,8 +13,8 @@ const PATH_MAX: usize = 4095;
 
 /// Whether nothing under `target` has a modification time (seconds) above `*rel`; `*rel`
 /// rises to the newest time seen, as OpenRC's deep_mtime_check does.
-fn newer_than_all(target: &str, rel: &mut i64) -> bool {
-    if target.len() > PATH_MAX {
+fn newer_than_all(target: &Path, rel: &mut i64) -> bool {
+    if target.as_os_str().len() > PATH_MAX {
         return true;
     }
     let Ok(md) = std::fs::metadata(target) else {
@@ -31,11 +33,10 @@ fn newer_than_all(target: &str, rel: &mut i64) -> bool {
     };
     for e in rd.flatten() {
         let name = e.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with('.') {
+        if name.as_bytes().first() == Some(&b'.') {
             continue;
         }
-        if !newer_than_all(&format!("{target}/{name}"), rel) {
+        if !newer_than_all(&target.join(name), rel) {
             ok = false;
         }
     }
@@ -48,7 +49,7 @@ fn newer(reference: &str, target: &str) -> bool {
         return false;
     };
     let mut rel = md.mtime();
-    newer_than_all(target, &mut rel)
+    newer_than_all(Path::new(target), &mut rel)
 }
 
 pub fn is_newer_than(args: &[String]) -> i32 {
