@@ -152,11 +152,15 @@ fn openrc_tree(tag: &str, scripts: &[(&str, &str)]) -> common::Rootfs {
         )
         .expect("runlevel link");
     }
-    // OpenRC's side: its functions and its binaries first on PATH, one case at a time.
+    // OpenRC's side: its functions (openrc-run.sh's own taken from it as they are) and its
+    // binaries first on PATH, one case at a time.
     root.write_exec(
         "harness/real",
         "#!/bin/sh\nRC_LIBEXECDIR=/usr/lib/rc; export RC_LIBEXECDIR\n\
          . /usr/lib/rc/sh/functions.sh\n. /usr/lib/rc/sh/rc-functions.sh\n\
+         . /usr/lib/rc/sh/start-stop-daemon.sh\n. /usr/lib/rc/sh/supervise-daemon.sh\n\
+         eval \"$(sed -n '/^sourcex()/,/^}/p;/^describe()/,/^}/p;/^_status()/,/^}/p;\
+         /^default_status()/,/^}/p' /usr/lib/rc/sh/openrc-run.sh)\"\n\
          PATH=/usr/lib/rc/bin:$PATH\neval \"$1\"\n",
     );
     root
@@ -220,6 +224,11 @@ depend() {{ after up gone broken; }}
 table "load-$RC_CMD" <<EOF
 service_started up
 service_stopped up
+service_starting up
+service_stopping up
+service_inactive up
+service_wasinactive up
+service_hotplugged up
 service_crashed up
 service_started_daemon up /bin/sleep
 EOF
@@ -260,6 +269,19 @@ service_started_daemon /bin/sleep
 service_started_daemon /bin/sleep 1
 service_started_daemon
 service_started_daemon gone /bin/sh
+_status
+RC_SVCNAME=up; _status
+RC_SVCNAME=gone; _status
+RC_SVCNAME=broken; _status
+RC_SVCNAME=nothere; _status
+RC_SVCNAME=gone; supervise_status
+RC_SVCNAME=up; supervise_status
+RC_SVCNAME=up; supervisor=supervise-daemon; default_status
+RC_SVCNAME=broken; default_status
+description='does things'; extra_commands='flush'; description_flush='empties it'; describe
+extra_started_commands='x'; describe
+printf 'x=5' > /run/src.sh; sourcex -e /run/src.sh; echo "$x"
+sourcex -e /run/nothere.sh
 EOF
 }}
 "#
@@ -283,6 +305,9 @@ EOF
         "start: service_stopped broken -> 0",
         "start: service_starting -> 0",
         "start: service_started_daemon up /bin/sleep -> 0",
+        "start: RC_SVCNAME=gone; _status -> 32",
+        "start: RC_SVCNAME=up; _status -> 0 [ * status: started]",
+        "start: service_crashed ghostrec -> 1",
     ] {
         assert!(ours.contains(line), "{line}\n{ours}");
     }
@@ -419,15 +444,11 @@ fn mount_fstab_mtime_and_boot_helpers_answer_as_openrcs_at_evaluation_and_in_sta
         r#"#!/sbin/openrc-run
 {BOTH}
 echo "$RC_VERSION" > /var/version-$RC_CMD
-table "load-$RC_CMD" <<EOF
-mountinfo -q /proc
-mountinfo -s /proc
-fstabinfo -b /data
-is_newer_than /var/t/ref /var/t/newdir
-is_older_than /var/t/ref /var/t/newdir
-get_bootparam nothere_at_all
-eval_ecolors
-EOF
+# Every case at evaluation too, once (the dependency pass, RC_CMD empty).
+if [ -z "$RC_CMD" ]; then
+	table load <<'EOF'
+{TABLE}EOF
+fi
 start() {{
 	table start <<'EOF'
 {TABLE}EOF
@@ -470,9 +491,10 @@ start() {{
             .and_then(|h| h.set_modified(when))
             .expect("mtime");
     }
-    let mut b = boot(&root, &[]);
+    // ~150 cases, each run both ways, in one script's evaluation: more than its usual 5 s.
+    let mut b = boot(&root, &[("RCINIT_EVAL_TIMEOUT", "120000")]);
     b.wait_line("probe: started");
-    let ours = assert_same(&root, &b, 80);
+    let ours = assert_same(&root, &b, 230);
     for line in [
         "start: mountinfo /proc -> 0 [/proc]",
         "start: mountinfo -s /proc -> 0 [proc]",
@@ -487,7 +509,10 @@ start() {{
         "start: einfon a; einfo b -> 0 [ * a| * b]",
         "start: eerror e -> 1 []",
         "start: EINFO_VERBOSE=yes veinfo v -> 0 [ * v]",
-        "load-: mountinfo -s /proc -> 0 [proc]",
+        "load: mountinfo -s /proc -> 0 [proc]",
+        "load: eindent; einfo c -> 0 [ *   c]",
+        "load: fstabinfo '/mnt/my share' -> 0 [/mnt/my share]",
+        "load: is_older_than /var/t/ref /var/t/newdir -> 0",
     ] {
         assert!(ours.contains(line), "{line}\n{ours}");
     }
