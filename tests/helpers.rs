@@ -216,10 +216,14 @@ fn service_state_queries_answer_as_openrcs_from_rcinits_state_l32() {
     let gone = "#!/sbin/openrc-run\nsupervisor=supervise-daemon\nrespawn_delay=1000\n\
                 command=/bin/sh\ncommand_args=\"-c 'while [ ! -e /run/kill-gone ]; do sleep 0.05; done'\"\n";
     let broken = "#!/sbin/openrc-run\nstart() { return 1; }\n";
+    // L-20..L-22: a start that marks its own service; marking another is refused.
+    let lazy = "#!/sbin/openrc-run\nstart() { mark_service_inactive; }\n";
+    let selfstop = "#!/sbin/openrc-run\nstart() { mark_service_stopped \"$RC_SVCNAME\"; }\n";
+    let meddler = "#!/sbin/openrc-run\nstart() { mark_service_started up; }\n";
     let probe = format!(
         r#"#!/sbin/openrc-run
 {BOTH}
-depend() {{ after up gone broken; }}
+depend() {{ after up gone broken lazy selfstop meddler; }}
 # At evaluation everything is stopped, as the boot is.
 table "load-$RC_CMD" <<EOF
 service_started up
@@ -241,6 +245,11 @@ start() {{
 	printf 'exec=/bin/x\npidfile=/nonexistent\n' > /run/openrc/daemons/ghostrec/001
 	table start <<EOF
 service_crashed ghostrec
+service_inactive lazy
+service_started lazy
+service_stopped selfstop
+service_started selfstop
+service_stopped meddler
 service_started up
 service_started gone
 service_started broken
@@ -292,11 +301,18 @@ EOF
             ("up", up),
             ("gone", gone),
             ("broken", broken),
+            ("lazy", lazy),
+            ("selfstop", selfstop),
+            ("meddler", meddler),
             ("probe", &probe),
         ],
     );
     let mut b = boot(&root, &[]);
     b.wait_line("probe: started");
+    b.wait_line("lazy: marked itself inactive by its start");
+    b.wait_line("selfstop: marked itself stopped by its start");
+    b.wait_line("meddler: start failed");
+    assert!(b.has_line("mark_service_started: up is not this service"));
     let ours = assert_same(&root, &b, 30);
     // Not vacuous: the states differ and the answers say so.
     for line in [
@@ -308,6 +324,8 @@ EOF
         "start: RC_SVCNAME=gone; _status -> 32",
         "start: RC_SVCNAME=up; _status -> 0 [ * status: started]",
         "start: service_crashed ghostrec -> 1",
+        "start: service_inactive lazy -> 0",
+        "start: service_stopped selfstop -> 0",
     ] {
         assert!(ours.contains(line), "{line}\n{ours}");
     }

@@ -32,6 +32,8 @@ pub enum Record {
     Ask(String),
     /// Lifecycle mode: what `export -p` printed when the daemon was asked for.
     Exported(String),
+    /// Lifecycle mode: the script marked its own state (`mark_service_inactive`, L-20, L-21).
+    Mark(String),
     /// A field that starts no known record.
     Garbage(String),
 }
@@ -108,7 +110,7 @@ impl Parser {
         let need = match tag.as_str() {
             "B" => 4,
             "D" | "V" | "T" | "E" => 3,
-            "S" | "Q" | "X" => 2,
+            "S" | "Q" | "X" | "M" => 2,
             "Z" => 1,
             "A" => match f.get(1)?.parse::<usize>() {
                 Ok(n) if n <= MAX_ARGV => n.saturating_add(2),
@@ -148,6 +150,7 @@ impl Parser {
             "S" => Record::Sourced(num(&f[1])),
             "Q" => Record::Ask(f[1].clone()),
             "X" => Record::Exported(f[1].clone()),
+            "M" => Record::Mark(f[1].clone()),
             "Z" => Record::Done,
             _ => Record::Argv(f[2..].to_vec()),
         })

@@ -870,6 +870,20 @@ _rcinit_cmd() {
 	}
 	save_options() { service_set_value "$@"; }
 	get_options() { service_get_value "$@"; }
+	# L-20, L-21: the script marks its own state; rcinit applies it when the command ends.
+	# Other services' states are rcinit's own to keep.
+	_rcinit_mark() {
+		if [ $# -gt 1 ]; then _rcinit_ms=$2; else _rcinit_ms=${RC_SVCNAME-}; fi
+		[ "$1" = crashed ] && return 1
+		if [ "${_rcinit_ms##*/}" != "${RC_SVCNAME-}" ]; then
+			eerror "mark_service_$1: $_rcinit_ms is not this service; rcinit keeps the state of the others"
+			return 1
+		fi
+		_rcinit_out M "$1"
+	}
+	for _rcinit_k in started stopped starting stopping inactive wasinactive hotplugged failed crashed; do
+		eval "mark_service_$_rcinit_k() { _rcinit_mark $_rcinit_k \"\$@\"; }"
+	done
 	_rcinit_load "$1" "$2" "$3" "$4"
 	_rcinit_out E run 0
 	if [ "$4" = start ]; then

@@ -396,6 +396,8 @@ struct ScriptRun {
     timed_out: bool,
     /// Ended because the container began to go down.
     cut: bool,
+    /// The last state the script marked itself with (L-21: 0.56+, it stands).
+    marked: Option<String>,
 }
 
 impl Svc {
@@ -790,7 +792,12 @@ impl Svc {
             }
             None => self.script("start", None, None, None).await,
         };
+        let marked = run
+            .marked
+            .clone()
+            .filter(|_| matches!(run.exit, Some(Exit::Code(0))));
         match run.exit {
+            Some(Exit::Code(0)) if self.own_mark(marked.as_deref()).await => {}
             Some(Exit::Code(0)) => {
                 let supervised = self
                     .launch
@@ -838,6 +845,30 @@ impl Svc {
                 self.set(State::Failed, Some(Why::Said(why)));
             }
         }
+    }
+
+    /// A successful start() that marked its service itself ends in that state, as under
+    /// OpenRC 0.56+ (L-21, L-22): `inactive` (up to OpenRC's tools, not started: what needs it
+    /// does not start), `stopped` (what it started is stopped again) or `failed`. True when a
+    /// mark decided the state.
+    async fn own_mark(&mut self, mark: Option<&str>) -> bool {
+        let (state, why) = match mark {
+            Some("inactive") => (State::Inactive, None),
+            Some("stopped") => (State::Stopped, None),
+            Some("failed") => (
+                State::Failed,
+                Some(Why::Said("its start marked it failed".into())),
+            ),
+            _ => return false,
+        };
+        if state != State::Inactive && (self.daemon.is_some() || !self.extras.is_empty()) {
+            let _ = self
+                .stop_daemon(Instant::now() + Duration::from_secs(5))
+                .await;
+        }
+        tracing::info!("{}: marked itself {state} by its start", self.def.name);
+        self.set(state, why);
+        true
     }
 
     /// What a start() of its own left running outside rcinit (the image's own start-stop-daemon
@@ -1102,6 +1133,7 @@ impl Svc {
             Record::Exported(text) => *exported = parse_assignments(&text),
             Record::End { status: 0, .. } => out.loaded = true,
             Record::Ask(what) => return Some(what),
+            Record::Mark(m) => out.marked = Some(m),
             Record::Type { name, output }
                 if output.contains("function") && name.starts_with("stop") =>
             {
