@@ -419,6 +419,8 @@ yesno off
 yesno ''
 yesno maybe
 shell_var 'a-b.c d'
+openrc --sys
+openrc -S
 einfo a  b
 einfon a
 einfon a; einfo b

@@ -255,6 +255,19 @@ eval_ecolors() {
 	fi
 }
 
+# L-37: `openrc --sys` (or -S) prints the system type rcinit detected (RC_SYS, nothing when
+# none); changing runlevels is rcinit's own business.
+openrc() {
+	case "${1-}" in
+	-S | --sys)
+		[ -n "${RC_SYS-}" ] && printf '%s\n' "$RC_SYS"
+		return 0
+		;;
+	esac
+	eerror "openrc: rcinit runs the runlevels here; use rcinit (rcinit --help)"
+	return 1
+}
+
 # L-35: OpenRC's helper programs, answered by rcinit's own (`rcinit NAME`), at evaluation too.
 _rcinit_exe() { "${RCINIT_EXE:-/sbin/rcinit}" "$@"; }
 mountinfo() { _rcinit_exe mountinfo "$@"; }
