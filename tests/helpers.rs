@@ -134,11 +134,39 @@ fn a_service_with_keyword_shutdown_is_not_stopped_by_its_script_at_shutdown_d41(
     }
 }
 
+/// The two references: Debian bookworm's OpenRC 0.45.2 and unstable's 0.64.x, each with the version
+/// it reports (printed, so a run says what it compared against). Unstable moves: a release
+/// outside 0.6x is a clear failure, not a mystery.
+fn references() -> Vec<(String, std::path::PathBuf)> {
+    let mut out = Vec::new();
+    for root in [common::debian_rootfs(), openrc_064_rootfs()] {
+        let o = std::process::Command::new("chroot")
+            .arg(&root)
+            .args(["/sbin/openrc", "--version"])
+            .output()
+            .expect("chroot openrc --version");
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        let version = text
+            .split_whitespace()
+            .last()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            version == "0.45.2" || version.starts_with("0.6"),
+            "{}: OpenRC {version:?} is neither bookworm's 0.45.2 nor a 0.6x release ({text})",
+            root.display()
+        );
+        eprintln!("reference: OpenRC {version} in {}", root.display());
+        out.push((version, root));
+    }
+    out
+}
+
 /// A Debian tree with the real OpenRC (its helper binaries and rc-functions.sh), these scripts in
 /// the default runlevel and nothing else started: rcinit boots it as PID 1, and a script can
 /// run each helper both as rcinit's shim defines it and as OpenRC's own on the same state.
-fn openrc_tree(tag: &str, scripts: &[(&str, &str)]) -> common::Rootfs {
-    let root = common::Rootfs::overlay(tag, &common::debian_rootfs());
+fn openrc_tree(tag: &str, lower: &std::path::Path, scripts: &[(&str, &str)]) -> common::Rootfs {
+    let root = common::Rootfs::overlay(tag, lower);
     let p = root.path().to_owned();
     for level in ["sysinit", "boot", "default"] {
         let _ = std::fs::remove_dir_all(p.join("etc/runlevels").join(level));
@@ -185,7 +213,12 @@ table() {
 }
 "#;
 
-fn assert_same(root: &common::Rootfs, b: &common::Booted, min_lines: usize) -> String {
+fn assert_same(
+    version: &str,
+    root: &common::Rootfs,
+    b: &common::Booted,
+    min_lines: usize,
+) -> String {
     let read = |f: &str| std::fs::read_to_string(root.path().join(f)).unwrap_or_default();
     let (ours, real) = (read("var/ours"), read("var/real"));
     assert!(
@@ -202,7 +235,7 @@ fn assert_same(root: &common::Rootfs, b: &common::Booted, min_lines: usize) -> S
         .collect();
     assert!(
         diff.is_empty() && ours.lines().count() == real.lines().count(),
-        "rcinit's helpers answer differently from OpenRC's:\n{}\n--- all of rcinit's:\n{ours}",
+        "rcinit's helpers answer differently from OpenRC {version}'s:\n{}\n--- all of rcinit's:\n{ours}",
         diff.join("\n")
     );
     ours
@@ -295,42 +328,45 @@ EOF
 }}
 "#
     );
-    let root = openrc_tree(
-        "svcstate",
-        &[
-            ("up", up),
-            ("gone", gone),
-            ("broken", broken),
-            ("lazy", lazy),
-            ("selfstop", selfstop),
-            ("meddler", meddler),
-            ("probe", &probe),
-        ],
-    );
-    let mut b = boot(&root, &[]);
-    b.wait_line("probe: started");
-    b.wait_line("lazy: marked itself inactive by its start");
-    b.wait_line("selfstop: marked itself stopped by its start");
-    b.wait_line("meddler: start failed");
-    assert!(b.has_line("mark_service_started: up is not this service"));
-    let ours = assert_same(&root, &b, 30);
-    // Not vacuous: the states differ and the answers say so.
-    for line in [
-        "start: service_started up -> 0",
-        "start: service_crashed gone -> 0",
-        "start: service_stopped broken -> 0",
-        "start: service_starting -> 0",
-        "start: service_started_daemon up /bin/sleep -> 0",
-        "start: RC_SVCNAME=gone; _status -> 32",
-        "start: RC_SVCNAME=up; _status -> 0 [ * status: started]",
-        "start: service_crashed ghostrec -> 1",
-        "start: service_inactive lazy -> 0",
-        "start: service_stopped selfstop -> 0",
-    ] {
-        assert!(ours.contains(line), "{line}\n{ours}");
+    for (version, lower) in references() {
+        let root = openrc_tree(
+            &format!("svcstate{version}"),
+            &lower,
+            &[
+                ("up", up),
+                ("gone", gone),
+                ("broken", broken),
+                ("lazy", lazy),
+                ("selfstop", selfstop),
+                ("meddler", meddler),
+                ("probe", &probe),
+            ],
+        );
+        let mut b = boot(&root, &[]);
+        b.wait_line("probe: started");
+        b.wait_line("lazy: marked itself inactive by its start");
+        b.wait_line("selfstop: marked itself stopped by its start");
+        b.wait_line("meddler: start failed");
+        assert!(b.has_line("mark_service_started: up is not this service"));
+        let ours = assert_same(&version, &root, &b, 30);
+        // Not vacuous: the states differ and the answers say so.
+        for line in [
+            "start: service_started up -> 0",
+            "start: service_crashed gone -> 0",
+            "start: service_stopped broken -> 0",
+            "start: service_starting -> 0",
+            "start: service_started_daemon up /bin/sleep -> 0",
+            "start: RC_SVCNAME=gone; _status -> 32",
+            "start: RC_SVCNAME=up; _status -> 0 [ * status: started]",
+            "start: service_crashed ghostrec -> 1",
+            "start: service_inactive lazy -> 0",
+            "start: service_stopped selfstop -> 0",
+        ] {
+            assert!(ours.contains(line), "{line}\n{ours}");
+        }
+        assert!(ours.contains("load-"), "no case ran at evaluation\n{ours}");
+        stop(&mut b);
     }
-    assert!(ours.contains("load-"), "no case ran at evaluation\n{ours}");
-    stop(&mut b);
 }
 
 /// mountinfo, fstabinfo, is_newer_than/is_older_than, get_bootparam*, is_net_fs, eval_ecolors:
@@ -475,72 +511,79 @@ start() {{
 }}
 "#
     );
-    let root = openrc_tree("mounthelpers", &[("probe", &probe)]);
-    let p = root.path();
-    std::fs::write(
-        p.join("etc/fstab"),
-        "# the test's fstab\n/dev/sda1 / ext4 defaults 0 1\n\
+    for (version, lower) in references() {
+        let root = openrc_tree(
+            &format!("mounthelpers{version}"),
+            &lower,
+            &[("probe", &probe)],
+        );
+        let p = root.path();
+        std::fs::write(
+            p.join("etc/fstab"),
+            "# the test's fstab\n/dev/sda1 / ext4 defaults 0 1\n\
          UUID=abc /data xfs noatime,nofail 0 2\n  \n\
          server:/export /mnt/net nfs _netdev,ro 0 0\ntmpfs /tmp tmpfs mode=1777 0 0\n\
          //srv/share\\040x /mnt/my\\040share cifs _netdev 0 3\nnone /none tmpfs defaults 0 1\n\
          proc /proc proc defaults\n",
-    )
-    .expect("fstab");
-    // REF at t; old and same at or before t; newdir's own time before t but a file deep in it
-    // after t (a dot file later still: skipped).
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
-    let s = std::time::Duration::from_secs;
-    let dir = p.join("var/t");
-    std::fs::create_dir_all(dir.join("newdir/sub")).expect("dirs");
-    let files = [
-        ("ref", t),
-        ("old", t - s(1000)),
-        ("same", t),
-        ("newdir/sub/file", t + s(500)),
-        ("newdir/.hidden", t + s(9000)),
-    ];
-    for (f, _) in &files {
-        std::fs::write(dir.join(f), "x").expect("file");
+        )
+        .expect("fstab");
+        // REF at t; old and same at or before t; newdir's own time before t but a file deep in it
+        // after t (a dot file later still: skipped).
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        let s = std::time::Duration::from_secs;
+        let dir = p.join("var/t");
+        std::fs::create_dir_all(dir.join("newdir/sub")).expect("dirs");
+        let files = [
+            ("ref", t),
+            ("old", t - s(1000)),
+            ("same", t),
+            ("newdir/sub/file", t + s(500)),
+            ("newdir/.hidden", t + s(9000)),
+        ];
+        for (f, _) in &files {
+            std::fs::write(dir.join(f), "x").expect("file");
+        }
+        for (f, when) in files
+            .iter()
+            .copied()
+            .chain([("newdir/sub", t - s(10)), ("newdir", t - s(10))])
+        {
+            std::fs::File::open(dir.join(f))
+                .and_then(|h| h.set_modified(when))
+                .expect("mtime");
+        }
+        // ~150 cases, each run both ways, in one script's evaluation: more than its usual 5 s.
+        let mut b = boot(&root, &[("RCINIT_EVAL_TIMEOUT", "120000")]);
+        b.wait_line("probe: started");
+        let ours = assert_same(&version, &root, &b, 230);
+        for line in [
+            "start: mountinfo /proc -> 0 [/proc]",
+            "start: mountinfo -s /proc -> 0 [proc]",
+            "start: fstabinfo -b /data -> 0 [UUID=abc]",
+            "start: fstabinfo '/mnt/my share' -> 0 [/mnt/my share]",
+            "start: is_newer_than /var/t/ref /var/t/newdir -> 1",
+            "start: is_older_than /var/t/ref /var/t/newdir -> 0",
+            "start: fstabinfo -p /nothere -> 1 [1|2|0|0|3|1|0]",
+            "start: mountinfo -z -> 1 [(usage)]",
+            "start: eindent; einfo c -> 0 [ *   c]",
+            "start: ebegin hi; eend 0 -> 0 [ * hi ... [ ok ]]",
+            "start: einfon a; einfo b -> 0 [ * a| * b]",
+            "start: eerror e -> 1 []",
+            "start: EINFO_VERBOSE=yes veinfo v -> 0 [ * v]",
+            "load: mountinfo -s /proc -> 0 [proc]",
+            "load: eindent; einfo c -> 0 [ *   c]",
+            "load: fstabinfo '/mnt/my share' -> 0 [/mnt/my share]",
+            "load: is_older_than /var/t/ref /var/t/newdir -> 0",
+        ] {
+            assert!(ours.contains(line), "{line}\n{ours}");
+        }
+        for when in ["", "start"] {
+            let v =
+                std::fs::read_to_string(p.join(format!("var/version-{when}"))).expect("version");
+            assert_eq!(v.trim(), rcinit::OPENRC_VERSION, "RC_VERSION at {when:?}");
+        }
+        stop(&mut b);
     }
-    for (f, when) in files
-        .iter()
-        .copied()
-        .chain([("newdir/sub", t - s(10)), ("newdir", t - s(10))])
-    {
-        std::fs::File::open(dir.join(f))
-            .and_then(|h| h.set_modified(when))
-            .expect("mtime");
-    }
-    // ~150 cases, each run both ways, in one script's evaluation: more than its usual 5 s.
-    let mut b = boot(&root, &[("RCINIT_EVAL_TIMEOUT", "120000")]);
-    b.wait_line("probe: started");
-    let ours = assert_same(&root, &b, 230);
-    for line in [
-        "start: mountinfo /proc -> 0 [/proc]",
-        "start: mountinfo -s /proc -> 0 [proc]",
-        "start: fstabinfo -b /data -> 0 [UUID=abc]",
-        "start: fstabinfo '/mnt/my share' -> 0 [/mnt/my share]",
-        "start: is_newer_than /var/t/ref /var/t/newdir -> 1",
-        "start: is_older_than /var/t/ref /var/t/newdir -> 0",
-        "start: fstabinfo -p /nothere -> 1 [1|2|0|0|3|1|0]",
-        "start: mountinfo -z -> 1 [(usage)]",
-        "start: eindent; einfo c -> 0 [ *   c]",
-        "start: ebegin hi; eend 0 -> 0 [ * hi ... [ ok ]]",
-        "start: einfon a; einfo b -> 0 [ * a| * b]",
-        "start: eerror e -> 1 []",
-        "start: EINFO_VERBOSE=yes veinfo v -> 0 [ * v]",
-        "load: mountinfo -s /proc -> 0 [proc]",
-        "load: eindent; einfo c -> 0 [ *   c]",
-        "load: fstabinfo '/mnt/my share' -> 0 [/mnt/my share]",
-        "load: is_older_than /var/t/ref /var/t/newdir -> 0",
-    ] {
-        assert!(ours.contains(line), "{line}\n{ours}");
-    }
-    for when in ["", "start"] {
-        let v = std::fs::read_to_string(p.join(format!("var/version-{when}"))).expect("version");
-        assert_eq!(v.trim(), rcinit::OPENRC_VERSION, "RC_VERSION at {when:?}");
-    }
-    stop(&mut b);
 }
 
 #[test]
