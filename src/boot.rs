@@ -390,10 +390,14 @@ impl Init {
         // The specs give their parts to the services (moved, not copied); they go after this.
         // A script that failed to evaluate still has its task: the runlevel's own show in the
         // status as failed, with why, and a start by hand says why too.
+        let nostop = &l.nostop;
         let mut defs: Vec<Def> = l
             .specs
             .iter_mut()
             .map(|s| {
+                // D-41: by keyword, or named in rc.conf's rc_nostop.
+                let no_stop = crate::policy::budget::no_stop_at_shutdown(&s.deps.keyword)
+                    || nostop.contains(&s.name);
                 let (dir, _) = s.path.rsplit_once('/').unwrap_or(("/etc/init.d", ""));
                 let dir = dir.to_owned();
                 let critical = s.vars.get("rcinit_critical").is_some_and(|v| {
@@ -412,7 +416,7 @@ impl Init {
                     critical,
                     needs: std::mem::take(&mut s.deps.need),
                     no_timeout: crate::policy::budget::no_timeout(&s.deps.keyword),
-                    no_stop: crate::policy::budget::no_stop_at_shutdown(&s.deps.keyword),
+                    no_stop,
                 }
             })
             .collect();

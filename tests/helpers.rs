@@ -114,17 +114,28 @@ fn a_service_with_keyword_shutdown_is_not_stopped_by_its_script_at_shutdown_d41(
     );
     let root = services(
         "kwshutdown",
-        &[("kept", &kept), ("nostop", &nostop), ("normal", &normal)],
+        &[
+            ("kept", &kept),
+            ("nostop", &nostop),
+            ("normal", &normal),
+            ("listed", &normal),
+        ],
     );
+    // rc.conf's rc_nostop names one without a keyword.
+    std::fs::write(
+        root.path().join("etc/rc.conf"),
+        "rc_nostop=\"listed other\"\n",
+    )
+    .expect("rc.conf");
     let mut b = boot(&root, &[]);
-    b.wait_line("3 of 3 services started");
+    b.wait_line("4 of 4 services started");
     stop(&mut b);
     assert!(
         root.path().join("var/stopped-normal").exists(),
         "{}",
         b.transcript()
     );
-    for s in ["kept", "nostop"] {
+    for s in ["kept", "nostop", "listed"] {
         assert!(
             !root.path().join(format!("var/stopped-{s}")).exists(),
             "{s}'s stop() ran at shutdown\n{}",

@@ -81,6 +81,8 @@ pub struct Loaded {
     /// The environment scripts run with: the container's (filtered by `rc_env_allow` when
     /// rc.conf sets it, E-20) plus OpenRC's variables (E-21).
     pub env: Vec<(OsString, OsString)>,
+    /// rc.conf's `rc_nostop`: services the shutdown does not stop by their scripts.
+    pub nostop: Vec<String>,
 }
 
 /// The libexec directory OpenRC's scripts expect (0.3): where the image has it.
@@ -194,6 +196,10 @@ pub async fn load(opts: &Options) -> Result<Loaded> {
         assumed: assumed.clone(),
         phases,
     });
+    let nostop = conf
+        .get("rc_nostop")
+        .map(|v| v.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
     Ok(Loaded {
         files,
         specs,
@@ -202,5 +208,6 @@ pub async fn load(opts: &Options) -> Result<Loaded> {
         assumed,
         graph,
         env,
+        nostop,
     })
 }
