@@ -224,6 +224,13 @@ table() {
 }
 "#;
 
+/// Cases whose answers differ between OpenRC 0.45.2 and 0.64: rcinit follows 0.64, so against
+/// 0.45.2 they must differ (and are said), against 0.64 they must agree.
+const FOLLOWS_064: &[(&str, &str)] = &[(
+    "EINFO_INDENT=100; eindent;",
+    "0.45's eindent caps EINFO_INDENT at 40, 0.64's does not (both indent at most 40)",
+)];
+
 fn assert_same(
     version: &str,
     root: &common::Rootfs,
@@ -238,10 +245,17 @@ fn assert_same(
         ours.lines().count(),
         b.transcript()
     );
+    let known = |line: &str| FOLLOWS_064.iter().find(|(case, _)| line.contains(case));
     let diff: Vec<String> = ours
         .lines()
         .zip(real.lines())
-        .filter(|(o, r)| o != r)
+        .filter(|(o, r)| match (known(o), version.starts_with("0.6")) {
+            (Some((case, why)), false) => {
+                eprintln!("OpenRC {version} differs on {case:?} ({why}): rcinit follows 0.64");
+                o == r
+            }
+            _ => o != r,
+        })
         .map(|(o, r)| format!("  rcinit:  {o}\n  openrc:  {r}"))
         .collect();
     assert!(
@@ -263,11 +277,14 @@ fn service_state_queries_answer_as_openrcs_from_rcinits_state_l32() {
     // L-20..L-22: a start that marks its own service; marking another is refused.
     let lazy = "#!/sbin/openrc-run\nstart() { mark_service_inactive; }\n";
     let selfstop = "#!/sbin/openrc-run\nstart() { mark_service_stopped \"$RC_SVCNAME\"; }\n";
-    let meddler = "#!/sbin/openrc-run\nstart() { mark_service_started up; }\n";
+    let meddler = "#!/sbin/openrc-run\nstart() { mark_service_started up; false; }\n";
+    // Inactive with a daemon: supervised, and stopped when asked.
+    let lazyd = "#!/sbin/openrc-run\nsupervisor=supervise-daemon\ncommand=/bin/sleep\n\
+                 command_args=100181\nstart() { default_start; mark_service_inactive; }\n";
     let probe = format!(
         r#"#!/sbin/openrc-run
 {BOTH}
-depend() {{ after up gone broken lazy selfstop meddler; }}
+depend() {{ after up gone broken lazy selfstop meddler lazyd; }}
 # At evaluation everything is stopped, as the boot is.
 table "load-$RC_CMD" <<EOF
 service_started up
@@ -350,6 +367,7 @@ EOF
                 ("lazy", lazy),
                 ("selfstop", selfstop),
                 ("meddler", meddler),
+                ("lazyd", lazyd),
                 ("probe", &probe),
             ],
         );
@@ -376,6 +394,18 @@ EOF
             assert!(ours.contains(line), "{line}\n{ours}");
         }
         assert!(ours.contains("load-"), "no case ran at evaluation\n{ours}");
+        // An inactive service is up: not started again, and stopped with its daemon when asked.
+        let daemon = common::one(&mut b, "sleep 100181");
+        let o = b.exec(&["/sbin/rcinit", "start", "lazyd"]);
+        assert!(
+            common::text(&o).contains("already been started"),
+            "{}",
+            common::text(&o)
+        );
+        assert_eq!(common::pids_running(&mut b, "sleep 100181"), vec![daemon]);
+        let o = b.exec(&["/sbin/rcinit", "stop", "lazyd"]);
+        assert!(o.status.success(), "{}", common::text(&o));
+        assert!(common::pids_running(&mut b, "sleep 100181").is_empty());
         stop(&mut b);
     }
 }
@@ -503,6 +533,16 @@ EINFO_VERBOSE=yes vebegin v; veinfo w
 esyslog daemon.info t m
 esyslog daemon t m
 esyslog daemon.info t
+eend ''
+eend -1
+eend ' 1'
+eend 0x10
+eend 08 bad
+eend 2147483648
+EINFO_INDENT=100; eindent; echo "$EINFO_INDENT"
+{ ebegin hi; ewarn w; einfo next; eend 0; } 2>&1
+{ ebegin x; eend 1 bad; einfo after; } 2>&1
+{ einfon a; ewarnn b; eerror c; einfo d; } 2>&1
 "#;
 
 #[test]
@@ -700,6 +740,7 @@ fn respawn_delay_step_and_cap_pace_respawns_as_openrc_064s_supervise_daemon_s11(
         ours.len() + 1,
         b.transcript()
     );
+    eprintln!("respawn gaps, s: rcinit {ours:.2?}, OpenRC 0.64 {real:.2?}");
     for (k, (o, r)) in ours.iter().zip(&real).enumerate() {
         assert!(
             (o - r).abs() < 0.5 && (*r - [2.0, 3.0, 3.0][k]).abs() < 0.5,

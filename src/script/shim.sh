@@ -35,16 +35,37 @@ _rcinit_yes() {
 	case "${1-}" in [Yy][Ee][Ss] | [Yy] | [Tt][Rr][Uu][Ee] | [Oo][Nn] | 1) return 0 ;; esac
 	return 1
 }
-# `_rcinit_msg END WORDS...`: ` * `, the indent, the words, END (a printf format: \n or none);
-# first a newline when the last message left its line open (OpenRC's EINFO_LASTCMD rule).
+# `_rcinit_msg FD END WORDS...`: on FD (1 or 2), ` * `, the indent, the words, END (a printf
+# format: \n or none); first the newline owed to a line the last message left open.
 _rcinit_msg() {
-	_rcinit_e=$1
-	shift
-	case "${EINFO_LASTCMD-}" in ewarn) ;; *n) printf '\n' ;; esac
+	_rcinit_fd=$1 _rcinit_e=$2
+	shift 2
+	_rcinit_close
+	_rcinit_indent
+	if [ "$_rcinit_fd" = 2 ]; then
+		printf " * %${_rcinit_n}s%s$_rcinit_e" '' "$*" >&2
+	else
+		printf " * %${_rcinit_n}s%s$_rcinit_e" '' "$*"
+	fi
+}
+# The newline a message owes the line the last one left open goes to the stream that line is
+# on (OpenRC writes it to the new message's: the same bytes when both streams are one, and
+# whole lines when rcinit forwards each).
+_rcinit_close() {
+	case "${EINFO_LASTCMD-}" in
+	ewarn) ;;
+	ewarnn) printf '\n' >&2 ;;
+	*n) printf '\n' ;;
+	esac
+}
+# EINFO_INDENT as a number of spaces, at most 40.
+_rcinit_indent() {
 	_rcinit_n=${EINFO_INDENT:-0}
-	case $_rcinit_n in '' | *[!0-9]* | ???*) _rcinit_n=0 ;; esac
+	case $_rcinit_n in
+	'' | *[!0-9]*) _rcinit_n=0 ;;
+	???*) _rcinit_n=40 ;;
+	esac
 	[ "$_rcinit_n" -gt 40 ] && _rcinit_n=40
-	printf " * %${_rcinit_n}s%s$_rcinit_e" '' "$*"
 }
 # What functions.sh's wrappers remember of the last message (eerror is not among them there).
 _rcinit_last() {
@@ -52,65 +73,106 @@ _rcinit_last() {
 	export EINFO_LASTCMD
 }
 einfo() {
-	_rcinit_yes "${EINFO_QUIET-}" || _rcinit_msg '\n' "$@"
+	_rcinit_yes "${EINFO_QUIET-}" || _rcinit_msg 1 '\n' "$@"
 	_rcinit_last einfo
 }
 einfon() {
-	_rcinit_yes "${EINFO_QUIET-}" || _rcinit_msg '' "$@"
+	_rcinit_yes "${EINFO_QUIET-}" || _rcinit_msg 1 '' "$@"
 	_rcinit_last einfon
 }
 ewarn() {
-	_rcinit_yes "${EINFO_QUIET-}" || _rcinit_msg '\n' "$@" >&2
+	_rcinit_yes "${EINFO_QUIET-}" || _rcinit_msg 2 '\n' "$@"
 	_rcinit_last ewarn
 }
 ewarnn() {
-	_rcinit_yes "${EINFO_QUIET-}" || _rcinit_msg '' "$@" >&2
+	_rcinit_yes "${EINFO_QUIET-}" || _rcinit_msg 2 '' "$@"
 	_rcinit_last ewarnn
 }
 eerror() {
-	_rcinit_yes "${EERROR_QUIET-}" || _rcinit_msg '\n' "$@" >&2
+	_rcinit_yes "${EERROR_QUIET-}" || _rcinit_msg 2 '\n' "$@"
 	return 1
 }
 eerrorn() {
-	_rcinit_yes "${EERROR_QUIET-}" || _rcinit_msg '' "$@" >&2
+	_rcinit_yes "${EERROR_QUIET-}" || _rcinit_msg 2 '' "$@"
 	return 1
 }
 # The line stays open for eend's verdict, as OpenRC leaves it when stdout is no terminal.
 ebegin() {
-	_rcinit_yes "${EINFO_QUIET-}" || _rcinit_msg ' ...' "$@"
+	_rcinit_yes "${EINFO_QUIET-}" || _rcinit_msg 1 ' ...' "$@"
 	_rcinit_last ebegin
 }
 # A status that is not a number counts as failure (as OpenRC's eend does), instead of the
 # shell's "Illegal number" ending the evaluation.
 _rcinit_status() {
-	case "${1:-0}" in
-	'' | *[!0-9]*) return 1 ;;
-	*) return "${1:-0}" ;;
+	_rcinit_code _rcinit_sv "${1-}" || return 1
+	return "$_rcinit_sv"
+}
+# `_rcinit_code VAR TEXT`: TEXT read whole as strtoimax reads a status (blanks, a sign, 0x hex,
+# 0 octal, decimal; empty is 0), VAR set to its low byte (the exit status it makes); 1 when
+# TEXT is no such number (or too long for one).
+_rcinit_code() {
+	_rcinit_t=$2
+	while :; do
+		case $_rcinit_t in
+		[[:space:]]*) _rcinit_t=${_rcinit_t#?} ;;
+		*) break ;;
+		esac
+	done
+	_rcinit_sg=
+	case $_rcinit_t in -*) _rcinit_sg=- ;; esac
+	case $_rcinit_t in [-+]*) _rcinit_t=${_rcinit_t#?} ;; esac
+	case $_rcinit_t in
+	'')
+		[ -z "$2" ] || return 1
+		_rcinit_v=0
+		;;
+	0[xX]*)
+		_rcinit_v=${_rcinit_t#??}
+		case $_rcinit_v in '' | *[!0-9a-fA-F]*) return 1 ;; esac
+		[ ${#_rcinit_v} -le 15 ] || return 1
+		_rcinit_v=$((0x$_rcinit_v))
+		;;
+	0*)
+		case $_rcinit_t in *[!0-7]*) return 1 ;; esac
+		[ ${#_rcinit_t} -le 20 ] || return 1
+		_rcinit_v=$(($_rcinit_t))
+		;;
+	*[!0-9]*) return 1 ;;
+	*)
+		[ ${#_rcinit_t} -le 18 ] || return 1
+		_rcinit_v=$_rcinit_t
+		;;
 	esac
+	[ -n "$_rcinit_sg" ] && _rcinit_v=$((-_rcinit_v))
+	# Whether it is a failure is the int's business (OpenRC casts): 2^32 is no failure.
+	_rcinit_nz=$((_rcinit_v % 4294967296 != 0))
+	_rcinit_v=$(((_rcinit_v % 256 + 256) % 256))
+	eval "$1=\$_rcinit_v"
 }
 # `_rcinit_end eend|ewend RC [MESSAGE...]`: the message (for a failure), then the verdict.
 _rcinit_end() {
 	_rcinit_l=$1
 	shift
-	_rcinit_r=0
+	_rcinit_r=0 _rcinit_nz=0
 	if [ $# -gt 0 ]; then
-		case $1 in
-		'' | *[!0-9]*) _rcinit_r=1 ;;
-		*)
-			_rcinit_status "$1" || _rcinit_r=$?
-			shift
-			;;
-		esac
+		if _rcinit_code _rcinit_r "$1"; then shift; else _rcinit_r=1 _rcinit_nz=1; fi
 	fi
-	if [ "$_rcinit_r" -eq 0 ]; then
+	if [ "$_rcinit_nz" -eq 0 ]; then
 		_rcinit_yes "${EINFO_QUIET-}" || printf ' [ ok ]\n'
 	elif [ $# -gt 0 ]; then
 		if [ "$_rcinit_l" = ewend ]; then
-			_rcinit_yes "${EINFO_QUIET-}" || _rcinit_msg '\n' "$@" >&2
+			_rcinit_yes "${EINFO_QUIET-}" || _rcinit_msg 2 '\n' "$@"
 		else
-			_rcinit_yes "${EERROR_QUIET-}" || _rcinit_msg '\n' "$@" >&2
+			_rcinit_yes "${EERROR_QUIET-}" || _rcinit_msg 2 '\n' "$@"
 		fi
-		_rcinit_yes "${EINFO_QUIET-}" || printf ' [ !! ]\n' >&2
+		# The verdict right-aligned after the message, to COLUMNS (else 80) as OpenRC does
+		# when the stream is no terminal.
+		_rcinit_w=${COLUMNS:-80}
+		case $_rcinit_w in '' | *[!0-9]* | ?????*) _rcinit_w=80 ;; esac
+		_rcinit_msgline="$*"
+		_rcinit_w=$((_rcinit_w - 7 - (3 + _rcinit_n + ${#_rcinit_msgline} + 1)))
+		[ "$_rcinit_w" -gt 0 ] || _rcinit_w=0
+		_rcinit_yes "${EINFO_QUIET-}" || printf "%${_rcinit_w}s [ !! ]\n" '' >&2
 	else
 		_rcinit_yes "${EINFO_QUIET-}" || printf ' [ !! ]\n'
 	fi
@@ -158,21 +220,18 @@ vewend() {
 	_rcinit_last vewend
 	return "$_rcinit_r"
 }
+# As 0.64's: no cap here (0.45 capped at 40); a message is indented at most 40 either way.
 eindent() {
 	_rcinit_n=${EINFO_INDENT:-0}
-	case $_rcinit_n in '' | *[!0-9]* | ???*) _rcinit_n=0 ;; esac
-	_rcinit_n=$((_rcinit_n + 2))
-	[ "$_rcinit_n" -gt 40 ] && _rcinit_n=40
-	EINFO_INDENT=$_rcinit_n
+	case $_rcinit_n in '' | *[!0-9]* | ?????????*) _rcinit_n=0 ;; esac
+	EINFO_INDENT=$((_rcinit_n + 2))
 	export EINFO_INDENT
 }
 eoutdent() {
 	_rcinit_n=${EINFO_INDENT:-0}
-	case $_rcinit_n in '' | *[!0-9]* | ???*) _rcinit_n=0 ;; esac
-	_rcinit_n=$((_rcinit_n - 2))
-	[ "$_rcinit_n" -lt 0 ] && _rcinit_n=0
-	EINFO_INDENT=$_rcinit_n
-	export EINFO_INDENT
+	case $_rcinit_n in '' | *[!0-9]* | ?????????*) _rcinit_n=0 ;; esac
+	EINFO_INDENT=$((_rcinit_n - 2))
+	[ "$EINFO_INDENT" -lt 0 ] && EINFO_INDENT=0
 	return 0
 }
 veindent() { if _rcinit_yes "${EINFO_VERBOSE-}"; then eindent; fi; }
@@ -889,8 +948,8 @@ _rcinit_cmd() {
 		if [ $# -gt 1 ]; then _rcinit_ms=$2; else _rcinit_ms=${RC_SVCNAME-}; fi
 		[ "$1" = crashed ] && return 1
 		if [ "${_rcinit_ms##*/}" != "${RC_SVCNAME-}" ]; then
-			eerror "mark_service_$1: $_rcinit_ms is not this service; rcinit keeps the state of the others"
-			return 1
+			ewarn "mark_service_$1: $_rcinit_ms is not this service; rcinit keeps the state of the others"
+			return 0
 		fi
 		_rcinit_out M "$1"
 	}

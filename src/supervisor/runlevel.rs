@@ -38,6 +38,9 @@ struct Entry {
 /// Why a dependent does not start: what its need is, and why.
 fn need_reason(st: &Status) -> String {
     match (st.state, &st.why) {
+        (State::Inactive, _) => "is inactive (its start marked it so: OpenRC would start this \
+             once it is started; rcinit does not)"
+            .into(),
         (State::Starting, _) => format!(
             "did not start in time (timed out waiting for it after {}, D-34)",
             crate::policy::budget::secs(DEPENDENT_WAIT)
@@ -323,7 +326,10 @@ impl Runlevel {
                 if no_stop {
                     // D-41: left as it is; the final sweep ends what it runs.
                     let was = status.borrow().state;
-                    if matches!(was, State::Started | State::Crashed | State::Starting) {
+                    if matches!(
+                        was,
+                        State::Started | State::Crashed | State::Starting | State::Inactive
+                    ) {
                         tracing::info!(
                             "{name}: not stopped by its script (keyword -stop/-shutdown)"
                         );
@@ -391,7 +397,10 @@ impl Runlevel {
         let mut by_level: BTreeMap<u32, (String, Duration)> = BTreeMap::new();
         for (name, e) in &self.entries {
             let st = e.status.borrow();
-            if !matches!(st.state, State::Started | State::Crashed | State::Starting) {
+            if !matches!(
+                st.state,
+                State::Started | State::Crashed | State::Starting | State::Inactive
+            ) {
                 continue;
             }
             let ask = st.stop_ask.unwrap_or(service::DEFAULT_ASK);
@@ -464,7 +473,10 @@ impl Runlevel {
     pub async fn start(&self, name: &str) -> (bool, Vec<String>) {
         let mut said = Vec::new();
         for n in self.needs_closure(name) {
-            let up = |s: Option<State>| matches!(s, Some(State::Started | State::Crashed));
+            // Inactive is up too: its start ran, and OpenRC does not run it again.
+            let up = |s: Option<State>| {
+                matches!(s, Some(State::Started | State::Crashed | State::Inactive))
+            };
             if up(self.state(&n)) {
                 if n == name {
                     said.push(format!("{n} has already been started"));
@@ -574,7 +586,13 @@ impl Runlevel {
         for n in self.dependents_closure(name) {
             let busy = matches!(
                 self.state(&n),
-                Some(State::Started | State::Crashed | State::Starting | State::Stopping)
+                Some(
+                    State::Started
+                        | State::Crashed
+                        | State::Starting
+                        | State::Stopping
+                        | State::Inactive
+                )
             );
             if !busy {
                 if n == name {

@@ -541,8 +541,13 @@ impl Svc {
         }
     }
 
+    /// Started, crashed (a respawn pending) or inactive (its start marked it so, L-22): its
+    /// daemon, if any, is supervised and stopped like a started one's.
     fn is_up(&self) -> bool {
-        matches!(self.state(), State::Started | State::Crashed)
+        matches!(
+            self.state(),
+            State::Started | State::Crashed | State::Inactive
+        )
     }
 
     /// A command of the script asked for from outside (L-01): extra_started_commands need the
@@ -792,12 +797,14 @@ impl Svc {
             }
             None => self.script("start", None, None, None).await,
         };
+        // Inactive stands whatever the start returned (OpenRC 0.56+); stopped and failed only
+        // mark a start that succeeded.
         let marked = run
             .marked
             .clone()
-            .filter(|_| matches!(run.exit, Some(Exit::Code(0))));
+            .filter(|m| m.as_str() == "inactive" || matches!(run.exit, Some(Exit::Code(0))));
         match run.exit {
-            Some(Exit::Code(0)) if self.own_mark(marked.as_deref()).await => {}
+            _ if self.own_mark(marked.as_deref()).await => {}
             Some(Exit::Code(0)) => {
                 let supervised = self
                     .launch
@@ -865,6 +872,7 @@ impl Svc {
             let _ = self
                 .stop_daemon(Instant::now() + Duration::from_secs(5))
                 .await;
+            self.status.send_modify(|s| s.pid = None);
         }
         tracing::info!("{}: marked itself {state} by its start", self.def.name);
         self.set(state, why);
@@ -2019,7 +2027,10 @@ impl Svc {
     async fn stop(&mut self, deadline: Instant) -> StopReport {
         let was = self.state();
         let begin = Instant::now();
-        if !matches!(was, State::Started | State::Crashed | State::Starting) {
+        if !matches!(
+            was,
+            State::Started | State::Crashed | State::Starting | State::Inactive
+        ) {
             return StopReport {
                 name: self.def.name.clone(),
                 signal: None,
