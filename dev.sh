@@ -27,18 +27,19 @@ deps() {
 	mkdir -p /var/lock
 	exec {lock}>/var/lock/rcinit-deps.lock
 	flock -w 1800 "$lock" || die "waited 30 min for another ./dev.sh to finish installing"
-	if ! rustup target list --installed 2>/dev/null | grep -qx "$MUSL"; then
+	# grep reads to the end (no -q): under pipefail an early exit is the writer's SIGPIPE.
+	if ! rustup target list --installed 2>/dev/null | grep -x "$MUSL" >/dev/null; then
 		say "adding the Rust target $MUSL"
 		rustup target add "$MUSL"
 	fi
 	for c in rustfmt clippy; do
-		if ! rustup component list --installed 2>/dev/null | grep -q "^$c"; then
+		if ! rustup component list --installed 2>/dev/null | grep "^$c" >/dev/null; then
 			say "adding the Rust component $c"
 			rustup component add "$c"
 		fi
 	done
 	local pkgs=()
-	[ -x /bin/busybox ] && /bin/busybox --list | grep -qx httpd || pkgs+=(busybox-static)
+	[ -x /bin/busybox ] && /bin/busybox --list | grep -x httpd >/dev/null || pkgs+=(busybox-static)
 	command -v unshare >/dev/null && command -v nsenter >/dev/null && command -v flock >/dev/null || pkgs+=(util-linux)
 	command -v ip >/dev/null || pkgs+=(iproute2)
 	command -v dot >/dev/null || pkgs+=(graphviz)
