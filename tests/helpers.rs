@@ -145,34 +145,6 @@ fn a_service_with_keyword_shutdown_is_not_stopped_by_its_script_at_shutdown_d41(
     }
 }
 
-/// The two references: Debian bookworm's OpenRC 0.45.2 and unstable's 0.64.x, each with the version
-/// it reports (printed, so a run says what it compared against). Unstable moves: a release
-/// outside 0.6x is a clear failure, not a mystery.
-fn references() -> Vec<(String, std::path::PathBuf)> {
-    let mut out = Vec::new();
-    for root in [common::debian_rootfs(), openrc_064_rootfs()] {
-        let o = std::process::Command::new("chroot")
-            .arg(&root)
-            .args(["/sbin/openrc", "--version"])
-            .output()
-            .expect("chroot openrc --version");
-        let text = String::from_utf8_lossy(&o.stdout).into_owned();
-        let version = text
-            .split_whitespace()
-            .last()
-            .unwrap_or_default()
-            .to_owned();
-        assert!(
-            version == "0.45.2" || version.starts_with("0.6"),
-            "{}: OpenRC {version:?} is neither bookworm's 0.45.2 nor a 0.6x release ({text})",
-            root.display()
-        );
-        eprintln!("reference: OpenRC {version} in {}", root.display());
-        out.push((version, root));
-    }
-    out
-}
-
 /// A Debian tree with the real OpenRC (its helper binaries and rc-functions.sh), these scripts in
 /// the default runlevel and nothing else started: rcinit boots it as PID 1, and a script can
 /// run each helper both as rcinit's shim defines it and as OpenRC's own on the same state.
@@ -356,7 +328,7 @@ EOF
 }}
 "#
     );
-    for (version, lower) in references() {
+    for (version, lower) in common::openrc_references() {
         let root = openrc_tree(
             &format!("svcstate{version}"),
             &lower,
@@ -562,7 +534,7 @@ start() {{
 }}
 "#
     );
-    for (version, lower) in references() {
+    for (version, lower) in common::openrc_references() {
         let root = openrc_tree(
             &format!("mounthelpers{version}"),
             &lower,
@@ -667,20 +639,6 @@ fn conf_d_rc_conf_and_rc_conf_d_are_read_again_at_every_start_of_a_script_withou
     stop(&mut b);
 }
 
-/// OpenRC 0.64 as Debian unstable ships it (made once by `./dev.sh deps`).
-fn openrc_064_rootfs() -> std::path::PathBuf {
-    let p = std::path::PathBuf::from(
-        std::env::var("RCINIT_OPENRC_SID_ROOTFS")
-            .unwrap_or_else(|_| "/var/cache/rcinit/debian-openrc-sid".into()),
-    );
-    assert!(
-        p.join("sbin/supervise-daemon").exists(),
-        "{} has no OpenRC 0.64: run ./dev.sh deps (it debootstraps Debian unstable once)",
-        p.display()
-    );
-    p
-}
-
 /// Seconds between the runs a log of /proc/uptime readings shows.
 fn gaps(log: &str) -> Vec<f64> {
     let t: Vec<f64> = log.lines().filter_map(|l| l.trim().parse().ok()).collect();
@@ -694,7 +652,7 @@ fn respawn_delay_step_and_cap_pace_respawns_as_openrc_064s_supervise_daemon_s11(
     let opts = "--respawn-delay-step 2s --respawn-delay-cap 3s --respawn-max 3 --respawn-period 60";
     let run = |log: &str| format!("read u _ </proc/uptime; echo $u >> {log}; exit 1");
     // OpenRC 0.64's own supervise-daemon, in its tree, in a PID and mount namespace.
-    let real_root = common::Rootfs::overlay("sd064", &openrc_064_rootfs());
+    let real_root = common::Rootfs::overlay("sd064", &common::openrc_064_rootfs());
     let script = format!(
         "set -e\nr=$1\nmount -t proc proc $r/proc\nmount -t tmpfs tmpfs $r/run\n\
          mkdir -p $r/run/openrc\n\

@@ -801,3 +801,45 @@ pub fn debian_with_daemons(tag: &str) -> Rootfs {
     }
     root
 }
+
+/// OpenRC 0.64 as Debian unstable ships it (made once by `./dev.sh deps`).
+pub fn openrc_064_rootfs() -> std::path::PathBuf {
+    let p = std::path::PathBuf::from(
+        std::env::var("RCINIT_OPENRC_SID_ROOTFS")
+            .unwrap_or_else(|_| "/var/cache/rcinit/debian-openrc-sid".into()),
+    );
+    assert!(
+        p.join("sbin/supervise-daemon").exists(),
+        "{} has no OpenRC 0.64: run ./dev.sh deps (it debootstraps Debian unstable once)",
+        p.display()
+    );
+    p
+}
+
+/// The two references: Debian bookworm's OpenRC 0.45.2 and unstable's 0.64.x, each with the version
+/// it reports (printed, so a run says what it compared against). Unstable moves: a release
+/// outside 0.6x is a clear failure, not a mystery.
+pub fn openrc_references() -> Vec<(String, std::path::PathBuf)> {
+    let mut out = Vec::new();
+    for root in [debian_rootfs(), openrc_064_rootfs()] {
+        let o = std::process::Command::new("chroot")
+            .arg(&root)
+            .args(["/sbin/openrc", "--version"])
+            .output()
+            .expect("chroot openrc --version");
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        let version = text
+            .split_whitespace()
+            .last()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            version == "0.45.2" || version.starts_with("0.6"),
+            "{}: OpenRC {version:?} is neither bookworm's 0.45.2 nor a 0.6x release ({text})",
+            root.display()
+        );
+        eprintln!("reference: OpenRC {version} in {}", root.display());
+        out.push((version, root));
+    }
+    out
+}
