@@ -1,4 +1,5 @@
-//! The same init scripts under real OpenRC (Debian's 0.45.2 in a debootstrapped rootfs) and under
+//! The same init scripts under real OpenRC (Debian's 0.45.2 and 0.64.1, each in a debootstrapped
+//! rootfs) and under
 //! rcinit: the dependency lists rcinit reports equal what OpenRC's dependency generator emits for
 //! every fixture, and every ordering edge real OpenRC honours in a real boot is honoured by
 //! rcinit's start plan. Once with dash and once with busybox ash as /bin/sh.

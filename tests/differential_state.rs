@@ -1,5 +1,5 @@
-//! OpenRC's own tools against rcinit's state, in the Debian rootfs with the real OpenRC
-//! (0.45.2): with one service started, one failed, one stopped by hand and one crashed, the real
+//! OpenRC's own tools against rcinit's state, in each Debian rootfs with the real OpenRC
+//! (0.45.2 and 0.64.1): with one service started, one failed, one stopped by hand and one crashed, the real
 //! `rc-status` shows each in the state `rcinit status` gives (R-20..R-28, C-03), and the real
 //! `rc-service NAME restart` (OpenRC's openrc-run) restarts the daemon under rcinit.
 
@@ -109,7 +109,13 @@ fn state(v: &serde_json::Value, name: &str) -> Option<(String, Option<i64>)> {
 
 #[test]
 fn real_rc_status_and_rc_service_agree_with_rcinit() {
-    let root = common::debian_rootfs();
+    for (version, root) in common::openrc_references() {
+        eprintln!("reference: OpenRC {version}");
+        agree_with(&root);
+    }
+}
+
+fn agree_with(root: &Path) {
     let f = common::TempDir::new("state-fixtures");
     fixtures(f.path());
     let out = common::TempDir::new("state-out");
@@ -127,7 +133,7 @@ fn real_rc_status_and_rc_service_agree_with_rcinit() {
             SETUP,
             "state",
         ])
-        .arg(&root)
+        .arg(root)
         .arg(f.path())
         .arg(out.path())
         .stdin(Stdio::null())
