@@ -344,11 +344,6 @@ impl Init {
         *self.control.runlevel.borrow_mut() = l.runlevel.clone();
         let mut env = l.env.clone();
         env.push(("RCINIT_SHIM".into(), "1".into()));
-        // The shim's checkpath and OpenRC's other helpers are this binary's (load sets it for
-        // the evaluation of `/`).
-        if !env.iter().any(|(k, _)| k == "RCINIT_EXE") {
-            env.push(("RCINIT_EXE".into(), own_exe().into()));
-        }
         // Without OpenRC in the image, scripts' own calls of start-stop-daemon and
         // supervise-daemon reach rcinit's stand-ins (the shim aliases them: a busybox shell
         // would otherwise run its own applet, whatever PATH says).
@@ -747,16 +742,6 @@ fn bind(from: &std::path::Path, to: &std::path::Path) -> nix::Result<()> {
         nix::mount::MsFlags::MS_BIND,
         None::<&str>,
     )
-}
-
-/// This binary by a path the scripts can run: its own, or /proc's view of it where that path
-/// is gone or hidden.
-pub fn own_exe() -> String {
-    std::env::current_exe()
-        .ok()
-        .filter(|p| p.is_file())
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_else(|| format!("/proc/{}/exe", std::process::id()))
 }
 
 /// start-stop-daemon and supervise-daemon as links to rcinit, for scripts that call them in an

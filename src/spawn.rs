@@ -866,3 +866,13 @@ pub fn cloexec_inherited_fds() {
         }
     }
 }
+
+/// This binary by a path the scripts can run: its own, or /proc's view of it where that path
+/// is gone or hidden.
+pub fn own_exe() -> String {
+    std::env::current_exe()
+        .ok()
+        .filter(|p| p.is_file())
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|| format!("/proc/{}/exe", std::process::id()))
+}

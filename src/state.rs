@@ -23,6 +23,19 @@ pub enum State {
     Inactive,
 }
 
+impl State {
+    /// Up: started, crashed (a respawn pending) or inactive (its start marked it so, L-22). Not
+    /// started again; what it runs is supervised.
+    pub fn is_up(self) -> bool {
+        matches!(self, State::Started | State::Crashed | State::Inactive)
+    }
+
+    /// Up or still starting: a stop has something to end.
+    pub fn has_work_to_stop(self) -> bool {
+        self.is_up() || self == State::Starting
+    }
+}
+
 impl fmt::Display for State {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = match self {

@@ -149,20 +149,7 @@ fn a_service_with_keyword_shutdown_is_not_stopped_by_its_script_at_shutdown_d41(
 /// the default runlevel and nothing else started: rcinit boots it as PID 1, and a script can
 /// run each helper both as rcinit's shim defines it and as OpenRC's own on the same state.
 fn openrc_tree(tag: &str, lower: &std::path::Path, scripts: &[(&str, &str)]) -> common::Rootfs {
-    let root = common::Rootfs::overlay(tag, lower);
-    let p = root.path().to_owned();
-    for level in ["sysinit", "boot", "default"] {
-        let _ = std::fs::remove_dir_all(p.join("etc/runlevels").join(level));
-        std::fs::create_dir_all(p.join("etc/runlevels").join(level)).expect("runlevel");
-    }
-    for (name, text) in scripts {
-        root.write_exec(&format!("etc/init.d/{name}"), text);
-        std::os::unix::fs::symlink(
-            format!("/etc/init.d/{name}"),
-            p.join("etc/runlevels/default").join(name),
-        )
-        .expect("runlevel link");
-    }
+    let root = common::Rootfs::with_only(tag, lower, scripts);
     // OpenRC's side: its functions (openrc-run.sh's own taken from it as they are) and its
     // binaries first on PATH, one case at a time.
     root.write_exec(

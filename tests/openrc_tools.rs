@@ -17,20 +17,15 @@ fn restart_through_openrcs_own_openrc_run_after_rc_status_leaves_one_tracked_dae
         common::daemons_rootfs().display(),
         common::debian_rootfs().display()
     );
-    let root = common::Rootfs::overlay("ortools", std::path::Path::new(&lower));
-    let p = root.path().to_owned();
-    for level in ["sysinit", "boot", "default"] {
-        let _ = std::fs::remove_dir_all(p.join("etc/runlevels").join(level));
-        std::fs::create_dir_all(p.join("etc/runlevels").join(level)).expect("runlevel");
-    }
     let fixture =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/daemons/nginx");
-    root.write_exec(
-        "etc/init.d/nginx",
-        &std::fs::read_to_string(fixture).expect("fixture"),
+    let nginx = std::fs::read_to_string(fixture).expect("fixture");
+    let root = common::Rootfs::with_only(
+        "ortools",
+        std::path::Path::new(&lower),
+        &[("nginx", &nginx)],
     );
-    std::os::unix::fs::symlink("/etc/init.d/nginx", p.join("etc/runlevels/default/nginx"))
-        .expect("runlevel link");
+    let p = root.path().to_owned();
     assert!(p.join("sbin/openrc-run").exists() && p.join("bin/rc-status").exists());
     let mut b = boot(&root, &[]);
     b.wait_line("nginx: started (pid");

@@ -157,9 +157,10 @@ pub async fn load(opts: &Options) -> Result<Loaded> {
     set("RC_LIBEXECDIR", libexec(root));
     set("RC_VERSION", crate::OPENRC_VERSION);
     if root == Path::new("/") {
-        // The helpers the shim runs as `rcinit NAME` (mountinfo, service_crashed...), while
-        // evaluating too; inside another root this binary is out of reach.
-        set("RCINIT_EXE", &crate::boot::own_exe());
+        // The shim's checkpath and OpenRC's helpers it runs as `rcinit NAME` (mountinfo,
+        // service_crashed...), at evaluation and at run time; inside another root this binary
+        // is out of reach.
+        set("RCINIT_EXE", &crate::spawn::own_exe());
     }
     if root != Path::new("/") || !env.iter().any(|(k, _)| k == "PATH") {
         // The host's PATH means nothing inside the image; rc_env_allow may have removed it.

@@ -200,24 +200,19 @@ vebegin() {
 	if _rcinit_yes "${EINFO_VERBOSE-}"; then ebegin "$@"; fi
 	_rcinit_last vebegin
 }
-veend() {
+veend() { _rcinit_vend eend "$@"; }
+vewend() { _rcinit_vend ewend "$@"; }
+# The v- verdicts: said only under EINFO_VERBOSE, the status returned either way.
+_rcinit_vend() {
+	_rcinit_vk=$1
+	shift
 	if _rcinit_yes "${EINFO_VERBOSE-}"; then
-		_rcinit_end eend "$@" && _rcinit_r=0
+		_rcinit_end "$_rcinit_vk" "$@" && _rcinit_r=0
 	else
 		_rcinit_r=0
 		_rcinit_status "${1:-0}" || _rcinit_r=$?
 	fi
-	_rcinit_last veend
-	return "$_rcinit_r"
-}
-vewend() {
-	if _rcinit_yes "${EINFO_VERBOSE-}"; then
-		_rcinit_end ewend "$@" && _rcinit_r=0
-	else
-		_rcinit_r=0
-		_rcinit_status "${1:-0}" || _rcinit_r=$?
-	fi
-	_rcinit_last vewend
+	_rcinit_last "v$_rcinit_vk"
 	return "$_rcinit_r"
 }
 # As 0.64's: no cap here (0.45 capped at 40); a message is indented at most 40 either way.

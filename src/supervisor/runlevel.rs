@@ -326,10 +326,7 @@ impl Runlevel {
                 if no_stop {
                     // D-41: left as it is; the final sweep ends what it runs.
                     let was = status.borrow().state;
-                    if matches!(
-                        was,
-                        State::Started | State::Crashed | State::Starting | State::Inactive
-                    ) {
+                    if was.has_work_to_stop() {
                         tracing::info!(
                             "{name}: not stopped by its script (keyword -stop/-shutdown)"
                         );
@@ -397,10 +394,7 @@ impl Runlevel {
         let mut by_level: BTreeMap<u32, (String, Duration)> = BTreeMap::new();
         for (name, e) in &self.entries {
             let st = e.status.borrow();
-            if !matches!(
-                st.state,
-                State::Started | State::Crashed | State::Starting | State::Inactive
-            ) {
+            if !st.state.has_work_to_stop() {
                 continue;
             }
             let ask = st.stop_ask.unwrap_or(service::DEFAULT_ASK);
@@ -474,9 +468,7 @@ impl Runlevel {
         let mut said = Vec::new();
         for n in self.needs_closure(name) {
             // Inactive is up too: its start ran, and OpenRC does not run it again.
-            let up = |s: Option<State>| {
-                matches!(s, Some(State::Started | State::Crashed | State::Inactive))
-            };
+            let up = |s: Option<State>| s.is_some_and(State::is_up);
             if up(self.state(&n)) {
                 if n == name {
                     said.push(format!("{n} has already been started"));
@@ -584,16 +576,9 @@ impl Runlevel {
         let mut said = Vec::new();
         let mut stopped = Vec::new();
         for n in self.dependents_closure(name) {
-            let busy = matches!(
-                self.state(&n),
-                Some(
-                    State::Started
-                        | State::Crashed
-                        | State::Starting
-                        | State::Stopping
-                        | State::Inactive
-                )
-            );
+            let busy = self
+                .state(&n)
+                .is_some_and(|s| s.has_work_to_stop() || s == State::Stopping);
             if !busy {
                 if n == name {
                     said.push(format!("{n} is already stopped"));

@@ -541,13 +541,9 @@ impl Svc {
         }
     }
 
-    /// Started, crashed (a respawn pending) or inactive (its start marked it so, L-22): its
-    /// daemon, if any, is supervised and stopped like a started one's.
+    /// [`State::is_up`]: its daemon, if any, is supervised and stopped like a started one's.
     fn is_up(&self) -> bool {
-        matches!(
-            self.state(),
-            State::Started | State::Crashed | State::Inactive
-        )
+        self.state().is_up()
     }
 
     /// A command of the script asked for from outside (L-01): extra_started_commands need the
@@ -2027,10 +2023,7 @@ impl Svc {
     async fn stop(&mut self, deadline: Instant) -> StopReport {
         let was = self.state();
         let begin = Instant::now();
-        if !matches!(
-            was,
-            State::Started | State::Crashed | State::Starting | State::Inactive
-        ) {
+        if !was.has_work_to_stop() {
             return StopReport {
                 name: self.def.name.clone(),
                 signal: None,

@@ -161,6 +161,26 @@ impl Rootfs {
         r
     }
 
+    /// An overlay on `lower` (a cached tree, or several joined by `:`) whose sysinit, boot and
+    /// default runlevels hold only these scripts (in default).
+    pub fn with_only(tag: &str, lower: &Path, scripts: &[(&str, &str)]) -> Self {
+        let root = Rootfs::overlay(tag, lower);
+        let levels = root.path().join("etc/runlevels");
+        for level in ["sysinit", "boot", "default"] {
+            let _ = std::fs::remove_dir_all(levels.join(level));
+            std::fs::create_dir_all(levels.join(level)).expect("runlevel");
+        }
+        for (name, text) in scripts {
+            root.write_exec(&format!("etc/init.d/{name}"), text);
+            std::os::unix::fs::symlink(
+                format!("/etc/init.d/{name}"),
+                levels.join("default").join(name),
+            )
+            .expect("runlevel link");
+        }
+        root
+    }
+
     /// Writes an executable file inside the rootfs (`rel` without a leading slash).
     pub fn write_exec(&self, rel: &str, text: &str) {
         let p = self.path().join(rel);

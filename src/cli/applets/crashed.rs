@@ -98,7 +98,7 @@ pub(super) fn crashed(svcdir: &std::path::Path, service: &str) -> bool {
                 };
                 match super::read_bounded(&p, MAX_FILE)
                     .ok()
-                    .and_then(|t| super::fstab::scan_int(&t))
+                    .and_then(|t| super::scan_int(&t))
                 {
                     None => true,
                     Some((pid, _)) => pid != 0 && !alive(pid),

@@ -46,8 +46,8 @@ pub fn parse(text: &str) -> Vec<Entry> {
         let opts = field();
         // sscanf(rest, " %d %d "): passno only when freq was read.
         let passno = rest
-            .and_then(scan_int)
-            .and_then(|(_, used)| rest.and_then(|r| scan_int(&r[used..])))
+            .and_then(super::scan_int)
+            .and_then(|(_, used)| rest.and_then(|r| super::scan_int(&r[used..])))
             .map_or(0, |(p, _)| p);
         out.push(Entry {
             fsname,
@@ -85,30 +85,6 @@ fn decode(f: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// `sscanf("%d")`: blanks skipped, an optional sign, then digits; the value (saturated) and
-/// the bytes used, or None without a digit.
-pub fn scan_int(s: &str) -> Option<(i32, usize)> {
-    let t = s.trim_start();
-    let skipped = s.len() - t.len();
-    let (neg, sign) = match t.as_bytes().first() {
-        Some(b'-') => (true, 1),
-        Some(b'+') => (false, 1),
-        _ => (false, 0),
-    };
-    let digits = &t[sign..];
-    let n = digits.len()
-        - digits
-            .trim_start_matches(|c: char| c.is_ascii_digit())
-            .len();
-    if n == 0 {
-        return None;
-    }
-    let v: i64 = digits[..n].parse::<i64>().unwrap_or(i64::MAX);
-    let v = if neg { v.saturating_neg() } else { v };
-    let v = i32::try_from(v).unwrap_or(if neg { i32::MIN } else { i32::MAX });
-    Some((v, skipped + sign + n))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +103,7 @@ mod tests {
         assert_eq!(e[1].passno, 2);
         assert_eq!((e[2].opts.as_str(), e[2].passno), ("", 0));
         assert_eq!((e[3].dir.as_str(), e[3].fstype.as_str()), ("", ""));
+        use super::super::scan_int;
         assert_eq!(scan_int(" 12x"), Some((12, 3)));
         assert_eq!(scan_int("x"), None);
         assert_eq!(scan_int("-3"), Some((-3, 2)));

@@ -1,8 +1,9 @@
 //! `fstabinfo` (L-35): what /etc/fstab says of mount points (the point, its device, options,
 //! mount arguments or pass number), or mounting them from it (`-M`, `-R`).
 
-use super::fstab::{self, Entry, scan_int};
+use super::fstab::{self, Entry};
 use super::getopt::{self, Spec, eerror};
+use super::scan_int;
 
 const SPEC: Spec = Spec {
     applet: "fstabinfo",

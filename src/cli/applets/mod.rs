@@ -12,29 +12,29 @@ pub mod getopt;
 pub mod mountinfo;
 pub mod mtime;
 
-const NAMES: &[&str] = &[
-    "mountinfo",
-    "fstabinfo",
-    "is_newer_than",
-    "is_older_than",
-    "service_crashed",
+/// A helper's entry: its arguments (without its name) to its exit code.
+type Applet = fn(&[String]) -> i32;
+
+/// The helpers, by the name scripts call them.
+const APPLETS: &[(&str, Applet)] = &[
+    ("mountinfo", mountinfo::run),
+    ("fstabinfo", fstabinfo::run),
+    ("is_newer_than", mtime::is_newer_than),
+    ("is_older_than", mtime::is_older_than),
+    ("service_crashed", crashed::run),
 ];
 
 /// Whether `name` is one of the helpers.
 pub fn run_name(name: &str) -> bool {
-    NAMES.contains(&name)
+    APPLETS.iter().any(|(n, _)| *n == name)
 }
 
-/// The helpers, by the name scripts call them.
+/// Runs the helper `name`; None when there is no such helper.
 pub fn run(name: &str, args: &[String]) -> Option<i32> {
-    Some(match name {
-        "mountinfo" => mountinfo::run(args),
-        "fstabinfo" => fstabinfo::run(args),
-        "is_newer_than" => mtime::is_newer_than(args),
-        "is_older_than" => mtime::is_older_than(args),
-        "service_crashed" => crashed::run(args),
-        _ => return None,
-    })
+    APPLETS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, f)| f(args))
 }
 
 /// A file's text, at most `max` bytes of it, never waiting on a FIFO or a terminal.
@@ -47,4 +47,28 @@ pub fn read_bounded(path: impl AsRef<std::path::Path>, max: u64) -> std::io::Res
     let mut buf = Vec::new();
     f.take(max).read_to_end(&mut buf)?;
     Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// `sscanf("%d")`: blanks skipped, an optional sign, then digits; the value (saturated) and
+/// the bytes used, or None without a digit.
+pub fn scan_int(s: &str) -> Option<(i32, usize)> {
+    let t = s.trim_start();
+    let skipped = s.len() - t.len();
+    let (neg, sign) = match t.as_bytes().first() {
+        Some(b'-') => (true, 1),
+        Some(b'+') => (false, 1),
+        _ => (false, 0),
+    };
+    let digits = &t[sign..];
+    let n = digits.len()
+        - digits
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .len();
+    if n == 0 {
+        return None;
+    }
+    let v: i64 = digits[..n].parse::<i64>().unwrap_or(i64::MAX);
+    let v = if neg { v.saturating_neg() } else { v };
+    let v = i32::try_from(v).unwrap_or(if neg { i32::MIN } else { i32::MAX });
+    Some((v, skipped + sign + n))
 }
