@@ -47,7 +47,8 @@ deps() {
 	command -v docker-compose >/dev/null || pkgs+=(docker-compose)
 	{ [ -x "$DEBIAN_ROOTFS/sbin/openrc" ] && [ -x "$DAEMONS_ROOTFS/usr/bin/redis-server" ] &&
 		[ -x "$OPENRC_SID_ROOTFS/sbin/openrc" ]; } ||
-		command -v debootstrap >/dev/null || pkgs+=(debootstrap)
+		{ command -v debootstrap >/dev/null && [ -f /usr/share/keyrings/debian-archive-keyring.gpg ]; } ||
+		pkgs+=(debootstrap debian-archive-keyring)
 	if [ ${#pkgs[@]} -gt 0 ]; then
 		say "installing ${pkgs[*]}"
 		apt-get update -qq

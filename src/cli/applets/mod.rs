@@ -37,13 +37,18 @@ pub fn run(name: &str, args: &[String]) -> Option<i32> {
         .map(|(_, f)| f(args))
 }
 
-/// A file's text, at most `max` bytes of it, never waiting on a FIFO or a terminal.
+/// A regular file's text, at most `max` bytes of it, never waiting on a FIFO or a terminal
+/// (a pidfile may sit where its service's user writes; links are followed, as OpenRC does,
+/// which can change only what the helper answers).
 pub fn read_bounded(path: impl AsRef<std::path::Path>, max: u64) -> std::io::Result<String> {
     use std::os::unix::fs::OpenOptionsExt;
     let f = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
     let mut buf = Vec::new();
     f.take(max).read_to_end(&mut buf)?;
     Ok(String::from_utf8_lossy(&buf).into_owned())
@@ -71,4 +76,28 @@ pub fn scan_int(s: &str) -> Option<(i32, usize)> {
     let v = if neg { v.saturating_neg() } else { v };
     let v = i32::try_from(v).unwrap_or(if neg { i32::MIN } else { i32::MAX });
     Some((v, skipped + sign + n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_regular_files_are_read_and_only_so_much() {
+        let d = std::env::temp_dir().join(format!("rcinit-bounded-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let fifo = d.join("fifo");
+        let c = std::ffi::CString::new(fifo.to_string_lossy().as_bytes()).unwrap();
+        // SAFETY: mkfifo with a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert!(read_bounded(&fifo, 64).is_err(), "a FIFO is no file");
+        assert!(read_bounded(&d, 64).is_err(), "nor a directory");
+        assert!(read_bounded("/dev/zero", 64).is_err(), "nor a device");
+        std::fs::write(d.join("big"), vec![b'7'; 100_000]).unwrap();
+        assert_eq!(read_bounded(d.join("big"), 64).unwrap().len(), 64);
+        // The kernel's files are regular ones.
+        assert!(read_bounded("/proc/self/stat", 4096).is_ok());
+        let _ = std::fs::remove_dir_all(&d);
+    }
 }
