@@ -8,25 +8,35 @@ mod common;
 
 use common::{boot_pid1 as boot, stop_clean as stop, text};
 
-#[test]
-fn restart_through_openrcs_own_openrc_run_after_rc_status_leaves_one_tracked_daemon() {
-    // The report: after the service had run a few seconds and rc-status was called,
-    // `/etc/init.d/nginx restart` said "[ ok ]" and left the old master running, untracked.
+/// Debian's OpenRC tree with nginx from Debian's packages laid over it, holding only `scripts`.
+fn openrc_with_nginx(tag: &str, scripts: &[(&str, &str)]) -> common::Rootfs {
     let lower = format!(
         "{}:{}",
         common::daemons_rootfs().display(),
         common::debian_rootfs().display()
     );
+    let root = common::Rootfs::with_only(tag, std::path::Path::new(&lower), scripts);
+    let p = root.path().to_owned();
+    assert!(p.join("sbin/openrc-run").exists() && p.join("bin/rc-status").exists());
+    root
+}
+
+/// The nginx masters running, by host pid, once their number is `n`.
+fn masters(b: &mut common::Booted, n: usize) -> Vec<i32> {
+    common::wait_for(&format!("{n} nginx master(s)"), || {
+        let now = common::pids_running(b, "nginx: master");
+        (now.len() == n).then_some(now)
+    })
+}
+
+#[test]
+fn restart_through_openrcs_own_openrc_run_after_rc_status_leaves_one_tracked_daemon() {
+    // The report: after the service had run a few seconds and rc-status was called,
+    // `/etc/init.d/nginx restart` said "[ ok ]" and left the old master running, untracked.
     let fixture =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/daemons/nginx");
     let nginx = std::fs::read_to_string(fixture).expect("fixture");
-    let root = common::Rootfs::with_only(
-        "ortools",
-        std::path::Path::new(&lower),
-        &[("nginx", &nginx)],
-    );
-    let p = root.path().to_owned();
-    assert!(p.join("sbin/openrc-run").exists() && p.join("bin/rc-status").exists());
+    let root = openrc_with_nginx("ortools", &[("nginx", &nginx)]);
     let mut b = boot(&root, &[]);
     b.wait_line("nginx: started (pid");
     let first = common::one(&mut b, "nginx: master");
@@ -54,5 +64,69 @@ fn restart_through_openrcs_own_openrc_run_after_rc_status_leaves_one_tracked_dae
         "{status}"
     );
     assert!(common::alive(&[second]).contains(&second));
+    stop(&mut b);
+}
+
+/// The report's trigger: nginx as Debian ships it forks into the background, and a script that
+/// names no pidfile (OpenRC's start-stop-daemon finds the daemon by its executable) left rcinit
+/// following nothing. A stop through openrc-run (or rcinit's own) then said "[ ok ]" and left
+/// the master running; the restart's start then failed on the port.
+#[test]
+fn a_forking_daemon_without_a_pidfile_is_followed_so_openrc_run_and_rcinit_stop_it() {
+    let script = "#!/sbin/openrc-run\ncommand=/usr/sbin/nginx\n\
+                  start_pre() {\n\tcheckpath -d -m 0755 /var/log/nginx\n}\n";
+    let root = openrc_with_nginx("fork-nopid", &[("nginx", script)]);
+    let mut b = boot(&root, &[]);
+    b.wait_line("nginx: started (pid");
+    let first = masters(&mut b, 1)[0];
+    let (state, pid) = common::status_of(&mut b, "nginx");
+    assert_eq!(state, "started");
+    assert_eq!(
+        pid,
+        common::ns_pid(first).map(i64::from),
+        "the master is followed"
+    );
+    let o = b.exec(&["/bin/rc-status"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = b.exec(&["/etc/init.d/nginx", "restart"]);
+    assert!(o.status.success(), "{}\n{}", text(&o), b.transcript());
+    let second = common::wait_for("the old master gone, one new", || {
+        let now = common::pids_running(&mut b, "nginx: master");
+        (now.len() == 1 && now[0] != first).then(|| now[0])
+    });
+    assert!(
+        common::alive(&[first]).is_empty(),
+        "the old master still runs"
+    );
+    let (state, pid) = common::status_of(&mut b, "nginx");
+    assert_eq!(state, "started");
+    assert_eq!(pid, common::ns_pid(second).map(i64::from));
+    // rcinit's own stop, through the script's default stop(), reaches it too.
+    let o = b.exec(&["/sbin/rcinit", "stop", "nginx"]);
+    assert!(o.status.success(), "{}", text(&o));
+    masters(&mut b, 0);
+    assert!(common::pids_running(&mut b, "nginx: worker").is_empty());
+    stop(&mut b);
+}
+
+/// A daemon rcinit could not follow (its own start() runs nginx as root although the script
+/// says command_user=www-data: not the service's daemon by rcinit's judgement): a stop through
+/// openrc-run stops what the call names, as OpenRC's start-stop-daemon would, instead of
+/// saying "[ ok ]" with it running.
+#[test]
+fn a_stop_through_openrc_run_stops_what_it_names_when_rcinit_follows_nothing() {
+    let script = "#!/sbin/openrc-run\ncommand=/usr/sbin/nginx\ncommand_user=www-data\n\
+                  start() {\n\tcheckpath -d -m 0755 /var/log/nginx\n\tebegin \"Starting nginx\"\n\
+                  \t/usr/sbin/nginx\n\teend $?\n}\n";
+    let root = openrc_with_nginx("stop-named", &[("nginx", script)]);
+    let mut b = boot(&root, &[]);
+    b.wait_line("nginx: started, untracked");
+    masters(&mut b, 1);
+    let o = b.exec(&["/etc/init.d/nginx", "stop"]);
+    assert!(o.status.success(), "{}\n{}", text(&o), b.transcript());
+    masters(&mut b, 0);
+    assert!(common::pids_running(&mut b, "nginx: worker").is_empty());
+    b.wait_line("rcinit did not follow it, the stop names it");
+    assert_eq!(common::status_of(&mut b, "nginx").0, "stopped");
     stop(&mut b);
 }

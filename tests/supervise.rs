@@ -360,3 +360,95 @@ fn bad_services_say_why_and_nothing_else_is_affected() {
     b.signal(libc::SIGTERM);
     assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
 }
+
+/// A daemon that forks twice (the classic detach) and names no pidfile: rcinit follows what
+/// its first fork left, and when that exits 0 having forked again, the process it left; the
+/// stop then ends the real daemon. A crash (killed) is still a crash, not a hand-over.
+#[test]
+fn a_double_forking_daemon_without_a_pidfile_is_followed_to_its_last_fork() {
+    let root = services(
+        "dfork",
+        &[(
+            "dfork",
+            "#!/sbin/openrc-run\ncommand=/usr/local/bin/dfork\ncommand_args=first\n",
+        )],
+    );
+    root.write_exec(
+        "usr/local/bin/dfork",
+        "#!/bin/sh\n\
+         case \"$1\" in\n\
+         first) setsid \"$0\" second & exit 0 ;;\n\
+         second) \"$0\" daemon & exit 0 ;;\n\
+         daemon) trap 'exit 0' TERM; while :; do sleep 1 & wait; done ;;\n\
+         esac\n",
+    );
+    let mut b = boot(&root, &[]);
+    b.wait_line("dfork: started");
+    let daemon = common::one(&mut b, "dfork daemon");
+    let inner = common::ns_pid(daemon).map(i64::from);
+    let (state, pid) = wait_for("rcinit to follow the last fork", || {
+        let s = common::status_of(&mut b, "dfork");
+        (s.1 == inner).then_some(s)
+    });
+    assert_eq!((state.as_str(), pid), ("started", inner));
+    assert!(pids_running(&mut b, "dfork second").is_empty());
+    let o = b.exec(&["/sbin/rcinit", "stop", "dfork"]);
+    assert!(o.status.success(), "{}", common::text(&o));
+    wait_for("the daemon gone", || {
+        common::alive(&[daemon]).is_empty().then_some(())
+    });
+    // Started again and killed: a crash, whatever the daemon left.
+    let o = b.exec(&["/sbin/rcinit", "start", "dfork"]);
+    assert!(o.status.success(), "{}", common::text(&o));
+    let again = common::one(&mut b, "dfork daemon");
+    let inner = common::ns_pid(again).map(i64::from);
+    wait_for("rcinit to follow the new last fork", || {
+        (common::status_of(&mut b, "dfork").1 == inner).then_some(())
+    });
+    kill(again, libc::SIGKILL);
+    b.wait_line("dfork: daemon ended (killed by SIGKILL)");
+    b.signal(libc::SIGTERM);
+    b.wait_exit();
+}
+
+/// A daemon that calls setsid() a moment after rcinit began to follow it (nginx does it just
+/// after its parent returned): a stop signals the group it has then, not the one it left.
+/// Before, the stop signalled an empty group, waited out the schedule and left it running.
+#[test]
+fn a_stop_reaches_a_daemon_that_changed_its_process_group_after_it_was_followed() {
+    let root = services(
+        "latesid",
+        &[(
+            "latesid",
+            "#!/sbin/openrc-run\ncommand=/usr/local/bin/latesid\n",
+        )],
+    );
+    root.write_exec(
+        "usr/local/bin/latesid",
+        "#!/bin/sh\n\
+         case \"$1\" in\n\
+         '') \"$0\" child & exit 0 ;;\n\
+         child) while [ ! -e /var/go-setsid ]; do sleep 0.05; done; exec setsid \"$0\" daemon ;;\n\
+         daemon) trap 'exit 0' TERM; while :; do sleep 1 & wait; done ;;\n\
+         esac\n",
+    );
+    let mut b = boot(&root, &[]);
+    b.wait_line("latesid: started (pid");
+    let child = common::one(&mut b, "latesid child");
+    assert_eq!(
+        common::status_of(&mut b, "latesid").1,
+        common::ns_pid(child).map(i64::from)
+    );
+    std::fs::write(root.path().join("var/go-setsid"), "").expect("go");
+    let daemon = common::one(&mut b, "latesid daemon");
+    assert_eq!(daemon, child, "setsid runs the daemon in the same process");
+    let o = b.exec(&["/sbin/rcinit", "stop", "latesid"]);
+    assert!(o.status.success(), "{}", common::text(&o));
+    assert!(
+        common::alive(&[daemon]).is_empty(),
+        "the daemon survived its stop:\n{}",
+        b.transcript()
+    );
+    b.signal(libc::SIGTERM);
+    assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
+}

@@ -17,6 +17,12 @@ const COMM_LEN: usize = 15;
 
 /// Reads the pid a pidfile names, or says why it names none.
 pub fn read(path: &str) -> Result<i32, String> {
+    read_with_owner(path).map(|(pid, _)| pid)
+}
+
+/// [`read`], with the uid owning the file: a pidfile a service user wrote may name only that
+/// user's processes to be signalled.
+pub fn read_with_owner(path: &str) -> Result<(i32, u32), String> {
     // The directory part walked as root walks the user's directories (only root's links), the
     // last component never followed; O_NONBLOCK: a FIFO opens at once and reads nothing.
     let fd = crate::safepath::open_read(path, libc::O_RDONLY | libc::O_NONBLOCK | libc::O_NOCTTY)
@@ -34,7 +40,7 @@ pub fn read(path: &str) -> Result<i32, String> {
         .take(MAX_BYTES as u64 + 1)
         .read_to_end(&mut buf)
         .map_err(|e| e.to_string())?;
-    parse(&buf)
+    parse(&buf).map(|pid| (pid, st.st_uid))
 }
 
 /// One decimal pid above 1, with surrounding whitespace (pure).

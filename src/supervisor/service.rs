@@ -280,6 +280,8 @@ struct Daemon {
     /// Its exit, once taken from `exit` (which must not be awaited again): a stop cut short
     /// may have seen it while the rest of its group lingered.
     ended: Option<Exit>,
+    /// Found rather than spawned (a pidfile, a fork): its group is looked up again.
+    found: bool,
 }
 
 impl Daemon {
@@ -289,6 +291,19 @@ impl Daemon {
             pgid,
             exit,
             ended: None,
+            found: false,
+        }
+    }
+
+    /// A daemon found after it forked may call setsid() after rcinit began to follow it
+    /// (nginx does, a moment after its parent returned): while it runs (it is rcinit's child,
+    /// its pid cannot be anyone else's), its group is the one it has now.
+    fn refresh_group(&mut self) {
+        if self.found
+            && self.ended.is_none()
+            && let Some(g) = own_group(self.pid)
+        {
+            self.pgid = Some(g);
         }
     }
 
@@ -341,6 +356,9 @@ struct Svc {
     /// The start time of the last start's shell and the processes there were just before it:
     /// what a daemon the image's own start-stop-daemon left is judged against.
     start_mark: Option<(u64, std::collections::HashSet<i32>)>,
+    /// The daemon was found by its name (no pidfile): what a process it leaves when it ends
+    /// must be to be the daemon after it.
+    orphan_rule: Option<pidfile::Wanted>,
 }
 
 /// Creates a service's status channel and starts its task.
@@ -380,6 +398,7 @@ pub fn spawn_task(def: Def, ctx: Rc<Ctx>) -> (watch::Receiver<Status>, Outbox<Re
         deferred: std::collections::VecDeque::new(),
         start_error: None,
         start_mark: None,
+        orphan_rule: None,
     };
     tokio::task::spawn_local(Box::new(svc).run(rx));
     (status_rx, tx)
@@ -597,17 +616,22 @@ impl Svc {
         if call.helper == Helper::SuperviseDaemon {
             return true;
         }
-        let (Some(l), Ok(da)) = (
-            self.launch.as_ref(),
-            daemon_args::parse(call.helper, &call.options),
-        ) else {
+        let Ok(da) = daemon_args::parse(call.helper, &call.options) else {
             return false;
         };
-        let exe = l.argv.first().map(String::as_str).unwrap_or_default();
+        // A start() of its own plans no daemon: the script's variables say what it runs.
+        let var = |k: &str| self.vars.get(k).filter(|v| !v.is_empty()).cloned();
+        let (exe, own_pidfile) = match &self.launch {
+            Some(l) => (l.argv.first().cloned(), l.pidfile.clone()),
+            None => (var("command"), var("pidfile")),
+        };
+        let Some(exe) = exe.filter(|e| !e.is_empty()) else {
+            return da.pidfile.is_some() && da.pidfile == own_pidfile;
+        };
         let base = |p: &str| p.rsplit('/').next().unwrap_or(p).to_owned();
-        let pidfile = da.pidfile.is_some() && da.pidfile == l.pidfile;
+        let pidfile = da.pidfile.is_some() && da.pidfile == own_pidfile;
         let exec = call.command.as_deref().is_some_and(|c| c == exe);
-        let name = da.name.as_deref().is_some_and(|n| n == base(exe));
+        let name = da.name.as_deref().is_some_and(|n| n == base(&exe));
         pidfile || exec || name
     }
 
@@ -626,7 +650,7 @@ impl Svc {
         {
             return None;
         }
-        let mode = call.map(|c| c.mode);
+        let mode = call.as_ref().map(|c| c.mode.clone()).map_err(Clone::clone);
         Some(match mode {
             Ok(HelperMode::Start) if self.is_up() => {
                 tracing::warn!("{}: already running; not started again", self.def.name);
@@ -644,9 +668,15 @@ impl Svc {
                 }
             }
             Ok(HelperMode::Stop) => {
+                let mut ok = true;
                 if self.is_up() || self.daemon.is_some() {
                     self.set(State::Stopping, None);
-                    let r = self.stop_daemon(self.own_stop_deadline()).await;
+                    let deadline = self.own_stop_deadline();
+                    let untracked = self.daemon.is_none();
+                    let r = self.stop_daemon(deadline).await;
+                    if untracked && let Ok(c) = &call {
+                        ok = self.stop_named(c, deadline).await;
+                    }
                     self.set(State::Stopped, Some(Why::Requested));
                     self.status.send_modify(|s| s.pid = None);
                     tracing::info!(
@@ -656,7 +686,7 @@ impl Svc {
                     );
                 }
                 self.respawn_at = None;
-                true
+                ok
             }
             Ok(HelperMode::Signal(_)) => self.helper(argv, exported).await,
             Err(e) => {
@@ -882,6 +912,7 @@ impl Svc {
     /// `started`, untracked: `check` does not vouch for what it cannot see. A start that left
     /// nothing is a one-shot, started.
     async fn follow_outside(&mut self) {
+        self.orphan_rule = None;
         let Some((since, before)) = self.start_mark.take() else {
             self.set(State::Started, None);
             return;
@@ -901,35 +932,59 @@ impl Svc {
         let named = path
             .as_ref()
             .is_some_and(|p| !escaped.is_empty() || std::path::Path::new(p).exists());
+        let uid = || {
+            var("command_user").and_then(|u| {
+                let (passwd, group) = super::user::databases();
+                super::user::resolve(&u, &passwd, &group)
+                    .ok()
+                    .map(|i| i.uid)
+            })
+        };
         let found = match (path, name) {
             (Some(path), Some(name)) if named => {
-                let uid = var("command_user").and_then(|u| {
-                    let (passwd, group) = super::user::databases();
-                    super::user::resolve(&u, &passwd, &group)
-                        .ok()
-                        .map(|i| i.uid)
-                });
                 let wanted = pidfile::Wanted {
                     since,
                     me,
                     before,
-                    uid,
+                    uid: uid(),
                     name,
                 };
                 let limit = later(self.ctx.ready_timeout.min(Duration::from_secs(5)));
                 Some(
                     self.await_pidfile(&path, Some(&wanted), limit)
                         .await
+                        .map(|pid| (pid, "followed through its pidfile"))
                         .map_err(|why| format!("pidfile {path}: {why}")),
                 )
+            }
+            // No pidfile: found again by its name, as start-stop-daemon would find it.
+            (None, Some(name)) if !escaped.is_empty() => {
+                let wanted = pidfile::Wanted {
+                    since,
+                    me,
+                    before,
+                    uid: uid(),
+                    name: name.clone(),
+                };
+                let first = self.await_orphans(&wanted).await.first().copied();
+                match first {
+                    Some(pid) => {
+                        self.orphan_rule = Some(wanted);
+                        Some(Ok((pid, "no pidfile: followed by its name")))
+                    }
+                    None => Some(Err(self
+                        .judge_orphans(&wanted)
+                        .1
+                        .unwrap_or_else(|| format!("none of them is {name:?}")))),
+                }
             }
             _ => None,
         };
         match found {
-            Some(Ok(pid)) => {
+            Some(Ok((pid, how))) => {
                 self.follow(pid);
                 tracing::info!(
-                    "{}: started (pid {pid}, outside rcinit's helpers; followed through its pidfile)",
+                    "{}: started (pid {pid}, outside rcinit's helpers; {how})",
                     self.def.name
                 );
                 self.set(State::Started, None);
@@ -1308,7 +1363,15 @@ impl Svc {
                         Err(e) => tracing::warn!("{}: {e}", self.def.name),
                     }
                 }
-                self.stop_for_script().await
+                let untracked = self.daemon.is_none();
+                let ok = self.stop_for_script().await;
+                if untracked {
+                    let end = self
+                        .stop_deadline
+                        .unwrap_or_else(|| self.own_stop_deadline());
+                    return self.stop_named(&call, end).await && ok;
+                }
+                ok
             }
             HelperMode::Signal(sig) => {
                 let Some(signal) = crate::policy::retry::parse_signal(&sig)
@@ -1324,6 +1387,57 @@ impl Svc {
                 }
             }
         }
+    }
+
+    /// `start-stop-daemon --stop` while rcinit follows no daemon for the service (it escaped
+    /// rcinit's notice): what the call names is stopped as OpenRC's start-stop-daemon would,
+    /// by the call's schedule. False, said, when something of it is still there.
+    async fn stop_named(&mut self, call: &helper_call::Call, deadline: Instant) -> bool {
+        if call.helper != Helper::StartStopDaemon {
+            return true;
+        }
+        let Ok(da) = daemon_args::parse(call.helper, &call.options) else {
+            return true;
+        };
+        let uid = da.user.as_deref().and_then(|u| {
+            let (passwd, group) = super::user::databases();
+            super::user::resolve(u, &passwd, &group).ok().map(|i| i.uid)
+        });
+        let criteria = super::matching::Criteria {
+            exec: call.command.clone(),
+            name: da.name.clone(),
+            uid,
+        };
+        let me = std::process::id() as i32;
+        let found = {
+            let reaper = self.ctx.reaper.borrow();
+            super::matching::find(&criteria, da.pidfile.as_deref(), |p| {
+                p == me || reaper.is_watched(p)
+            })
+        };
+        if found.is_empty() {
+            return true;
+        }
+        let pids: Vec<String> = found.iter().map(|f| f.pid.to_string()).collect();
+        tracing::warn!(
+            "{}: stopping pid {}: rcinit did not follow it, the stop names it",
+            self.def.name,
+            pids.join(", ")
+        );
+        let steps = crate::policy::retry::parse(da.retry.as_deref(), da.signal.as_deref())
+            .ok()
+            .filter(|_| da.retry.is_some() || da.signal.is_some())
+            .or_else(|| self.launch.as_ref().map(|l| l.stop.clone()))
+            .unwrap_or_else(crate::policy::retry::default_schedule);
+        let left = super::matching::stop(&found, &steps, deadline).await;
+        if left.is_empty() {
+            return true;
+        }
+        tracing::error!(
+            "{}: pid {left:?} is still running after its stop",
+            self.def.name
+        );
+        false
     }
 
     /// The script's stop asked for the daemon's stop: the schedule, inside the stop's deadline;
@@ -1345,6 +1459,7 @@ impl Svc {
             anyhow::bail!("nothing to start");
         };
         let (d, ready) = self.spawn_process(&l)?;
+        self.orphan_rule = None;
         let pid = d.pid;
         if let Some(old) = self.daemon.replace(d) {
             tracing::warn!(
@@ -1603,11 +1718,8 @@ impl Svc {
         {
             let _ = crate::safepath::unlink(path);
         }
-        let before = if path.is_some() {
-            crate::procfs::pids()
-        } else {
-            Default::default()
-        };
+        let before = crate::procfs::pids();
+        self.orphan_rule = None;
         let (d, _) = match self.spawn_process(&l) {
             Ok(d) => d,
             Err(e) => return self.cannot_start(format!("{e:#}")),
@@ -1624,8 +1736,10 @@ impl Svc {
         });
         // Known from now: a start cut short while the command still waits (pg_ctl -w) still
         // finds the daemon it forked, once the command is stopped.
-        if let Some(path) = &path {
-            self.forking = Some((path.clone(), wanted));
+        let mut by_name = None;
+        match &path {
+            Some(path) => self.forking = Some((path.clone(), wanted)),
+            None => by_name = wanted,
         }
         // While the command runs, it is what a stop (or the start limit) stops, with its group;
         // a daemon an earlier call of the same start() left stays the service's.
@@ -1652,7 +1766,19 @@ impl Svc {
             return self.cannot_start(format!("{} returned {exit}", l.argv[0]));
         }
         let Some(path) = path else {
-            // Nothing to follow: OpenRC would match by name; rcinit counts it started.
+            // No pidfile: start-stop-daemon finds the daemon again by its name. What the command
+            // forked is rcinit's orphan by the time its exit is seen (a child is re-parented as
+            // its parent exits): judged as a pidfile's pid is, and followed.
+            if let Some(w) = by_name {
+                let found = self.await_orphans(&w).await;
+                if let Some((&first, rest)) = found.split_first() {
+                    self.follow(first);
+                    for &pid in rest {
+                        self.follow(pid);
+                    }
+                    self.orphan_rule = Some(w);
+                }
+            }
             return true;
         };
         // The daemon's own child may write the pidfile after the command returned (nginx):
@@ -1698,7 +1824,9 @@ impl Svc {
     fn follow(&mut self, pid: i32) {
         let exit = self.ctx.reaper.borrow_mut().watch(pid);
         let pgid = own_group(pid);
-        if let Some(old) = self.daemon.replace(Daemon::new(pid, pgid, exit)) {
+        let mut found = Daemon::new(pid, pgid, exit);
+        found.found = true;
+        if let Some(old) = self.daemon.replace(found) {
             tracing::warn!(
                 "{}: a second daemon (pid {pid}) for one service; pid {} is stopped with it",
                 self.def.name,
@@ -1727,6 +1855,73 @@ impl Svc {
         let info = pidfile::info(pid)?;
         pidfile::judge(pid, &info, w)?;
         Ok(pid)
+    }
+
+    /// The processes a start without a pidfile left that are its daemon: rcinit's orphans,
+    /// judged as a pidfile's pid is ([`pidfile::judge`]), oldest first.
+    fn orphans(&self, w: &pidfile::Wanted) -> Vec<i32> {
+        self.judge_orphans(w).0
+    }
+
+    /// [`Svc::orphans`], and why the first one turned down was.
+    fn judge_orphans(&self, w: &pidfile::Wanted) -> (Vec<i32>, Option<String>) {
+        let mut why = None;
+        let mut found: Vec<(u64, i32)> = crate::procfs::pids()
+            .into_iter()
+            .filter(|&p| {
+                crate::procfs::stat(p).is_some_and(|s| s.ppid == w.me && s.state != 'Z')
+                    && self.followable(p)
+            })
+            .filter_map(|p| {
+                let info = pidfile::info(p).ok()?;
+                if let Err(e) = pidfile::judge(p, &info, w) {
+                    why.get_or_insert(e);
+                    return None;
+                }
+                Some((info.start, p))
+            })
+            .collect();
+        found.sort_unstable();
+        (found.into_iter().map(|(_, p)| p).collect(), why)
+    }
+
+    /// [`Svc::orphans`], once there are some: while a process this start left is not (yet)
+    /// the daemon (a wrapper such as setsid or nohup, mid-exec), it is awaited, within the
+    /// readiness limit (5 s at most). A start that left nothing is over at once.
+    async fn await_orphans(&self, w: &pidfile::Wanted) -> Vec<i32> {
+        let limit = later(self.ctx.ready_timeout.min(Duration::from_secs(5)));
+        loop {
+            let found = self.orphans(w);
+            if !found.is_empty() || Instant::now() >= limit {
+                return found;
+            }
+            let pending = crate::procfs::pids().into_iter().any(|p| {
+                !self.ctx.reaper.borrow().is_watched(p)
+                    && crate::procfs::stat(p).is_some_and(|s| {
+                        s.ppid == w.me
+                            && s.state != 'Z'
+                            && (s.start > w.since || (s.start == w.since && !w.before.contains(&p)))
+                    })
+            });
+            if !pending {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// A daemon followed by its name ended with 0 after forking again (the second fork of a
+    /// double-forking daemon, nginx's binary upgrade): the process it left is the daemon now.
+    /// An exit other than 0 is a crash, whatever it left (a master's workers).
+    async fn successor(&mut self, exit: Exit) -> Option<i32> {
+        if exit != Exit::Code(0) {
+            return None;
+        }
+        let w = self.orphan_rule.clone()?;
+        let pid = *self.await_orphans(&w).await.first()?;
+        self.daemon = None;
+        self.follow(pid);
+        Some(pid)
     }
 
     /// A pid a pidfile may name: alive, not rcinit, and not a process rcinit already follows
@@ -1763,6 +1958,9 @@ impl Svc {
                     );
                 }
             }
+            if let Some(d) = self.daemon.as_mut() {
+                d.refresh_group();
+            }
             let check_at = next_check.filter(|_| self.daemon.is_some());
             let daemon_exit = async {
                 match self.daemon.as_mut() {
@@ -1774,6 +1972,14 @@ impl Svc {
             tokio::select! {
                 _ = going => {}
                 e = daemon_exit => {
+                    let ended = self.daemon.as_ref().map_or(0, |d| d.pid);
+                    if let Some(pid) = Box::pin(self.successor(e)).await {
+                        tracing::info!(
+                            "{}: pid {ended} ended ({e}) leaving pid {pid}: that is the daemon now",
+                            self.def.name
+                        );
+                        continue;
+                    }
                     tracing::warn!("{}: daemon ended ({e})", self.def.name);
                     next_check = None;
                     // What is left of its process group (a master's workers) goes before
@@ -2098,6 +2304,9 @@ impl Svc {
             }
             return report;
         }
+        if let Some(d) = self.daemon.as_mut() {
+            d.refresh_group();
+        }
         let steps = override_steps
             .or_else(|| self.launch.as_ref().map(|l| l.stop.clone()))
             .unwrap_or_else(crate::policy::retry::default_schedule);
@@ -2145,6 +2354,7 @@ impl Svc {
             let _ = wait_gone(d, Instant::now() + Duration::from_secs(1)).await;
         }
         report.exit = self.daemon.take().and_then(|d| d.ended);
+        self.orphan_rule = None;
         if all {
             kill_extras(std::mem::take(&mut self.extras));
         }

@@ -863,3 +863,27 @@ pub fn openrc_references() -> Vec<(String, std::path::PathBuf)> {
     }
     out
 }
+
+/// The pid a process has inside the namespace it runs in (the last of `NSpid:`).
+pub fn ns_pid(host_pid: i32) -> Option<i32> {
+    std::fs::read_to_string(format!("/proc/{host_pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))?
+        .split_whitespace()
+        .last()?
+        .parse()
+        .ok()
+}
+
+/// What `rcinit status --json NAME` says: its state and the pid it follows (namespace pid).
+pub fn status_of(b: &mut Booted, name: &str) -> (String, Option<i64>) {
+    let o = b.exec(&["/sbin/rcinit", "status", "--json", name]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("status --json: {e}: {}", text(&o)));
+    let s = &v["services"][0];
+    (
+        s["state"].as_str().unwrap_or_default().to_owned(),
+        s["pid"].as_i64(),
+    )
+}

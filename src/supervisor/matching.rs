@@ -1,0 +1,208 @@
+//! `start-stop-daemon --stop` for a daemon rcinit does not follow: the processes the call names
+//! (its pidfile's pid, else every process running `--exec`, or named `--name`), as OpenRC's
+//! start-stop-daemon finds them, stopped by the schedule. Without it a stop of a service whose
+//! daemon escaped rcinit's notice said "[ ok ]" and left the daemon running.
+
+use std::time::{Duration, Instant};
+
+use super::pidfile::{self, ProcInfo};
+use crate::policy::retry::Step;
+
+/// What the call matches processes by.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Criteria {
+    /// `--exec`: the executable's path (compared with /proc/PID/exe).
+    pub exec: Option<String>,
+    /// `--name`: the process name (comm, 15 bytes).
+    pub name: Option<String>,
+    /// `--user`, resolved.
+    pub uid: Option<u32>,
+}
+
+impl Criteria {
+    /// Nothing to match by: start-stop-daemon refuses such a stop.
+    pub fn is_empty(&self) -> bool {
+        self.exec.is_none() && self.name.is_none()
+    }
+}
+
+/// Whether the process is one the call names (pure). `exec` may be given as a link to the
+/// executable: `exec_real` is where it leads.
+pub fn matches(info: &ProcInfo, c: &Criteria, exec_real: Option<&str>) -> bool {
+    if let Some(uid) = c.uid
+        && info.uid != uid
+    {
+        return false;
+    }
+    if let Some(exec) = &c.exec {
+        let Some(exe) = info.exe.as_deref() else {
+            return false;
+        };
+        if exe != exec && Some(exe) != exec_real {
+            return false;
+        }
+    }
+    if let Some(name) = &c.name {
+        let want: String = name.bytes().take(15).map(char::from).collect();
+        if info.comm != want && info.comm != *name {
+            return false;
+        }
+    }
+    !c.is_empty()
+}
+
+/// One process found: its pid and start time (so a pid reused meanwhile is not signalled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Found {
+    pub pid: i32,
+    pub start: u64,
+}
+
+/// The processes the call names. With a pidfile, only the pid it names (if it matches the
+/// other criteria); `skip` leaves out rcinit's own and those it follows for other services.
+pub fn find(c: &Criteria, pidfile: Option<&str>, skip: impl Fn(i32) -> bool) -> Vec<Found> {
+    let exec_real = c
+        .exec
+        .as_deref()
+        .and_then(|e| std::fs::canonicalize(e).ok())
+        .map(|p| p.to_string_lossy().into_owned());
+    let ok = |pid: i32| -> Option<Found> {
+        if pid <= 1 || skip(pid) {
+            return None;
+        }
+        let info = pidfile::info(pid).ok()?;
+        let zombie = crate::procfs::stat(pid).is_none_or(|s| s.state == 'Z');
+        let named = c.is_empty() || matches(&info, c, exec_real.as_deref());
+        (!zombie && named).then_some(Found {
+            pid,
+            start: info.start,
+        })
+    };
+    match pidfile {
+        // Written by a user other than root, it names only that user's processes: a service
+        // user must not get a stop to signal anyone else's.
+        Some(p) => pidfile::read_with_owner(p)
+            .ok()
+            .filter(|&(pid, owner)| owner == 0 || pidfile::info(pid).is_ok_and(|i| i.uid == owner))
+            .and_then(|(pid, _)| ok(pid))
+            .into_iter()
+            .collect(),
+        None if c.is_empty() => Vec::new(),
+        None => {
+            let mut v: Vec<Found> = crate::procfs::pids().into_iter().filter_map(ok).collect();
+            v.sort_unstable_by_key(|f| (f.start, f.pid));
+            v
+        }
+    }
+}
+
+fn alive(f: &Found) -> bool {
+    crate::procfs::stat(f.pid).is_some_and(|s| s.start == f.start && s.state != 'Z')
+}
+
+fn send(found: &[Found], sig: i32) {
+    for f in found.iter().filter(|f| alive(f)) {
+        // SAFETY: kill(2) with a pid just checked to be the process found (same start time).
+        unsafe { libc::kill(f.pid, sig) };
+    }
+}
+
+/// Stops what was found by the schedule (SIGKILL when it runs out, as rcinit does for its own
+/// daemons), polling every 20 ms: these are not rcinit's children to wait for. Returns the
+/// pids still there at the end.
+pub async fn stop(found: &[Found], steps: &[Step], deadline: Instant) -> Vec<i32> {
+    let gone = |found: &[Found]| found.iter().all(|f| !alive(f));
+    let wait = |until: Instant| async move {
+        loop {
+            if gone(found) {
+                return true;
+            }
+            if Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    'steps: for step in steps {
+        match *step {
+            Step::Signal(sig) => {
+                send(found, sig);
+                if sig != libc::SIGKILL && sig != libc::SIGCONT {
+                    send(found, libc::SIGCONT);
+                }
+            }
+            Step::Wait(t) => {
+                let until = Instant::now()
+                    .checked_add(t)
+                    .unwrap_or(deadline)
+                    .min(deadline);
+                if wait(until).await || Instant::now() >= deadline {
+                    break 'steps;
+                }
+            }
+            Step::Forever => {
+                wait(deadline).await;
+                break 'steps;
+            }
+        }
+    }
+    if !gone(found) {
+        send(found, libc::SIGKILL);
+        wait(Instant::now() + Duration::from_secs(1)).await;
+    }
+    found.iter().filter(|f| alive(f)).map(|f| f.pid).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(comm: &str, exe: Option<&str>, uid: u32) -> ProcInfo {
+        ProcInfo {
+            start: 10,
+            ppid: 1,
+            uid,
+            comm: comm.into(),
+            exe: exe.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_stop_matches_as_start_stop_daemon_does() {
+        let nginx = info("nginx", Some("/usr/sbin/nginx"), 0);
+        let worker = info("nginx", Some("/usr/sbin/nginx"), 33);
+        let by_exec = Criteria {
+            exec: Some("/usr/sbin/nginx".into()),
+            ..Criteria::default()
+        };
+        assert!(matches(&nginx, &by_exec, None));
+        assert!(matches(&worker, &by_exec, None));
+        // Given through a link (/sbin -> /usr/sbin): where it leads counts.
+        let linked = Criteria {
+            exec: Some("/sbin/nginx".into()),
+            ..Criteria::default()
+        };
+        assert!(!matches(&nginx, &linked, None));
+        assert!(matches(&nginx, &linked, Some("/usr/sbin/nginx")));
+        let as_root = Criteria {
+            uid: Some(0),
+            ..by_exec.clone()
+        };
+        assert!(matches(&nginx, &as_root, None));
+        assert!(!matches(&worker, &as_root, None));
+        let other = info("nginx", Some("/opt/nginx/sbin/nginx"), 0);
+        assert!(!matches(&other, &by_exec, None));
+        let no_exe = info("nginx", None, 0);
+        assert!(!matches(&no_exe, &by_exec, None));
+        // --name: the kernel's 15 bytes of it.
+        let long = info("php-fpm: master", Some("/usr/sbin/php-fpm8.2"), 0);
+        let by_name = Criteria {
+            name: Some("php-fpm: master process".into()),
+            ..Criteria::default()
+        };
+        assert!(matches(&long, &by_name, None));
+        assert!(!matches(&nginx, &by_name, None));
+        // Nothing to match by matches nothing.
+        assert!(!matches(&nginx, &Criteria::default(), None));
+    }
+}
