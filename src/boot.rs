@@ -332,6 +332,11 @@ impl Init {
             true => Err(std::io::Error::other("another rcinit keeps it")),
             false => runfs::state_dir(&l.runlevel),
         };
+        if state.is_ok()
+            && let Err(e) = runfs::write_deptree(&l.deptree(), &l.depconfig())
+        {
+            tracing::warn!("/run/openrc/deptree: {e}: OpenRC's own tools will build theirs");
+        }
         let mirror = match state {
             Ok(()) => Some(Mirror::new("/run/openrc")),
             Err(e) => {

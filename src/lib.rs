@@ -8,6 +8,7 @@ pub mod cli;
 pub mod closer;
 pub mod config;
 pub mod control;
+pub mod deptree;
 pub mod diag;
 pub mod ere;
 pub mod fdfloor;

@@ -120,6 +120,28 @@ pub fn state_dir(runlevel: &str) -> std::io::Result<()> {
     Ok(())
 }
 
+/// OpenRC's dependency cache and the files whose change makes its tools build it again
+/// replaced whole (a reader never sees half of it). Written after the scripts were
+/// read, so it is newer than them and OpenRC's tools take it as it is.
+pub fn write_deptree(text: &str, depconfig: &[String]) -> std::io::Result<()> {
+    let base = Path::new("/run/openrc");
+    let tmp = base.join(".deptree.rcinit");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, base.join("deptree"))?;
+    let conf = base.join("depconfig");
+    if depconfig.is_empty() {
+        match std::fs::remove_file(&conf) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    } else {
+        let mut lines = depconfig.join("\n");
+        lines.push('\n');
+        std::fs::write(&conf, lines)?;
+    }
+    Ok(())
+}
+
 /// Removes the pidfiles the services about to start name, left by the last run (no process of
 /// this boot has written one yet).
 pub fn remove_stale_pidfiles(paths: &[String]) {

@@ -32,8 +32,10 @@ chroot "$R" /bin/sh --help >"$OUT/shell" 2>&1 || true
 chroot "$R" /usr/bin/env RC_LIBEXECDIR=/usr/lib/rc RC_SCRIPTDIRS="/etc /usr/local/etc" RC_UNAME=Linux RC_SYS=DOCKER /bin/sh -c 'cd / && /usr/lib/rc/sh/gendepends.sh' >"$OUT/gendepends" 2>"$OUT/gendepends.err" || true
 RCINIT_PROVIDE= "$RCINIT" inspect --json --root "$R" >"$OUT/inspect.json" 2>"$OUT/inspect.err"
 RCINIT_PROVIDE= "$RCINIT" graph --format json --root "$R" >"$OUT/graph.json" 2>"$OUT/graph.err"
+RCINIT_PROVIDE= "$RCINIT" graph --format deptree --root "$R" >"$OUT/deptree.ours" 2>"$OUT/deptree.err"
 chroot "$R" /bin/sh -c 'openrc sysinit; openrc boot; openrc default' >"$OUT/openrc.log" 2>&1 || true
 cp "$R/run/order" "$OUT/order"
+cp "$R/run/openrc/deptree" "$OUT/deptree"
 "#;
 
 struct Run {
@@ -43,6 +45,9 @@ struct Run {
     order: Vec<String>,
     openrc_log: String,
     shell: String,
+    /// OpenRC's dependency cache after its boot, and rcinit's for the same scripts.
+    deptree: String,
+    deptree_ours: String,
 }
 
 fn run(sh: &str, rootfs: &Path) -> Run {
@@ -85,6 +90,8 @@ fn run(sh: &str, rootfs: &Path) -> Run {
             .collect(),
         openrc_log: read("openrc.log"),
         shell: read("shell"),
+        deptree: read("deptree"),
+        deptree_ours: read("deptree.ours"),
     }
 }
 
@@ -309,11 +316,64 @@ fn differential_against(sh: &str, version: &str, rootfs: &Path) {
         }
     }
     assert!(edges >= 30, "only {edges} honoured edges were compared");
+    let nodes = same_deptree(version, &r.deptree, &r.deptree_ours);
     eprintln!(
         "OpenRC {version}, /bin/sh = {sh}: {} fixtures loaded, {compared} lists equal, {edges} \
-         honoured edges kept",
+         honoured edges kept, {nodes} deptree nodes equal",
         theirs.len()
     );
+}
+
+/// rcinit's /run/openrc/deptree equals the one OpenRC builds for the same scripts, node by
+/// node and list by list (what OpenRC's own tools read: back-links, provided names, broken
+/// needs). Returns the number of nodes compared.
+fn same_deptree(version: &str, theirs: &str, ours: &str) -> usize {
+    // Named differences: 0.45 keeps a service's entries of itself (and the back-link they
+    // make), where rcinit follows 0.64 (D-01); both keep targets ending in `.sh` (a `before *`
+    // names functions.sh), which no node is named, so no tool acts on them: rcinit drops them
+    // (D-01); OpenRC keeps a name given twice (need in depend() and rc_need in conf.d), rcinit
+    // keeps it once.
+    let old = version.starts_with("0.45");
+    let clean = |p: rcinit::deptree::Parsed| -> rcinit::deptree::Parsed {
+        p.into_iter()
+            .filter(|(svc, _)| svc != "broken-last")
+            .map(|(svc, types)| {
+                let types = types
+                    .into_iter()
+                    .map(|(t, l)| {
+                        let mut kept: Vec<String> = Vec::new();
+                        for x in l {
+                            let named_05 = (old && x == svc) || x.ends_with(".sh");
+                            if x != "broken-last" && !named_05 && !kept.contains(&x) {
+                                kept.push(x);
+                            }
+                        }
+                        (t, kept)
+                    })
+                    .filter(|(_, l)| !l.is_empty())
+                    .collect();
+                (svc, types)
+            })
+            .collect()
+    };
+    let (t, o) = (
+        clean(rcinit::deptree::parse(theirs)),
+        clean(rcinit::deptree::parse(ours)),
+    );
+    assert!(t.len() >= 30, "OpenRC {version}'s deptree:\n{theirs}");
+    let mut diff = Vec::new();
+    for svc in t.keys().chain(o.keys()).collect::<BTreeSet<_>>() {
+        let (a, b) = (t.get(svc), o.get(svc));
+        if a != b {
+            diff.push(format!("  {svc}:\n    openrc: {a:?}\n    rcinit: {b:?}"));
+        }
+    }
+    assert!(
+        diff.is_empty(),
+        "OpenRC {version}'s deptree and rcinit's differ:\n{}",
+        diff.join("\n")
+    );
+    t.len()
 }
 
 #[test]

@@ -130,3 +130,91 @@ fn a_stop_through_openrc_run_stops_what_it_names_when_rcinit_follows_nothing() {
     assert_eq!(common::status_of(&mut b, "nginx").0, "stopped");
     stop(&mut b);
 }
+
+/// OpenRC's own openrc-run reads /run/openrc/deptree: rcinit writes it, with the names a
+/// container provides (`net`, `localmount`) dropped from the lists as OpenRC drops the provides
+/// of an excluded service. Before, OpenRC's tools built their own, marked the needs `broken`
+/// and openrc-run refused: "ERROR: nginx needs service(s) net, localmount".
+#[test]
+fn openrcs_own_openrc_run_starts_a_service_that_needs_what_the_container_provides() {
+    let script = "#!/sbin/openrc-run\nsupervisor=supervise-daemon\ncommand=/usr/sbin/nginx\n\
+                  command_args=\"-g 'daemon off;'\"\n\
+                  depend() {\n\tneed net localmount\n\tuse dns logger\n}\n\
+                  start_pre() {\n\tcheckpath -d -m 0755 /var/log/nginx\n}\n";
+    let root = openrc_with_nginx("needs-net", &[("nginx", script)]);
+    let rc_conf = root.path().join("etc/rc.conf");
+    let mut conf = std::fs::read_to_string(&rc_conf).expect("rc.conf");
+    conf.push_str("\nrc_sys=\"docker\"\n");
+    std::fs::write(&rc_conf, conf).expect("rc.conf");
+    let mut b = boot(&root, &[]);
+    b.wait_line("nginx: started (pid");
+    let first = masters(&mut b, 1)[0];
+    let o = b.exec(&["/bin/rc-status"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        !text(&o).contains("Caching service dependencies"),
+        "{}",
+        text(&o)
+    );
+    let o = b.exec(&["/etc/init.d/nginx", "stop"]);
+    assert!(o.status.success(), "{}", text(&o));
+    masters(&mut b, 0);
+    assert_eq!(common::status_of(&mut b, "nginx").0, "stopped");
+    // The start half alone: openrc-run resolves the needs from rcinit's deptree.
+    let o = b.exec(&["/etc/init.d/nginx", "start"]);
+    assert!(o.status.success(), "{}\n{}", text(&o), b.transcript());
+    assert!(!text(&o).contains("needs service"), "{}", text(&o));
+    let second = masters(&mut b, 1)[0];
+    assert_ne!(first, second);
+    let (state, pid) = common::status_of(&mut b, "nginx");
+    assert_eq!(state, "started");
+    assert_eq!(pid, common::ns_pid(second).map(i64::from));
+    let o = b.exec(&["/usr/sbin/rc-service", "nginx", "restart"]);
+    assert!(o.status.success(), "{}\n{}", text(&o), b.transcript());
+    common::wait_for("a third master", || {
+        let now = common::pids_running(&mut b, "nginx: master");
+        (now.len() == 1 && now[0] != second).then_some(())
+    });
+    stop(&mut b);
+}
+
+/// The same through both references' own tools (OpenRC 0.45.2 and 0.64.1): a service that
+/// needs `net` and `localmount`, stopped and started again by openrc-run, stays rcinit's.
+#[test]
+fn both_openrc_versions_tools_start_a_service_needing_container_names_under_rcinit() {
+    let script = "#!/sbin/openrc-run\nsupervisor=supervise-daemon\ncommand=/bin/sleep\n\
+                  command_args=100311\ndepend() {\n\tneed net localmount\n}\n";
+    for (version, tree) in common::openrc_references() {
+        let root = common::Rootfs::with_only(
+            &format!("needs-net-{version}"),
+            &tree,
+            &[("sleeper", script)],
+        );
+        let rc_conf = root.path().join("etc/rc.conf");
+        let mut conf = std::fs::read_to_string(&rc_conf).expect("rc.conf");
+        conf.push_str("\nrc_sys=\"docker\"\n");
+        std::fs::write(&rc_conf, conf).expect("rc.conf");
+        let mut b = boot(&root, &[]);
+        b.wait_line("sleeper: started (pid");
+        let first = common::one(&mut b, "sleep 100311");
+        for verb in ["stop", "start"] {
+            let o = b.exec(&["/etc/init.d/sleeper", verb]);
+            assert!(
+                o.status.success(),
+                "OpenRC {version}: {verb}: {}\n{}",
+                text(&o),
+                b.transcript()
+            );
+        }
+        let second = common::one(&mut b, "sleep 100311");
+        assert_ne!(first, second, "OpenRC {version}");
+        let (state, pid) = common::status_of(&mut b, "sleeper");
+        assert_eq!(state, "started", "OpenRC {version}");
+        assert_eq!(
+            pid,
+            common::ns_pid(second).map(i64::from),
+            "OpenRC {version}"
+        );
+        stop(&mut b);
+    }
+}

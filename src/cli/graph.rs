@@ -14,6 +14,8 @@ pub enum Format {
     Text,
     Dot,
     Json,
+    /// OpenRC's dependency cache, as rcinit writes it to /run/openrc/deptree.
+    Deptree,
 }
 
 #[derive(Serialize)]
@@ -28,6 +30,7 @@ pub fn run(image: &ImageArgs, format: Format, out: &mut impl Write) -> Result<i3
     let l = image.load(false)?;
     let g = &l.graph;
     match format {
+        Format::Deptree => write!(out, "{}", l.deptree())?,
         Format::Json => {
             let j = Json {
                 runlevel: &l.runlevel,

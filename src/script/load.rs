@@ -212,3 +212,30 @@ pub async fn load(opts: &Options) -> Result<Loaded> {
         nostop,
     })
 }
+
+impl Loaded {
+    /// OpenRC's dependency cache for these scripts (see [`crate::deptree`]); scripts that did
+    /// not load are left out, as OpenRC's generator leaves them.
+    pub fn deptree(&self) -> String {
+        let scripts: Vec<crate::deptree::Script<'_>> = self
+            .specs
+            .iter()
+            .filter(|s| s.error.is_none())
+            .map(Into::into)
+            .collect();
+        crate::deptree::render(&scripts, self.system.sys.as_deref(), &self.assumed)
+    }
+
+    /// The files whose change makes OpenRC's tools build their cache again (`config`).
+    pub fn depconfig(&self) -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        for s in self.specs.iter().filter(|s| s.error.is_none()) {
+            for c in &s.deps.config {
+                if !v.contains(c) {
+                    v.push(c.clone());
+                }
+            }
+        }
+        v
+    }
+}

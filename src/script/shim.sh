@@ -615,6 +615,8 @@ before() { [ -n "$*" ] && _rcinit_out D before "$*"; }
 provide() { [ -n "$*" ] && _rcinit_out D provide "$*"; }
 keyword() { [ -n "$*" ] && _rcinit_out D keyword "$*"; }
 config() { [ -n "$*" ] && _rcinit_out D config "$*"; }
+# 0.64: variables a started service hands to the services started after it.
+reexport() { [ -n "$*" ] && _rcinit_out D reexport "$*"; }
 # L-36: `need` only the services that exist (executable files of the script directories that
 # are not *.sh).
 need_if_exists() {

@@ -18,6 +18,9 @@ pub struct Deps {
     pub provide: Vec<String>,
     pub keyword: Vec<String>,
     pub config: Vec<String>,
+    /// 0.64: variables the started service hands to the services that start after it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reexport: Vec<String>,
 }
 
 impl Deps {
@@ -31,6 +34,7 @@ impl Deps {
             "provide" => &mut self.provide,
             "keyword" => &mut self.keyword,
             "config" => &mut self.config,
+            "reexport" => &mut self.reexport,
             _ => return None,
         })
     }
@@ -53,7 +57,7 @@ pub const CONTAINERS: &[&str] = &[
 /// of the same kind); `deps` also gets D-02 (a later `before X` takes X out of `after`, and a later
 /// need/use/want/after X takes X out of `before`).
 pub fn add_dep(name: &str, raw: &mut Deps, deps: &mut Deps, verb: &str, words: &str) {
-    let target_kind = !matches!(verb, "keyword" | "config");
+    let target_kind = !matches!(verb, "keyword" | "config" | "reexport");
     for word in words.split_whitespace() {
         let expanded: Vec<String> = match (verb, word) {
             ("keyword", "-containers") => CONTAINERS.iter().map(|c| format!("-{c}")).collect(),
