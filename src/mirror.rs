@@ -42,6 +42,17 @@ pub struct Mirror {
     dir: PathBuf,
 }
 
+/// A service's `exclusive/` lock, as rcinit tried to take it.
+#[derive(Debug)]
+pub enum Lock {
+    /// Taken: held until this is dropped (the descriptor closed).
+    Held(std::os::fd::OwnedFd),
+    /// Someone else (OpenRC's openrc-run) holds it: that one is starting or stopping it.
+    Busy,
+    /// No lock to take (no state directory, a name that is no file name).
+    Unavailable,
+}
+
 /// What rc-status needs to know of a daemon.
 #[derive(Debug, Clone, Default)]
 pub struct DaemonRecord {
@@ -163,6 +174,49 @@ impl Mirror {
 
     pub fn remove_option(&self, name: &str, key: &str) {
         let _ = std::fs::remove_file(self.dir.join("options").join(name).join(key));
+    }
+
+    /// Takes `exclusive/NAME` as openrc-run does around a start or a stop: flock(LOCK_EX),
+    /// without waiting. Opened without following a link and closed on exec (no spawned
+    /// process keeps it).
+    pub fn exclusive(&self, name: &str) -> Lock {
+        use std::os::fd::FromRawFd;
+        use std::os::unix::ffi::OsStrExt;
+        if name.is_empty() || name == "." || name == ".." || name.contains('/') {
+            return Lock::Unavailable;
+        }
+        let dir = self.dir.join("exclusive");
+        let _ = std::fs::create_dir_all(&dir);
+        let Ok(path) = std::ffi::CString::new(dir.join(name).as_os_str().as_bytes()) else {
+            return Lock::Unavailable;
+        };
+        let flags = libc::O_WRONLY
+            | libc::O_CREAT
+            | libc::O_NONBLOCK
+            | libc::O_CLOEXEC
+            | libc::O_NOFOLLOW
+            | libc::O_NOCTTY;
+        // SAFETY: open(2) with a NUL-terminated path and a mode.
+        let fd = unsafe { libc::open(path.as_ptr(), flags, 0o664 as libc::c_uint) };
+        if fd < 0 {
+            return Lock::Unavailable;
+        }
+        // SAFETY: fd was just opened and is owned by nothing else.
+        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+        // SAFETY: flock(2) on a descriptor this function owns.
+        let r = unsafe {
+            libc::flock(
+                std::os::fd::AsRawFd::as_raw_fd(&fd),
+                libc::LOCK_EX | libc::LOCK_NB,
+            )
+        };
+        match r {
+            0 => Lock::Held(fd),
+            _ if std::io::Error::last_os_error().raw_os_error() == Some(libc::EWOULDBLOCK) => {
+                Lock::Busy
+            }
+            _ => Lock::Unavailable,
+        }
     }
 
     pub fn dir(&self) -> &Path {

@@ -218,3 +218,56 @@ fn both_openrc_versions_tools_start_a_service_needing_container_names_under_rcin
         stop(&mut b);
     }
 }
+
+/// R-31: rcinit holds /run/openrc/exclusive/NAME for the whole of its own start and stop, as
+/// openrc-run does, and leaves a service alone while something else holds it. Before, a start
+/// by rcinit and one by openrc-run could run at once.
+#[test]
+fn rcinit_takes_and_honours_openrcs_exclusive_locks_r31() {
+    let script = "#!/sbin/openrc-run\nsupervisor=supervise-daemon\ncommand=/bin/sleep\n\
+                  command_args=100321\n\
+                  start_pre() {\n\twhile [ ! -e /var/go ]; do sleep 0.05; done\n}\n";
+    let root = common::Rootfs::with_only("excl", &common::debian_rootfs(), &[("locked", script)]);
+    let mut b = boot(&root, &[]);
+    let lock = "/run/openrc/exclusive/locked";
+    let free = |b: &mut common::Booted| {
+        b.exec(&["/usr/bin/flock", "-n", lock, "true"])
+            .status
+            .success()
+    };
+    common::wait_for("rcinit's start under way", || {
+        (common::status_of(&mut b, "locked").0 == "starting").then_some(())
+    });
+    assert!(!free(&mut b), "rcinit's start holds the lock");
+    let o = b.exec(&["/etc/init.d/locked", "start"]);
+    assert!(
+        !o.status.success(),
+        "openrc-run started it a second time: {}",
+        text(&o)
+    );
+    std::fs::write(root.path().join("var/go"), "").expect("go");
+    b.wait_line("locked: started (pid");
+    assert!(free(&mut b), "the lock outlived the start");
+    assert_eq!(common::pids_running(&mut b, "sleep 100321").len(), 1);
+    // Held by someone else (as openrc-run holds it): rcinit neither stops nor starts it.
+    let o = b.exec(&[
+        "/bin/sh",
+        "-c",
+        "/usr/bin/flock /run/openrc/exclusive/locked /bin/sh -c \
+         'while [ ! -e /var/release ]; do sleep 0.05; done' >/dev/null 2>&1 </dev/null &",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    common::wait_for("the lock held from outside", || {
+        (!free(&mut b)).then_some(())
+    });
+    let o = b.exec(&["/sbin/rcinit", "stop", "locked"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    b.wait_line("locked: not stopped: OpenRC's openrc-run is starting or stopping it");
+    assert_eq!(common::status_of(&mut b, "locked").0, "started");
+    std::fs::write(root.path().join("var/release"), "").expect("release");
+    common::wait_for("the lock let go", || free(&mut b).then_some(()));
+    let o = b.exec(&["/sbin/rcinit", "stop", "locked"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(common::pids_running(&mut b, "sleep 100321").is_empty());
+    stop(&mut b);
+}

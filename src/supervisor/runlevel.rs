@@ -603,7 +603,16 @@ impl Runlevel {
                 said.push(format!("{n}: its task is gone"));
                 return (false, stopped, said);
             }
-            match rx.await {
+            let r = rx.await;
+            // left alone while openrc-run holds its lock.
+            if r.as_ref().is_ok_and(|r| r.was.is_up()) && self.state(&n).is_some_and(|s| s.is_up())
+            {
+                said.push(format!(
+                    "{n}: not stopped: OpenRC's openrc-run is starting or stopping it"
+                ));
+                return (false, stopped, said);
+            }
+            match r {
                 Ok(r) if r.killed => said.push(format!("{n} stopped (killed)")),
                 _ => said.push(format!("{n} stopped")),
             }

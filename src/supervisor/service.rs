@@ -525,7 +525,20 @@ impl Svc {
                     None
                 }
                 Request::Start(reply) => {
+                    let lock = self.exclusive();
+                    if matches!(lock, crate::mirror::Lock::Busy) {
+                        tracing::warn!(
+                            "{}: not started: OpenRC's openrc-run is starting or stopping it (it \
+                             holds /run/openrc/exclusive/{0})",
+                            self.def.name
+                        );
+                        if let Some(r) = reply {
+                            let _ = r.send(());
+                        }
+                        continue;
+                    }
                     let pending = Box::pin(self.start(&mut rx)).await;
+                    drop(lock);
                     self.status.send_modify(|s| s.settled = true);
                     if self.state() == State::Failed {
                         self.on_failed();
@@ -554,9 +567,38 @@ impl Svc {
             };
             if let Some((deadline, reply)) = stop {
                 let deadline = deadline.unwrap_or_else(|| self.own_stop_deadline());
+                // R-31: not while openrc-run starts or stops it, unless the container goes down
+                // (nothing holds a shutdown up).
+                let lock = self.exclusive();
+                if matches!(lock, crate::mirror::Lock::Busy) && !self.ctx.going_down() {
+                    tracing::warn!(
+                        "{}: not stopped: OpenRC's openrc-run is starting or stopping it (it \
+                         holds /run/openrc/exclusive/{0})",
+                        self.def.name
+                    );
+                    let _ = reply.send(StopReport {
+                        name: self.def.name.clone(),
+                        signal: None,
+                        took: Duration::ZERO,
+                        exit: None,
+                        killed: false,
+                        was: self.state(),
+                    });
+                    continue;
+                }
                 let r = Box::pin(self.stop(deadline)).await;
+                drop(lock);
                 let _ = reply.send(r);
             }
+        }
+    }
+
+    /// The service's `exclusive/` lock for a start or a stop of rcinit's own (R-31); a call
+    /// of OpenRC's openrc-run reaching rcinit (its helper) runs under openrc-run's lock.
+    fn exclusive(&self) -> crate::mirror::Lock {
+        match &self.ctx.mirror {
+            Some(m) => m.exclusive(&self.def.name),
+            None => crate::mirror::Lock::Unavailable,
         }
     }
 
