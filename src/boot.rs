@@ -371,6 +371,8 @@ impl Init {
             start_timeout: settings.start_timeout,
             mirror,
             booting: std::cell::Cell::new(true),
+            reexports: Default::default(),
+            env_deps: env_deps(l),
         });
         if self.run == Run::Cleared {
             // The planned services evaluated whole already; the others' go as their results come.
@@ -417,6 +419,7 @@ impl Init {
                     needs: std::mem::take(&mut s.deps.need),
                     no_timeout: crate::policy::budget::no_timeout(&s.deps.keyword),
                     no_stop,
+                    reexport: std::mem::take(&mut s.deps.reexport),
                 }
             })
             .collect();
@@ -440,6 +443,7 @@ impl Init {
                 needs: Vec::new(),
                 no_timeout: false,
                 no_stop: false,
+                reexport: Vec::new(),
             });
         }
         let later: Vec<(String, String, Rc<Later>)> = defs
@@ -955,4 +959,29 @@ fn stop_total(plan: &[(String, Duration)]) -> Duration {
 
 fn since(t: Instant) -> String {
     format!("{} ms", t.elapsed().as_millis())
+}
+
+/// Each service's direct dependencies (need, want, use, after), a virtual name standing for its
+/// providers: whose reexported variables (0.64) its start and stop see.
+fn env_deps(l: &load::Loaded) -> std::collections::HashMap<String, Vec<String>> {
+    l.specs
+        .iter()
+        .filter(|s| s.error.is_none())
+        .map(|s| {
+            let d = &s.deps;
+            let mut v: Vec<String> = Vec::new();
+            for t in d.need.iter().chain(&d.want).chain(&d.use_).chain(&d.after) {
+                let names = match l.graph.providers.get(t) {
+                    Some(p) => p.clone(),
+                    None => vec![t.clone()],
+                };
+                for n in names {
+                    if !v.contains(&n) {
+                        v.push(n);
+                    }
+                }
+            }
+            (s.name.clone(), v)
+        })
+        .collect()
 }

@@ -219,6 +219,32 @@ impl Mirror {
         }
     }
 
+    /// 0.64's `environ/NAME/VAR`: what a started service handed on, where openrc-run reads it
+    /// for the services it starts after it. Names that are no file name are left out.
+    pub fn environ(&self, name: &str, vars: &[(String, String)]) {
+        let ok = |s: &str| !s.is_empty() && s != "." && s != ".." && !s.contains('/');
+        if !ok(name) {
+            return;
+        }
+        let d = self.dir.join("environ").join(name);
+        if std::fs::create_dir_all(&d).is_err() {
+            return;
+        }
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700));
+        for (k, v) in vars.iter().filter(|(k, _)| ok(k)) {
+            if let Err(e) = std::fs::write(d.join(k), v) {
+                tracing::debug!("{}: {e}", d.join(k).display());
+            }
+        }
+    }
+
+    pub fn remove_environ(&self, name: &str) {
+        if !name.is_empty() && name != "." && name != ".." && !name.contains('/') {
+            let _ = std::fs::remove_dir_all(self.dir.join("environ").join(name));
+        }
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -271,3 +271,123 @@ fn rcinit_takes_and_honours_openrcs_exclusive_locks_r31() {
     assert!(common::pids_running(&mut b, "sleep 100321").is_empty());
     stop(&mut b);
 }
+
+/// Real OpenRC boots `root` (sysinit, boot, default) in namespaces of its own, with a fresh
+/// /run, and is gone when this returns.
+fn boot_real_openrc(root: &std::path::Path) -> String {
+    let o = std::process::Command::new("unshare")
+        .args([
+            "--pid",
+            "--fork",
+            "--mount",
+            "--net",
+            "--propagation",
+            "private",
+            "/bin/sh",
+            "-c",
+            "set -e; R=$1; mount -t proc proc \"$R/proc\"; mount -t tmpfs tmpfs \"$R/run\"; \
+             chroot \"$R\" /bin/sh -c 'openrc sysinit; openrc boot; openrc default' 2>&1",
+            "real",
+        ])
+        .arg(root)
+        .output()
+        .expect("unshare");
+    text(&o)
+}
+
+/// 0.64's `reexport` (depend()): the variables a started service exported are handed to the
+/// services that depend on it, at their start; rcinit keeps them in
+/// /run/openrc/environ/NAME/VAR too, where 0.64's own openrc-run reads them. OpenRC 0.45 has
+/// no such verb (a named difference: rcinit follows 0.64).
+#[test]
+fn reexport_hands_a_started_services_variables_to_its_dependents_as_openrc_064_does() {
+    let prov = "#!/sbin/openrc-run\ndepend() {\n\treexport TOKEN\n}\n\
+                start() {\n\texport TOKEN=from-prov\n}\n";
+    let cons = "#!/sbin/openrc-run\ndepend() {\n\tneed prov\n}\n\
+                start() {\n\techo \"cons saw [${TOKEN-}]\" > /var/cons-saw\n}\n";
+    let scripts = [("prov", prov), ("cons", cons)];
+    for (version, tree) in common::openrc_references() {
+        let saw = |root: &common::Rootfs| {
+            std::fs::read_to_string(root.path().join("var/cons-saw")).unwrap_or_default()
+        };
+        let real = common::Rootfs::with_only(&format!("reexport-real-{version}"), &tree, &scripts);
+        let log = boot_real_openrc(real.path());
+        let theirs = saw(&real);
+        let root = common::Rootfs::with_only(&format!("reexport-{version}"), &tree, &scripts);
+        let mut b = boot(&root, &[]);
+        b.wait_line("2 of 2 services started");
+        let ours = saw(&root);
+        assert_eq!(ours, "cons saw [from-prov]\n", "{}", b.transcript());
+        let o = b.exec(&["/bin/cat", "/run/openrc/environ/prov/TOKEN"]);
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "from-prov");
+        // OpenRC's own openrc-run starting the dependent under rcinit reads what rcinit kept.
+        std::fs::remove_file(root.path().join("var/cons-saw")).expect("rm");
+        let o = b.exec(&["/etc/init.d/cons", "restart"]);
+        assert!(o.status.success(), "{}", text(&o));
+        let via_openrc_run = saw(&root);
+        if version.starts_with("0.45") {
+            eprintln!(
+                "OpenRC {version} differs: it has no reexport (its boot: {theirs:?}); rcinit \
+                 follows 0.64"
+            );
+            assert_eq!(theirs, "cons saw []\n", "{log}");
+            assert_eq!(via_openrc_run, "cons saw []\n");
+        } else {
+            assert_eq!(theirs, ours, "OpenRC {version}'s boot:\n{log}");
+            assert_eq!(via_openrc_run, ours, "OpenRC {version}'s openrc-run");
+        }
+        // Stopped, it hands nothing on any more.
+        let o = b.exec(&["/sbin/rcinit", "stop", "prov"]);
+        assert!(o.status.success(), "{}", text(&o));
+        let o = b.exec(&["/bin/ls", "/run/openrc/environ"]);
+        assert!(!text(&o).contains("prov"), "{}", text(&o));
+        stop(&mut b);
+    }
+}
+
+/// 0.64 gives every script a default reload(): nothing to do for start-stop-daemon, an error
+/// for a supervisor without a reload of its own. `rcinit NAME reload` answers as 0.64's own
+/// openrc-run does on the same service (0.45 has no default: a named difference).
+#[test]
+fn reload_without_a_function_of_the_scripts_own_answers_as_openrc_064() {
+    let plain = "#!/sbin/openrc-run\ncommand=/bin/sleep\ncommand_args=100331\n\
+                 command_background=yes\npidfile=/run/plain.pid\n";
+    let supd = "#!/sbin/openrc-run\nsupervisor=supervise-daemon\ncommand=/bin/sleep\n\
+                command_args=100332\n";
+    for (version, tree) in common::openrc_references() {
+        let root = common::Rootfs::with_only(
+            &format!("reload-{version}"),
+            &tree,
+            &[("plain", plain), ("supd", supd)],
+        );
+        let mut b = boot(&root, &[]);
+        b.wait_line("2 of 2 services started");
+        for (svc, want) in [("plain", 0), ("supd", 1)] {
+            let ours = b.exec(&["/sbin/rcinit", svc, "reload"]);
+            assert_eq!(ours.status.code(), Some(want), "{svc}: {}", text(&ours));
+            if want == 1 {
+                assert!(
+                    text(&ours).contains("undefined function 'reload'"),
+                    "{}",
+                    text(&ours)
+                );
+            }
+            let theirs = b.exec(&[&format!("/etc/init.d/{svc}"), "reload"]);
+            if version.starts_with("0.45") {
+                eprintln!(
+                    "OpenRC {version} differs: {svc} reload -> {:?} (no default reload); rcinit \
+                     follows 0.64",
+                    theirs.status.code()
+                );
+            } else {
+                assert_eq!(
+                    theirs.status.code(),
+                    ours.status.code(),
+                    "OpenRC {version}: {svc}: {}",
+                    text(&theirs)
+                );
+            }
+        }
+        stop(&mut b);
+    }
+}

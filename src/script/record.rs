@@ -34,6 +34,8 @@ pub enum Record {
     Exported(String),
     /// Lifecycle mode: the script marked its own state (`mark_service_inactive`, L-20, L-21).
     Mark(String),
+    /// Lifecycle mode: what `export -p` printed after a start whose service reexports (0.64).
+    Reexport(String),
     /// A field that starts no known record.
     Garbage(String),
 }
@@ -110,7 +112,7 @@ impl Parser {
         let need = match tag.as_str() {
             "B" => 4,
             "D" | "V" | "T" | "E" => 3,
-            "S" | "Q" | "X" | "M" => 2,
+            "S" | "Q" | "X" | "M" | "R" => 2,
             "Z" => 1,
             "A" => match f.get(1)?.parse::<usize>() {
                 Ok(n) if n <= MAX_ARGV => n.saturating_add(2),
@@ -151,6 +153,7 @@ impl Parser {
             "Q" => Record::Ask(f[1].clone()),
             "X" => Record::Exported(f[1].clone()),
             "M" => Record::Mark(f[1].clone()),
+            "R" => Record::Reexport(f[1].clone()),
             "Z" => Record::Done,
             _ => Record::Argv(f[2..].to_vec()),
         })

@@ -907,6 +907,17 @@ default_start() {
 	_rcinit_ask start
 }
 default_stop() { _rcinit_ask stop; }
+# 0.64's default reload: nothing to reload by for start-stop-daemon; with a supervisor that has
+# no reload of its own, an error.
+default_reload() {
+	case "${supervisor-}" in
+	'') ;;
+	*)
+		eerror "$RC_SVCNAME: undefined function 'reload'"
+		exit 1
+		;;
+	esac
+}
 supervise_start() { default_start; }
 supervise_stop() { default_stop; }
 ssd_start() { default_start; }
@@ -967,6 +978,7 @@ _rcinit_cmd() {
 	if ! _rcinit_defined stop; then stop() { default_stop; }; fi
 	if ! _rcinit_defined healthcheck; then healthcheck() { return 0; }; fi
 	if ! _rcinit_defined unhealthy; then unhealthy() { return 0; }; fi
+	if ! _rcinit_defined reload; then reload() { default_reload; }; fi
 	_rcinit_verb=$4
 	[ "${rc_verbose-}" = yes ] && EINFO_VERBOSE=yes && export EINFO_VERBOSE
 	# E-10 step 12: pairs of ulimit option and value.
@@ -1000,6 +1012,12 @@ _rcinit_cmd() {
 	_rcinit_hook "${_rcinit_verb}_pre" || exit
 	"$_rcinit_verb" || exit
 	_rcinit_hook "${_rcinit_verb}_post" || exit
+	# 0.64's reexport: what the started service hands on, from its exported variables.
+	if [ "$_rcinit_verb" = start ] && [ -n "${RC_REEXPORT-}" ]; then
+		printf 'R\0' >&9
+		export -p >&9
+		printf '\0' >&9
+	fi
 	exit 0
 }
 

@@ -57,6 +57,11 @@ pub struct Ctx {
     /// and conf.d moments ago is what openrc-run would read now. Any later start reads them
     /// again (the script runs), as openrc-run does at every start.
     pub booting: std::cell::Cell<bool>,
+    /// 0.64's reexport: what each started service handed on (variable, value), until it stops.
+    pub reexports: RefCell<std::collections::HashMap<String, Vec<(String, String)>>>,
+    /// Each service's direct dependencies (need, want, use, after; virtual names as their
+    /// providers): whose handed-on variables its start and stop see.
+    pub env_deps: std::collections::HashMap<String, Vec<String>>,
 }
 
 impl Ctx {
@@ -154,6 +159,8 @@ pub struct Def {
     /// `keyword -stop`/`-shutdown` (or `nostop`/`noshutdown`): the shutdown does not stop it by its
     /// script (D-41); the final sweep ends what is left.
     pub no_stop: bool,
+    /// 0.64: the variables it hands to what starts after it (`reexport` in depend()).
+    pub reexport: Vec<String>,
 }
 
 /// What the run-time pass said of a service: the fast path when it applies, and what its start
@@ -426,7 +433,65 @@ impl Svc {
             s.why = why;
             s.since = Instant::now();
         });
+        if matches!(state, State::Stopped | State::Failed)
+            && self
+                .ctx
+                .reexports
+                .borrow_mut()
+                .remove(&self.def.name)
+                .is_some()
+            && let Some(m) = &self.ctx.mirror
+        {
+            m.remove_environ(&self.def.name);
+        }
         self.mirror(state);
+    }
+
+    /// A start that reexports succeeded: its exported variables of the list are kept (and
+    /// written where OpenRC's openrc-run reads them), the first value of each standing until
+    /// the service stops, as OpenRC's service_export keeps it.
+    fn keep_reexports(&self, export_p: &str) {
+        if self.def.reexport.is_empty() {
+            return;
+        }
+        let mut all = self.ctx.reexports.borrow_mut();
+        let kept = all.entry(self.def.name.clone()).or_default();
+        for (k, v) in parse_assignments(export_p) {
+            if self.def.reexport.contains(&k) && !kept.iter().any(|(n, _)| *n == k) {
+                kept.push((k, v));
+            }
+        }
+        if let Some(m) = &self.ctx.mirror {
+            m.environ(&self.def.name, kept);
+        }
+    }
+
+    /// What the services this one depends on handed on (0.64's reexport): for a start, those of
+    /// its dependencies all the way down; for a stop, of its direct ones (as openrc-run).
+    fn reexported_env(&self, cmd: &str) -> Vec<(String, String)> {
+        let all = self.ctx.reexports.borrow();
+        if all.is_empty() {
+            return Vec::new();
+        }
+        let mut seen: Vec<&str> = vec![self.def.name.as_str()];
+        let mut todo: Vec<&str> = vec![self.def.name.as_str()];
+        let mut out: Vec<(String, String)> = Vec::new();
+        while let Some(s) = todo.pop() {
+            for d in self.ctx.env_deps.get(s).into_iter().flatten() {
+                if seen.contains(&d.as_str()) {
+                    continue;
+                }
+                seen.push(d);
+                if cmd == "start" {
+                    todo.push(d);
+                }
+                for (k, v) in all.get(d).into_iter().flatten() {
+                    out.retain(|(n, _)| n != k);
+                    out.push((k.clone(), v.clone()));
+                }
+            }
+        }
+        out
     }
 
     /// Writes the state for OpenRC's tools, with the daemon's record once started
@@ -782,9 +847,12 @@ impl Svc {
                 let end = until(began, limit);
                 self.status.send_modify(|s| s.until = end);
                 // The evaluation's variables serve the first start of the boot only.
+                // A service that hands variables on, or is handed some, starts through its
+                // script: the values live in shells.
+                let plain = self.def.reexport.is_empty() && self.reexported_env("start").is_empty();
                 let fast = ev
                     .fast
-                    .filter(|_| self.ctx.booting.get() && !self.started_before);
+                    .filter(|_| plain && self.ctx.booting.get() && !self.started_before);
                 self.started_before = true;
                 race(self.start_steps(fast), rx, end, &mut held, None).await
             }
@@ -1232,6 +1300,7 @@ impl Svc {
             }
             Record::Argv(a) => *argv = a,
             Record::Exported(text) => *exported = parse_assignments(&text),
+            Record::Reexport(text) => self.keep_reexports(&text),
             Record::End { status: 0, .. } => out.loaded = true,
             Record::Ask(what) => return Some(what),
             Record::Mark(m) => out.marked = Some(m),
@@ -1281,7 +1350,25 @@ impl Svc {
                 forward::start(&self.def.name, Stream::Stderr)?,
             ),
         };
-        let mut opts = Options::new(Grouping::Session, &self.ctx.env);
+        let handed = match cmd {
+            "start" | "stop" => self.reexported_env(cmd),
+            _ => Vec::new(),
+        };
+        let env: std::borrow::Cow<'_, [(OsString, OsString)]> =
+            if handed.is_empty() && (cmd != "start" || self.def.reexport.is_empty()) {
+                std::borrow::Cow::Borrowed(&self.ctx.env)
+            } else {
+                let mut env = self.ctx.env.clone();
+                for (k, v) in handed {
+                    env.retain(|(n, _)| n.as_os_str() != k.as_str());
+                    env.push((k.into(), v.into()));
+                }
+                if cmd == "start" && !self.def.reexport.is_empty() {
+                    env.push(("RC_REEXPORT".into(), self.def.reexport.join(" ").into()));
+                }
+                std::borrow::Cow::Owned(env)
+            };
+        let mut opts = Options::new(Grouping::Session, &env);
         opts.fds = vec![(theirs.as_raw_fd(), 9), (theirs.as_raw_fd(), 8)];
         if let Some(fd) = memfd {
             opts.fds.push((fd, crate::script::eval::SHIM_FD));
