@@ -718,3 +718,65 @@ fn real_daemons_from_debian_run_recover_and_keep_their_data_under_docker() {
     ok(&["stop", &c.0]);
     assert_eq!(exit_code(&c), 0, "{}", logs(&c).1);
 }
+
+/// Issue 21's report under Docker's default capabilities (no mounts: openrc-run reaches rcinit
+/// through the links on its PATH): nginx as Debian ships it forks and the script names no
+/// pidfile; after it ran a while and rc-status was called, OpenRC's own
+/// `/etc/init.d/nginx restart` leaves one master, the one rcinit follows, and a service that
+/// needs `net` starts through openrc-run.
+#[test]
+fn openrcs_own_restart_of_a_forking_daemon_leaves_one_followed_master_under_docker() {
+    let lower = format!(
+        "{}:{}",
+        common::daemons_rootfs().display(),
+        common::debian_rootfs().display()
+    );
+    let script = "#!/sbin/openrc-run\ncommand=/usr/sbin/nginx\n\
+                  depend() {\n\tneed net localmount\n}\n\
+                  start_pre() {\n\tcheckpath -d -m 0755 /var/log/nginx\n}\n";
+    let root = common::Rootfs::with_only("docker-ornginx", Path::new(&lower), &[("nginx", script)]);
+    let tag = "rcinit-test/openrc-nginx:dev";
+    import(
+        root.path(),
+        tag,
+        &[r#"ENTRYPOINT ["/sbin/rcinit"]"#.to_owned()],
+    );
+    let c = run("ornginx", &[], tag, &[]);
+    wait_log(&c, "1 of 1 services started", 0);
+    let masters = |c: &Container| -> Vec<i64> {
+        let o = exec(
+            c,
+            &[
+                "/bin/sh",
+                "-c",
+                "grep -l 'nginx: [m]aster' /proc/[0-9]*/cmdline",
+            ],
+        );
+        text(&o)
+            .lines()
+            .filter_map(|l| {
+                l.strip_prefix("/proc/")?
+                    .strip_suffix("/cmdline")?
+                    .parse()
+                    .ok()
+            })
+            .collect()
+    };
+    let followed = |c: &Container| -> i64 {
+        let o = exec(c, &["/sbin/rcinit", "status", "--json", "nginx"]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+        assert_eq!(v["services"][0]["state"], "started", "{v}");
+        v["services"][0]["pid"].as_i64().expect("a followed pid")
+    };
+    let first = followed(&c);
+    assert_eq!(masters(&c), vec![first]);
+    let o = exec(&c, &["/bin/rc-status"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = exec(&c, &["/etc/init.d/nginx", "restart"]);
+    assert!(o.status.success(), "{}\n{}", text(&o), logs(&c).1);
+    let second = followed(&c);
+    assert_ne!(first, second);
+    assert_eq!(masters(&c), vec![second], "{}", logs(&c).1);
+    ok(&["stop", &c.0]);
+    assert_eq!(exit_code(&c), 0, "{}", logs(&c).1);
+}
