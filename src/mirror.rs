@@ -180,43 +180,27 @@ impl Mirror {
     /// without waiting. Opened without following a link and closed on exec (no spawned
     /// process keeps it).
     pub fn exclusive(&self, name: &str) -> Lock {
-        use std::os::fd::FromRawFd;
         use std::os::unix::ffi::OsStrExt;
         if name.is_empty() || name == "." || name == ".." || name.contains('/') {
             return Lock::Unavailable;
         }
         let dir = self.dir.join("exclusive");
-        let _ = std::fs::create_dir_all(&dir);
+        if std::fs::create_dir_all(&dir).is_err() || private_dir(&dir).is_err() {
+            return Lock::Unavailable;
+        }
         let Ok(path) = std::ffi::CString::new(dir.join(name).as_os_str().as_bytes()) else {
             return Lock::Unavailable;
         };
-        let flags = libc::O_WRONLY
-            | libc::O_CREAT
-            | libc::O_NONBLOCK
-            | libc::O_CLOEXEC
-            | libc::O_NOFOLLOW
-            | libc::O_NOCTTY;
-        // SAFETY: open(2) with a NUL-terminated path and a mode.
-        let fd = unsafe { libc::open(path.as_ptr(), flags, 0o664 as libc::c_uint) };
-        if fd < 0 {
-            return Lock::Unavailable;
-        }
-        // SAFETY: fd was just opened and is owned by nothing else.
-        let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
-        // SAFETY: flock(2) on a descriptor this function owns.
-        let r = unsafe {
-            libc::flock(
-                std::os::fd::AsRawFd::as_raw_fd(&fd),
-                libc::LOCK_EX | libc::LOCK_NB,
-            )
-        };
-        match r {
-            0 => Lock::Held(fd),
-            _ if std::io::Error::last_os_error().raw_os_error() == Some(libc::EWOULDBLOCK) => {
-                Lock::Busy
+        // The file may be unlinked between its open and the lock (OpenRC removes it when a
+        // service is marked started or stopped): a lock on a file no longer there is none.
+        for _ in 0..3 {
+            match lock_file(&path) {
+                Some(Lock::Held(fd)) if !same_file(&fd, &path) => continue,
+                Some(l) => return l,
+                None => return Lock::Unavailable,
             }
-            _ => Lock::Unavailable,
         }
+        Lock::Unavailable
     }
 
     /// 0.64's `environ/NAME/VAR`: what a started service handed on, where openrc-run reads it
@@ -267,6 +251,59 @@ pub fn local_time_now() -> String {
             tm.tm_sec
         )
     }
+}
+
+/// The lock directory is root's alone: flock(2) needs no more than an open descriptor, so a
+/// file a service user could open for reading is a lock that user could hold for ever.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let m = std::fs::symlink_metadata(dir)?;
+    if !m.is_dir() || m.uid() != 0 {
+        return Err(std::io::Error::other("not root's directory"));
+    }
+    if m.mode() & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// One try at the lock: None when the file cannot be opened or locked for another reason.
+fn lock_file(path: &std::ffi::CStr) -> Option<Lock> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let flags = libc::O_WRONLY
+        | libc::O_CREAT
+        | libc::O_NONBLOCK
+        | libc::O_CLOEXEC
+        | libc::O_NOFOLLOW
+        | libc::O_NOCTTY;
+    // SAFETY: open(2) with a NUL-terminated path and a mode.
+    let fd = unsafe { libc::open(path.as_ptr(), flags, 0o600 as libc::c_uint) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: fd was just opened and is owned by nothing else.
+    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    // SAFETY: flock(2) on a descriptor this function owns.
+    match unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } {
+        0 => Some(Lock::Held(fd)),
+        _ if std::io::Error::last_os_error().raw_os_error() == Some(libc::EWOULDBLOCK) => {
+            Some(Lock::Busy)
+        }
+        _ => None,
+    }
+}
+
+/// Whether the locked descriptor is still the file the path names.
+fn same_file(fd: &std::os::fd::OwnedFd, path: &std::ffi::CStr) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::MetadataExt;
+    let Ok(held) = crate::safepath::fstat(fd) else {
+        return false;
+    };
+    let Ok(now) = std::fs::symlink_metadata(std::ffi::OsStr::from_bytes(path.to_bytes())) else {
+        return false;
+    };
+    held.st_ino == now.ino() && held.st_dev == now.dev()
 }
 
 #[cfg(test)]

@@ -113,6 +113,13 @@ pub fn state_dir(runlevel: &str) -> std::io::Result<()> {
     for d in STATE_DIRS {
         std::fs::create_dir_all(base.join(d))?;
     }
+    // Locks are root's alone (see Mirror::exclusive): a service user could hold an open one.
+    if base.join("exclusive").is_dir() {
+        std::fs::set_permissions(
+            base.join("exclusive"),
+            std::fs::Permissions::from_mode(0o700),
+        )?;
+    }
     std::fs::write(base.join("softlevel"), runlevel)?;
     if std::fs::create_dir_all("/run/lock").is_ok() {
         let _ = std::fs::set_permissions("/run/lock", std::fs::Permissions::from_mode(0o775));

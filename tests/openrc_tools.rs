@@ -235,6 +235,8 @@ fn rcinit_takes_and_honours_openrcs_exclusive_locks_r31() {
             .status
             .success()
     };
+    // The plan is said once the control socket answers.
+    b.wait_line("wave 1: locked");
     common::wait_for("rcinit's start under way", || {
         (common::status_of(&mut b, "locked").0 == "starting").then_some(())
     });
@@ -264,8 +266,25 @@ fn rcinit_takes_and_honours_openrcs_exclusive_locks_r31() {
     assert!(!o.status.success(), "{}", text(&o));
     b.wait_line("locked: not stopped: OpenRC's openrc-run is starting or stopping it");
     assert_eq!(common::status_of(&mut b, "locked").0, "started");
+    let o = b.exec(&["/sbin/rcinit", "restart", "locked"]);
+    assert!(
+        !o.status.success(),
+        "a refused stop is no restart: {}",
+        text(&o)
+    );
+    // Still supervised: its daemon killed is respawned.
+    let daemon = common::one(&mut b, "sleep 100321");
+    common::kill_pid(daemon, libc::SIGKILL);
+    b.wait_line("locked: respawned as pid");
     std::fs::write(root.path().join("var/release"), "").expect("release");
     common::wait_for("the lock let go", || free(&mut b).then_some(()));
+    // A service user cannot hold it: the lock files are root's alone.
+    let o = b.exec_as(
+        Some(65534),
+        &["/usr/bin/flock", "-n", lock, "/bin/sleep", "5"],
+    );
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("Permission denied"), "{}", text(&o));
     let o = b.exec(&["/sbin/rcinit", "stop", "locked"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(common::pids_running(&mut b, "sleep 100321").is_empty());

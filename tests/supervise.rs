@@ -378,7 +378,7 @@ fn a_double_forking_daemon_without_a_pidfile_is_followed_to_its_last_fork() {
         "#!/bin/sh\n\
          case \"$1\" in\n\
          first) setsid \"$0\" second & exit 0 ;;\n\
-         second) \"$0\" daemon & exit 0 ;;\n\
+         second) sleep 0.2; \"$0\" daemon & exit 0 ;;\n\
          daemon) trap 'exit 0' TERM; while :; do sleep 1 & wait; done ;;\n\
          esac\n",
     );
@@ -392,6 +392,7 @@ fn a_double_forking_daemon_without_a_pidfile_is_followed_to_its_last_fork() {
     });
     assert_eq!((state.as_str(), pid), ("started", inner));
     assert!(pids_running(&mut b, "dfork second").is_empty());
+    b.wait_line("ended (exit code 0) leaving pid");
     let o = b.exec(&["/sbin/rcinit", "stop", "dfork"]);
     assert!(o.status.success(), "{}", common::text(&o));
     wait_for("the daemon gone", || {
@@ -429,7 +430,7 @@ fn a_stop_reaches_a_daemon_that_changed_its_process_group_after_it_was_followed(
          case \"$1\" in\n\
          '') \"$0\" child & exit 0 ;;\n\
          child) while [ ! -e /var/go-setsid ]; do sleep 0.05; done; exec setsid \"$0\" daemon ;;\n\
-         daemon) trap 'exit 0' TERM; while :; do sleep 1 & wait; done ;;\n\
+         daemon) trap 'exit 0' TERM; sleep 100502 & while :; do sleep 1 & wait $!; done ;;\n\
          esac\n",
     );
     let mut b = boot(&root, &[]);
@@ -449,6 +450,19 @@ fn a_stop_reaches_a_daemon_that_changed_its_process_group_after_it_was_followed(
         "the daemon survived its stop:\n{}",
         b.transcript()
     );
+    // Its crash too: what it left in the group it made (a worker) goes with it.
+    std::fs::remove_file(root.path().join("var/go-setsid")).expect("rm");
+    let o = b.exec(&["/sbin/rcinit", "start", "latesid"]);
+    assert!(o.status.success(), "{}", common::text(&o));
+    common::one(&mut b, "latesid child");
+    std::fs::write(root.path().join("var/go-setsid"), "").expect("go");
+    let daemon = common::one(&mut b, "latesid daemon");
+    let worker = common::one(&mut b, "sleep 100502");
+    kill(daemon, libc::SIGKILL);
+    b.wait_line("latesid: stopping what is left of its process group");
+    wait_for("its worker gone", || {
+        common::alive(&[worker]).is_empty().then_some(())
+    });
     b.signal(libc::SIGTERM);
     assert_eq!(b.wait_exit(), 0, "{}", b.transcript());
 }

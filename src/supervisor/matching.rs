@@ -206,3 +206,29 @@ mod tests {
         assert!(!matches(&nginx, &Criteria::default(), None));
     }
 }
+
+#[cfg(test)]
+mod pidfile_owner {
+    use super::*;
+
+    /// A pidfile a service user wrote names only that user's processes: one naming a root
+    /// process (this test, as root) finds nothing; the same file root's finds it.
+    #[test]
+    fn a_pidfile_a_user_wrote_names_only_that_users_processes() {
+        assert_eq!(nix::unistd::geteuid().as_raw(), 0, "the tests run as root");
+        let dir = std::env::temp_dir().join(format!("rcinit-owner-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let p = dir.join("app.pid");
+        std::fs::write(&p, format!("{}\n", std::process::id())).expect("pidfile");
+        let path = p.to_str().expect("utf-8");
+        let me = std::process::id() as i32;
+        let found = |_: ()| find(&Criteria::default(), Some(path), |_| false);
+        assert_eq!(found(()).first().map(|f| f.pid), Some(me));
+        std::os::unix::fs::chown(&p, Some(65534), Some(65534)).expect("chown");
+        assert!(
+            found(()).is_empty(),
+            "a user's pidfile named a root process"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -630,7 +630,11 @@ impl Runlevel {
     /// [`Runlevel::restart`] asked for by `asker`'s own running command (not its start or
     /// stop): the stop waits for that command to end.
     pub async fn restart_from(&self, name: &str, asker: Option<&str>) -> (bool, Vec<String>) {
-        let (_, stopped, mut said) = self.stop_from(name, asker).await;
+        let (stopped_ok, stopped, mut said) = self.stop_from(name, asker).await;
+        if !stopped_ok {
+            // Not stopped (openrc-run holds its lock): no restart happened.
+            return (false, said);
+        }
         let (ok, more) = self.start(name).await;
         said.extend(more);
         if !ok {

@@ -289,6 +289,8 @@ struct Daemon {
     ended: Option<Exit>,
     /// Found rather than spawned (a pidfile, a fork): its group is looked up again.
     found: bool,
+    /// When found: its start time and uid (what a successor must be younger than, and run as).
+    seen: Option<(u64, u32)>,
 }
 
 impl Daemon {
@@ -299,6 +301,7 @@ impl Daemon {
             exit,
             ended: None,
             found: false,
+            seen: None,
         }
     }
 
@@ -306,11 +309,28 @@ impl Daemon {
     /// (nginx does, a moment after its parent returned): while it runs (it is rcinit's child,
     /// its pid cannot be anyone else's), its group is the one it has now.
     fn refresh_group(&mut self) {
+        if self.ended.is_none()
+            && let Ok(e) = self.exit.try_recv()
+        {
+            // Reaped already: its pid may be anyone's by now.
+            self.ended = Some(e);
+        }
         if self.found
             && self.ended.is_none()
             && let Some(g) = own_group(self.pid)
         {
             self.pgid = Some(g);
+        }
+    }
+
+    /// A found daemon that ended: a group numbered as its pid can only be one it made itself
+    /// (setsid after rcinit last looked): what is left of it (workers) is in that one.
+    fn own_group_after_exit(&mut self) {
+        if self.found
+            && self.pgid != Some(self.pid)
+            && killpg(Pid::from_raw(self.pid), None).is_ok()
+        {
+            self.pgid = Some(self.pid);
         }
     }
 
@@ -366,6 +386,8 @@ struct Svc {
     /// The daemon was found by its name (no pidfile): what a process it leaves when it ends
     /// must be to be the daemon after it.
     orphan_rule: Option<pidfile::Wanted>,
+    /// Why what a forking command without a pidfile left was not taken for its daemon.
+    untracked_note: Option<String>,
 }
 
 /// Creates a service's status channel and starts its task.
@@ -406,6 +428,7 @@ pub fn spawn_task(def: Def, ctx: Rc<Ctx>) -> (watch::Receiver<Status>, Outbox<Re
         start_error: None,
         start_mark: None,
         orphan_rule: None,
+        untracked_note: None,
     };
     tokio::task::spawn_local(Box::new(svc).run(rx));
     (status_rx, tx)
@@ -597,6 +620,9 @@ impl Svc {
                              holds /run/openrc/exclusive/{0})",
                             self.def.name
                         );
+                        // Its state is openrc-run's to set (its helper calls reach rcinit); what
+                        // waits for this start is told it is over.
+                        self.status.send_modify(|s| s.settled = true);
                         if let Some(r) = reply {
                             let _ = r.send(());
                         }
@@ -649,6 +675,17 @@ impl Svc {
                         killed: false,
                         was: self.state(),
                     });
+                    drop(lock);
+                    // Still up: supervised as before (a crash is seen, a respawn made).
+                    if self.is_up()
+                        && let Some((deadline, reply)) = Box::pin(self.supervise(&mut rx)).await
+                    {
+                        self.deferred.push_front(Request::Stop {
+                            deadline,
+                            reply,
+                            after_script: false,
+                        });
+                    }
                     continue;
                 }
                 let r = Box::pin(self.stop(deadline)).await;
@@ -757,6 +794,18 @@ impl Svc {
         {
             return None;
         }
+        // Nothing of rcinit's to signal, or to stop (the service is not up): the image's own
+        // helper does what OpenRC's would.
+        if let Ok(c) = &call
+            && self.daemon.is_none()
+            && match c.mode {
+                HelperMode::Signal(_) => true,
+                HelperMode::Stop => !self.is_up(),
+                HelperMode::Start => false,
+            }
+        {
+            return None;
+        }
         let mode = call.as_ref().map(|c| c.mode.clone()).map_err(Clone::clone);
         Some(match mode {
             Ok(HelperMode::Start) if self.is_up() => {
@@ -779,7 +828,7 @@ impl Svc {
                 if self.is_up() || self.daemon.is_some() {
                     self.set(State::Stopping, None);
                     let deadline = self.own_stop_deadline();
-                    let untracked = self.daemon.is_none();
+                    let untracked = self.untracked();
                     let r = self.stop_daemon(deadline).await;
                     if untracked && let Ok(c) = &call {
                         ok = self.stop_named(c, deadline).await;
@@ -964,10 +1013,21 @@ impl Svc {
                     None if scripted && self.launch.is_none() => {
                         self.follow_outside().await;
                     }
-                    None => {
-                        tracing::info!("{}: started", self.def.name);
-                        self.set(State::Started, None);
-                    }
+                    None => match self.untracked_note.take() {
+                        Some(why) => {
+                            tracing::warn!(
+                                "{}: started, untracked: its command left a process rcinit does \
+                                 not take for its daemon ({why}); `rcinit check` will not vouch \
+                                 for it",
+                                self.def.name
+                            );
+                            self.set(State::Started, Some(Why::Untracked(why)));
+                        }
+                        None => {
+                            tracing::info!("{}: started", self.def.name);
+                            self.set(State::Started, None);
+                        }
+                    },
                 }
             }
             other => {
@@ -1073,7 +1133,8 @@ impl Svc {
                     since,
                     me,
                     before,
-                    uid: uid(),
+                    // Run as rcinit when no command_user: an orphan of another user is not it.
+                    uid: uid().or(Some(nix::unistd::geteuid().as_raw())),
                     name: name.clone(),
                 };
                 let first = self.await_orphans(&wanted).await.first().copied();
@@ -1492,7 +1553,7 @@ impl Svc {
                         Err(e) => tracing::warn!("{}: {e}", self.def.name),
                     }
                 }
-                let untracked = self.daemon.is_none();
+                let untracked = self.untracked();
                 let ok = self.stop_for_script().await;
                 if untracked {
                     let end = self
@@ -1518,6 +1579,15 @@ impl Svc {
         }
     }
 
+    /// Up, and no daemon followed although there is one somewhere: a start() of its own that
+    /// planned none, or whose daemon rcinit could not judge its own (`untracked`). Not a
+    /// daemon of rcinit's that crashed or waits to be respawned.
+    fn untracked(&self) -> bool {
+        self.daemon.is_none()
+            && (self.launch.is_none()
+                || matches!(self.status.borrow().why, Some(Why::Untracked(_))))
+    }
+
     /// `start-stop-daemon --stop` while rcinit follows no daemon for the service (it escaped
     /// rcinit's notice): what the call names is stopped as OpenRC's start-stop-daemon would,
     /// by the call's schedule. False, said, when something of it is still there.
@@ -1528,10 +1598,25 @@ impl Svc {
         let Ok(da) = daemon_args::parse(call.helper, &call.options) else {
             return true;
         };
-        let uid = da.user.as_deref().and_then(|u| {
-            let (passwd, group) = super::user::databases();
-            super::user::resolve(u, &passwd, &group).ok().map(|i| i.uid)
-        });
+        // start-stop-daemon refuses a user it cannot resolve; matching every user instead
+        // would stop what is not the service's.
+        let uid = match da.user.as_deref() {
+            None => None,
+            Some(u) => {
+                let (passwd, group) = super::user::databases();
+                let name = u.split(':').next().unwrap_or(u);
+                match super::user::resolve(u, &passwd, &group) {
+                    Ok(i) => Some(i.uid),
+                    Err(_) => match name.parse::<u32>() {
+                        Ok(n) => Some(n),
+                        Err(_) => {
+                            tracing::error!("{}: --user {u}: no such user", self.def.name);
+                            return false;
+                        }
+                    },
+                }
+            }
+        };
         let criteria = super::matching::Criteria {
             exec: call.command.clone(),
             name: da.name.clone(),
@@ -1898,14 +1983,22 @@ impl Svc {
             // No pidfile: start-stop-daemon finds the daemon again by its name. What the command
             // forked is rcinit's orphan by the time its exit is seen (a child is re-parented as
             // its parent exits): judged as a pidfile's pid is, and followed.
-            if let Some(w) = by_name {
+            if let Some(mut w) = by_name {
+                // Run as rcinit when no command_user: an orphan of another user is not it.
+                w.uid.get_or_insert(nix::unistd::geteuid().as_raw());
                 let found = self.await_orphans(&w).await;
-                if let Some((&first, rest)) = found.split_first() {
-                    self.follow(first);
-                    for &pid in rest {
-                        self.follow(pid);
+                match found.split_first() {
+                    Some((&first, rest)) => {
+                        self.follow(first);
+                        for &pid in rest {
+                            self.follow_extra(pid);
+                        }
+                        self.orphan_rule = Some(w);
                     }
-                    self.orphan_rule = Some(w);
+                    None => {
+                        let (_, why) = self.judge_orphans(&w);
+                        self.untracked_note = why;
+                    }
                 }
             }
             return true;
@@ -1955,6 +2048,7 @@ impl Svc {
         let pgid = own_group(pid);
         let mut found = Daemon::new(pid, pgid, exit);
         found.found = true;
+        found.seen = pidfile::info(pid).ok().map(|i| (i.start, i.uid));
         if let Some(old) = self.daemon.replace(found) {
             tracing::warn!(
                 "{}: a second daemon (pid {pid}) for one service; pid {} is stopped with it",
@@ -1964,6 +2058,14 @@ impl Svc {
             self.extras.push(old);
         }
         self.status.send_modify(|s| s.pid = Some(pid));
+    }
+
+    /// Another process of the same start, stopped with the service (not supervised).
+    fn follow_extra(&mut self, pid: i32) {
+        let exit = self.ctx.reaper.borrow_mut().watch(pid);
+        let mut d = Daemon::new(pid, own_group(pid), exit);
+        d.found = true;
+        self.extras.push(d);
     }
 
     /// The daemon a pidfile names, if it is this start's (see [`pidfile`]), or why not.
@@ -2024,6 +2126,7 @@ impl Svc {
             if !found.is_empty() || Instant::now() >= limit {
                 return found;
             }
+            // Only what may still become it: this start's, of the service's user, mid-exec.
             let pending = crate::procfs::pids().into_iter().any(|p| {
                 !self.ctx.reaper.borrow().is_watched(p)
                     && crate::procfs::stat(p).is_some_and(|s| {
@@ -2031,6 +2134,8 @@ impl Svc {
                             && s.state != 'Z'
                             && (s.start > w.since || (s.start == w.since && !w.before.contains(&p)))
                     })
+                    && w.uid
+                        .is_none_or(|u| pidfile::info(p).is_ok_and(|i| i.uid == u))
             });
             if !pending {
                 return found;
@@ -2046,7 +2151,12 @@ impl Svc {
         if exit != Exit::Code(0) {
             return None;
         }
-        let w = self.orphan_rule.clone()?;
+        let mut w = self.orphan_rule.clone()?;
+        // Younger than the one that ended, and of its user.
+        let (since, uid) = self.daemon.as_ref().and_then(|d| d.seen)?;
+        w.since = since;
+        w.uid = Some(uid);
+        w.before.clear();
         let pid = *self.await_orphans(&w).await.first()?;
         self.daemon = None;
         self.follow(pid);
@@ -2110,6 +2220,9 @@ impl Svc {
                         continue;
                     }
                     tracing::warn!("{}: daemon ended ({e})", self.def.name);
+                    if let Some(d) = self.daemon.as_mut() {
+                        d.own_group_after_exit();
+                    }
                     next_check = None;
                     // What is left of its process group (a master's workers) goes before
                     // anything starts again: they would keep its port, its files.
