@@ -780,3 +780,72 @@ fn openrcs_own_restart_of_a_forking_daemon_leaves_one_followed_master_under_dock
     ok(&["stop", &c.0]);
     assert_eq!(exit_code(&c), 0, "{}", logs(&c).1);
 }
+
+/// `docker build` with `-f -` (the Dockerfile on stdin) and `ctx` as the context.
+fn build_stdin(tag: &str, dockerfile: &str, ctx: &Path) {
+    let mut child = Command::new("docker")
+        .args(["build", "-q", "-t", tag, "-f", "-"])
+        .arg(ctx)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("docker build");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(dockerfile.as_bytes())
+        .expect("Dockerfile");
+    let o = output_within(child);
+    assert!(o.status.success(), "docker build {tag}: {}", text(&o));
+}
+
+/// Issue 24: the image to copy from (docker/Dockerfile.scratch, as `./dev.sh dist` builds it
+/// from a directory holding the static binary) is copied from as the README says, and the copy
+/// (put where the image has no rcinit) is what boots the services and stops with 0.
+#[test]
+fn an_image_that_copies_rcinit_from_the_scratch_image_boots() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ctx = common::TempDir::new("scratch-ctx");
+    std::fs::copy(common::rcinit_bin(), ctx.path().join("rcinit")).expect("binary");
+    let scratch = std::fs::read_to_string(repo.join("docker/Dockerfile.scratch")).expect("file");
+    build_stdin("rcinit-test/scratch:dev", &scratch, ctx.path());
+    // Only /rcinit in it: its entrypoint runs as PID 1 in an otherwise empty image.
+    let o = docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "rcinit-test/scratch:dev",
+        "--version",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).starts_with("rcinit "),
+        "{}",
+        text(&o)
+    );
+    // The user's image: busybox and the example stack, rcinit copied in.
+    let base = build("rcinit-test/no-rcinit:dev", false, &[], &[]);
+    let user = common::TempDir::new("copy-from-ctx");
+    build_stdin(
+        "rcinit-test/copied:dev",
+        &format!(
+            "FROM {base}\nCOPY --from=rcinit-test/scratch:dev /rcinit /usr/local/sbin/rcinit\n\
+             ENTRYPOINT [\"/usr/local/sbin/rcinit\"]\n"
+        ),
+        user.path(),
+    );
+    let c = run("copied", &[], "rcinit-test/copied:dev", &[]);
+    wait_log(&c, STARTED, 0);
+    let o = exec(&c, &["/bin/readlink", "/proc/1/exe"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "/usr/local/sbin/rcinit",
+        "{}",
+        text(&o)
+    );
+    ok(&["stop", &c.0]);
+    assert_eq!(exit_code(&c), 0, "{}", logs(&c).1);
+}

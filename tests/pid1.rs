@@ -44,7 +44,7 @@ const ORPHANS: &str = "i=0; while [ $i -lt 1000 ]; do ( sleep 0 & ); i=$((i+1));
 
 #[test]
 fn thousand_orphans_leave_no_zombie() {
-    for mode in MODES {
+    for mode in common::modes() {
         let root = Rootfs::new("orphans");
         let mut b = root.boot(mode, &["-v", "sh", "-c", ORPHANS]);
         b.wait_line("spawned");

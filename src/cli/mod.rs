@@ -33,11 +33,21 @@ pub struct BootArgs {
     pub cmd: Vec<OsString>,
 }
 
+/// What `--version` prints: the release, the commit it was built from, the target.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("RCINIT_COMMIT"),
+    ", ",
+    env!("RCINIT_TARGET"),
+    ")"
+);
+
 /// rcinit: the init for containers that run your OpenRC init scripts.
 #[derive(Parser, Debug)]
 #[command(
     name = "rcinit",
-    version,
+    version = VERSION,
     about,
     long_about = "rcinit is PID 1 for containers that run several services: it starts the runlevel's \
 OpenRC init scripts in dependency order, supervises them, reaps every zombie, and on SIGTERM stops \
@@ -172,7 +182,7 @@ impl Command {
 
 /// The boot-only parser used as PID 1, where no word is a subcommand.
 #[derive(Parser, Debug)]
-#[command(name = "rcinit", version, about)]
+#[command(name = "rcinit", version = VERSION, about)]
 pub struct Pid1Cli {
     #[command(flatten)]
     pub boot: BootArgs,
@@ -182,7 +192,7 @@ pub struct Pid1Cli {
 #[derive(Parser, Debug)]
 #[command(
     name = "init",
-    version,
+    version = VERSION,
     about = "rcinit as /sbin/init: boot RUNLEVEL (default: default)"
 )]
 pub struct InitCli {
@@ -353,6 +363,12 @@ mod tests {
     fn help_and_version_follow_clap() {
         let e = parse(argv(&["rcinit", "--version"]), false).unwrap_err();
         assert_eq!(e.kind(), clap::error::ErrorKind::DisplayVersion);
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with(&format!("rcinit {}", env!("CARGO_PKG_VERSION"))),
+            "{shown}"
+        );
+        assert!(shown.contains(env!("RCINIT_TARGET")) && !env!("RCINIT_TARGET").is_empty());
         let e = parse(argv(&["rcinit", "--help"]), false).unwrap_err();
         assert_eq!(e.kind(), clap::error::ErrorKind::DisplayHelp);
         Cli::command().debug_assert();
