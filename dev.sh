@@ -290,7 +290,7 @@ cmd_dist() {
 		esac
 		say "release build for $t"
 		bin=$(release "$t")
-		file -L "$bin" | grep -E 'statically linked|static-pie linked' >/dev/null || die "$bin: $(file -L "$bin")"
+		file -L "$bin" | grep 'statically linked' >/dev/null || die "$bin: $(file -L "$bin")"
 		d=dist/$t
 		mkdir -p "$d"
 		cp "$bin" "$d/rcinit"
