@@ -61,11 +61,7 @@ pub struct Found {
 /// The processes the call names. With a pidfile, only the pid it names (if it matches the
 /// other criteria); `skip` leaves out rcinit's own and those it follows for other services.
 pub fn find(c: &Criteria, pidfile: Option<&str>, skip: impl Fn(i32) -> bool) -> Vec<Found> {
-    let exec_real = c
-        .exec
-        .as_deref()
-        .and_then(|e| std::fs::canonicalize(e).ok())
-        .map(|p| p.to_string_lossy().into_owned());
+    let exec_real = c.exec.as_deref().and_then(real_path);
     let ok = |pid: i32| -> Option<Found> {
         if pid <= 1 || skip(pid) {
             return None;
@@ -94,6 +90,17 @@ pub fn find(c: &Criteria, pidfile: Option<&str>, skip: impl Fn(i32) -> bool) -> 
             v
         }
     }
+}
+
+/// Where `exec` is, its directories' links followed only where root owns them (/sbin ->
+/// /usr/sbin): a link a service user made must not turn a stop of its command into one of
+/// another program. The last component is taken as it is. Nothing is opened but a path.
+fn real_path(exec: &str) -> Option<String> {
+    use std::os::fd::AsRawFd;
+    let fd = crate::safepath::open_read(exec, libc::O_PATH).ok()?;
+    std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
 }
 
 fn alive(f: &Found) -> bool {
@@ -208,8 +215,25 @@ mod tests {
 }
 
 #[cfg(test)]
-mod pidfile_owner {
+mod hostile_paths {
     use super::*;
+
+    /// `--exec` through a directory link: followed when root owns the link, not when a user
+    /// does (the user could point it at any program, and the stop would signal that program).
+    #[test]
+    fn an_exec_path_follows_only_roots_links() {
+        let dir = std::env::temp_dir().join(format!("rcinit-exec-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("real")).expect("dir");
+        std::fs::write(dir.join("real/app"), "").expect("app");
+        let link = dir.join("bin");
+        std::os::unix::fs::symlink(dir.join("real"), &link).expect("link");
+        let via = format!("{}/app", link.display());
+        let want = dir.join("real/app").to_string_lossy().into_owned();
+        assert_eq!(real_path(&via).as_deref(), Some(want.as_str()));
+        std::os::unix::fs::lchown(&link, Some(65534), Some(65534)).expect("lchown");
+        assert_eq!(real_path(&via), None, "a user's link was followed");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     /// A pidfile a service user wrote names only that user's processes: one naming a root
     /// process (this test, as root) finds nothing; the same file root's finds it.
