@@ -126,28 +126,10 @@ fn outcome(out: &Path, log: String) -> Outcome {
     }
 }
 
-/// `sh -c SCRIPT NAME` in fresh PID, mount and network namespaces; the caller adds the arguments.
-fn in_namespaces(script: &str, name: &str) -> Command {
-    let mut c = Command::new("unshare");
-    c.args([
-        "--pid",
-        "--fork",
-        "--mount",
-        "--net",
-        "--propagation",
-        "private",
-        "/bin/sh",
-        "-c",
-        script,
-        name,
-    ]);
-    c
-}
-
 fn under_openrc(root: &Path, f: &Path) -> Outcome {
     let out = common::TempDir::new("stack-openrc");
     let script = format!("{SETUP}{OPENRC}");
-    let st = in_namespaces(&script, "openrc")
+    let st = common::in_namespaces(&script, "openrc")
         .arg(root)
         .arg(f)
         .arg(out.path())
@@ -162,7 +144,7 @@ fn under_rcinit(root: &Path, f: &Path) -> Outcome {
     let out = common::TempDir::new("stack-rcinit");
     std::fs::copy(common::rcinit_bin(), out.path().join("rcinit")).expect("copy rcinit");
     let script = format!("{SETUP}exec chroot \"$R\" /mnt/rcinit\n");
-    let mut child = in_namespaces(&script, "rcinit")
+    let mut child = common::in_namespaces(&script, "rcinit")
         .arg(root)
         .arg(f)
         .arg(out.path())

@@ -10,7 +10,7 @@ mod common;
 use common::text;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use common::{Booted, Mode};
 
@@ -120,19 +120,7 @@ fn agree_with(root: &Path) {
     fixtures(f.path());
     let out = common::TempDir::new("state-out");
     std::fs::copy(common::rcinit_bin(), out.path().join("rcinit")).expect("copy rcinit");
-    let child = Command::new("unshare")
-        .args([
-            "--pid",
-            "--fork",
-            "--mount",
-            "--net",
-            "--propagation",
-            "private",
-            "/bin/sh",
-            "-c",
-            SETUP,
-            "state",
-        ])
+    let child = common::in_namespaces(SETUP, "state")
         .arg(root)
         .arg(f.path())
         .arg(out.path())

@@ -294,23 +294,14 @@ fn rcinit_takes_and_honours_openrcs_exclusive_locks_r31() {
 /// Real OpenRC boots `root` (sysinit, boot, default) in namespaces of its own, with a fresh
 /// /run, and is gone when this returns.
 fn boot_real_openrc(root: &std::path::Path) -> String {
-    let o = std::process::Command::new("unshare")
-        .args([
-            "--pid",
-            "--fork",
-            "--mount",
-            "--net",
-            "--propagation",
-            "private",
-            "/bin/sh",
-            "-c",
-            "set -e; R=$1; mount -t proc proc \"$R/proc\"; mount -t tmpfs tmpfs \"$R/run\"; \
-             chroot \"$R\" /bin/sh -c 'openrc sysinit; openrc boot; openrc default' 2>&1",
-            "real",
-        ])
-        .arg(root)
-        .output()
-        .expect("unshare");
+    let o = common::in_namespaces(
+        "set -e; R=$1; mount -t proc proc \"$R/proc\"; mount -t tmpfs tmpfs \"$R/run\"; \
+         chroot \"$R\" /bin/sh -c 'openrc sysinit; openrc boot; openrc default' 2>&1",
+        "real",
+    )
+    .arg(root)
+    .output()
+    .expect("unshare");
     text(&o)
 }
 

@@ -332,15 +332,7 @@ impl Runlevel {
                         );
                     }
                     let _ = mark.send(true);
-                    let r = StopReport {
-                        name,
-                        signal: None,
-                        took: Duration::ZERO,
-                        exit: None,
-                        killed: false,
-                        was,
-                    };
-                    return (quiet, r);
+                    return (quiet, StopReport::nothing(&name, was));
                 }
                 let now = Instant::now();
                 let ask = status.borrow().stop_ask.unwrap_or(service::DEFAULT_ASK);
@@ -366,14 +358,7 @@ impl Runlevel {
                     None
                 };
                 let _ = mark.send(true);
-                let r = report.unwrap_or(StopReport {
-                    name,
-                    signal: None,
-                    took: Duration::ZERO,
-                    exit: None,
-                    killed: false,
-                    was: State::Stopped,
-                });
+                let r = report.unwrap_or_else(|| StopReport::nothing(&name, State::Stopped));
                 (quiet, r)
             });
         }

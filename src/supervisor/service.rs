@@ -140,6 +140,20 @@ pub struct StopReport {
     pub was: State,
 }
 
+impl StopReport {
+    /// A stop that signalled nothing.
+    pub fn nothing(name: &str, was: State) -> StopReport {
+        StopReport {
+            name: name.to_owned(),
+            signal: None,
+            took: Duration::ZERO,
+            exit: None,
+            killed: false,
+            was,
+        }
+    }
+}
+
 /// The static facts of one service.
 pub struct Def {
     pub name: String,
@@ -287,9 +301,8 @@ struct Daemon {
     /// Its exit, once taken from `exit` (which must not be awaited again): a stop cut short
     /// may have seen it while the rest of its group lingered.
     ended: Option<Exit>,
-    /// Found rather than spawned (a pidfile, a fork): its group is looked up again.
-    found: bool,
-    /// When found: its start time and uid (what a successor must be younger than, and run as).
+    /// Found rather than spawned (a pidfile, a fork), with its start time and uid: its group
+    /// is looked up again, and a successor must be younger and run as it.
     seen: Option<(u64, u32)>,
 }
 
@@ -300,7 +313,6 @@ impl Daemon {
             pgid,
             exit,
             ended: None,
-            found: false,
             seen: None,
         }
     }
@@ -315,7 +327,7 @@ impl Daemon {
             // Reaped already: its pid may be anyone's by now.
             self.ended = Some(e);
         }
-        if self.found
+        if self.seen.is_some()
             && self.ended.is_none()
             && let Some(g) = own_group(self.pid)
         {
@@ -326,7 +338,7 @@ impl Daemon {
     /// A found daemon that ended: a group numbered as its pid can only be one it made itself
     /// (setsid after rcinit last looked): what is left of it (workers) is in that one.
     fn own_group_after_exit(&mut self) {
-        if self.found
+        if self.seen.is_some()
             && self.pgid != Some(self.pid)
             && killpg(Pid::from_raw(self.pid), None).is_ok()
         {
@@ -667,14 +679,7 @@ impl Svc {
                          holds /run/openrc/exclusive/{0})",
                         self.def.name
                     );
-                    let _ = reply.send(StopReport {
-                        name: self.def.name.clone(),
-                        signal: None,
-                        took: Duration::ZERO,
-                        exit: None,
-                        killed: false,
-                        was: self.state(),
-                    });
+                    let _ = reply.send(StopReport::nothing(&self.def.name, self.state()));
                     drop(lock);
                     // Still up: supervised as before (a crash is seen, a respawn made).
                     if self.is_up()
@@ -1102,14 +1107,7 @@ impl Svc {
         let named = path
             .as_ref()
             .is_some_and(|p| !escaped.is_empty() || std::path::Path::new(p).exists());
-        let uid = || {
-            var("command_user").and_then(|u| {
-                let (passwd, group) = super::user::databases();
-                super::user::resolve(&u, &passwd, &group)
-                    .ok()
-                    .map(|i| i.uid)
-            })
-        };
+        let uid = || var("command_user").and_then(|u| super::user::uid_of(&u).ok());
         let found = match (path, name) {
             (Some(path), Some(name)) if named => {
                 let wanted = pidfile::Wanted {
@@ -1137,16 +1135,15 @@ impl Svc {
                     uid: uid().or(Some(nix::unistd::geteuid().as_raw())),
                     name: name.clone(),
                 };
-                let first = self.await_orphans(&wanted).await.first().copied();
-                match first {
-                    Some(pid) => {
+                let (found, why) = self.await_orphans(&wanted).await;
+                match found.first() {
+                    Some(&pid) => {
                         self.orphan_rule = Some(wanted);
                         Some(Ok((pid, "no pidfile: followed by its name")))
                     }
-                    None => Some(Err(self
-                        .judge_orphans(&wanted)
-                        .1
-                        .unwrap_or_else(|| format!("none of them is {name:?}")))),
+                    None => Some(Err(
+                        why.unwrap_or_else(|| format!("none of them is {name:?}"))
+                    )),
                 }
             }
             _ => None,
@@ -1600,21 +1597,17 @@ impl Svc {
         };
         // start-stop-daemon refuses a user it cannot resolve; matching every user instead
         // would stop what is not the service's.
-        let uid = match da.user.as_deref() {
+        let known = |u: &str| {
+            super::user::uid_of(u)
+                .ok()
+                .or_else(|| u.split(':').next()?.parse().ok())
+        };
+        let uid = match da.user.as_deref().map(|u| (u, known(u))) {
             None => None,
-            Some(u) => {
-                let (passwd, group) = super::user::databases();
-                let name = u.split(':').next().unwrap_or(u);
-                match super::user::resolve(u, &passwd, &group) {
-                    Ok(i) => Some(i.uid),
-                    Err(_) => match name.parse::<u32>() {
-                        Ok(n) => Some(n),
-                        Err(_) => {
-                            tracing::error!("{}: --user {u}: no such user", self.def.name);
-                            return false;
-                        }
-                    },
-                }
+            Some((_, Some(uid))) => Some(uid),
+            Some((u, None)) => {
+                tracing::error!("{}: --user {u}: no such user", self.def.name);
+                return false;
             }
         };
         let criteria = super::matching::Criteria {
@@ -1986,7 +1979,7 @@ impl Svc {
             if let Some(mut w) = by_name {
                 // Run as rcinit when no command_user: an orphan of another user is not it.
                 w.uid.get_or_insert(nix::unistd::geteuid().as_raw());
-                let found = self.await_orphans(&w).await;
+                let (found, why) = self.await_orphans(&w).await;
                 match found.split_first() {
                     Some((&first, rest)) => {
                         self.follow(first);
@@ -1995,10 +1988,7 @@ impl Svc {
                         }
                         self.orphan_rule = Some(w);
                     }
-                    None => {
-                        let (_, why) = self.judge_orphans(&w);
-                        self.untracked_note = why;
-                    }
+                    None => self.untracked_note = why,
                 }
             }
             return true;
@@ -2047,8 +2037,7 @@ impl Svc {
         let exit = self.ctx.reaper.borrow_mut().watch(pid);
         let pgid = own_group(pid);
         let mut found = Daemon::new(pid, pgid, exit);
-        found.found = true;
-        found.seen = pidfile::info(pid).ok().map(|i| (i.start, i.uid));
+        found.seen = seen(pid);
         if let Some(old) = self.daemon.replace(found) {
             tracing::warn!(
                 "{}: a second daemon (pid {pid}) for one service; pid {} is stopped with it",
@@ -2064,7 +2053,7 @@ impl Svc {
     fn follow_extra(&mut self, pid: i32) {
         let exit = self.ctx.reaper.borrow_mut().watch(pid);
         let mut d = Daemon::new(pid, own_group(pid), exit);
-        d.found = true;
+        d.seen = seen(pid);
         self.extras.push(d);
     }
 
@@ -2089,12 +2078,8 @@ impl Svc {
     }
 
     /// The processes a start without a pidfile left that are its daemon: rcinit's orphans,
-    /// judged as a pidfile's pid is ([`pidfile::judge`]), oldest first.
-    fn orphans(&self, w: &pidfile::Wanted) -> Vec<i32> {
-        self.judge_orphans(w).0
-    }
-
-    /// [`Svc::orphans`], and why the first one turned down was.
+    /// judged as a pidfile's pid is ([`pidfile::judge`]), oldest first; and why the first one
+    /// turned down was.
     fn judge_orphans(&self, w: &pidfile::Wanted) -> (Vec<i32>, Option<String>) {
         let mut why = None;
         let mut found: Vec<(u64, i32)> = crate::procfs::pids()
@@ -2116,14 +2101,14 @@ impl Svc {
         (found.into_iter().map(|(_, p)| p).collect(), why)
     }
 
-    /// [`Svc::orphans`], once there are some: while a process this start left is not (yet)
+    /// [`Svc::judge_orphans`], once there are some: while a process this start left is not (yet)
     /// the daemon (a wrapper such as setsid or nohup, mid-exec), it is awaited, within the
     /// readiness limit (5 s at most). A start that left nothing is over at once.
-    async fn await_orphans(&self, w: &pidfile::Wanted) -> Vec<i32> {
+    async fn await_orphans(&self, w: &pidfile::Wanted) -> (Vec<i32>, Option<String>) {
         let limit = later(self.ctx.ready_timeout.min(Duration::from_secs(5)));
         loop {
-            let found = self.orphans(w);
-            if !found.is_empty() || Instant::now() >= limit {
+            let found = self.judge_orphans(w);
+            if !found.0.is_empty() || Instant::now() >= limit {
                 return found;
             }
             // Only what may still become it: this start's, of the service's user, mid-exec.
@@ -2157,7 +2142,7 @@ impl Svc {
         w.since = since;
         w.uid = Some(uid);
         w.before.clear();
-        let pid = *self.await_orphans(&w).await.first()?;
+        let pid = *self.await_orphans(&w).await.0.first()?;
         self.daemon = None;
         self.follow(pid);
         Some(pid)
@@ -2472,14 +2457,7 @@ impl Svc {
         let was = self.state();
         let begin = Instant::now();
         if !was.has_work_to_stop() {
-            return StopReport {
-                name: self.def.name.clone(),
-                signal: None,
-                took: Duration::ZERO,
-                exit: None,
-                killed: false,
-                was,
-            };
+            return StopReport::nothing(&self.def.name, was);
         }
         self.set(State::Stopping, None);
         self.status.send_modify(|s| s.until = Some(deadline));
@@ -2525,14 +2503,7 @@ impl Svc {
     /// start() and a schedule a script asked for stay as they are.
     async fn stop_group(&mut self, deadline: Instant, all: bool) -> StopReport {
         let begin = Instant::now();
-        let mut report = StopReport {
-            name: self.def.name.clone(),
-            signal: None,
-            took: Duration::ZERO,
-            exit: None,
-            killed: false,
-            was: self.state(),
-        };
+        let mut report = StopReport::nothing(&self.def.name, self.state());
         // Everything stays the task's until it is gone: a stop cut short (by a stop request
         // or the shutdown) leaves it to the next one, never orphaned.
         let extras = if all { self.extras.as_slice() } else { &[] };
@@ -2714,6 +2685,11 @@ fn until(from: Instant, limit: Option<Duration>) -> Option<Instant> {
 }
 
 /// A daemon's own process group, when it has one (not rcinit's, not init's).
+/// What a found process is known by: its start time and uid.
+fn seen(pid: i32) -> Option<(u64, u32)> {
+    pidfile::info(pid).ok().map(|i| (i.start, i.uid))
+}
+
 fn own_group(pid: i32) -> Option<i32> {
     nix::unistd::getpgid(Some(Pid::from_raw(pid)))
         .ok()

@@ -109,6 +109,12 @@ pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<Identity, String
     })
 }
 
+/// The uid `spec` (`user`, `user:group`) names, against this system's databases.
+pub fn uid_of(spec: &str) -> Result<u32, String> {
+    let (passwd, group) = databases();
+    resolve(spec, &passwd, &group).map(|i| i.uid)
+}
+
 /// A group's id by name or number; a number must name a group that exists (getgrgid).
 pub fn group_id(g: &str, group: &str) -> Option<u32> {
     group_entries(group)

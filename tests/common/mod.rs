@@ -903,3 +903,21 @@ pub fn status_of(b: &mut Booted, name: &str) -> (String, Option<i64>) {
         s["pid"].as_i64(),
     )
 }
+
+/// `sh -c SCRIPT NAME` in fresh PID, mount and network namespaces; the caller adds the arguments.
+pub fn in_namespaces(script: &str, name: &str) -> Command {
+    let mut c = Command::new("unshare");
+    c.args([
+        "--pid",
+        "--fork",
+        "--mount",
+        "--net",
+        "--propagation",
+        "private",
+        "/bin/sh",
+        "-c",
+        script,
+        name,
+    ]);
+    c
+}
