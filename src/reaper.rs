@@ -97,8 +97,8 @@ enum Waited {
 fn wait_any() -> Waited {
     loop {
         let mut status: libc::c_int = 0;
-        // SAFETY: waitpid with a valid out-pointer; WNOHANG never blocks.
         #[allow(clippy::disallowed_methods)] // this is the reaper
+        // SAFETY: waitpid with a valid out-pointer; WNOHANG never blocks.
         let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
         if pid > 0 {
             return match decode(status) {

@@ -2,6 +2,12 @@
 //! parsers, bounded memory, a descriptor floor. Each test is a regression test that failed on
 //! the code before its fix.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::too_many_lines,
+    reason = "a test: a failed expectation is its failure, and a scenario reads top to bottom"
+)]
 // The tests wait on the processes they start (not PID 1); rcinit's reaper rule is for src/.
 #![allow(clippy::disallowed_methods)]
 

@@ -2,6 +2,12 @@
 //! namespaces and root): status, start/stop/restart with OpenRC's dependency rules, the
 //! socket's defences, shutdown from inside, the faked boot's /run, and script commands.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::too_many_lines,
+    reason = "a test: a failed expectation is its failure, and a scenario reads top to bottom"
+)]
 #![allow(clippy::disallowed_methods)]
 
 mod common;

@@ -2,6 +2,12 @@
 //! one that decides from its parent whether it is daemonized already (OpenSSH's check), a master
 //! with workers in its process group, a logger that ends with its daemon.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::too_many_lines,
+    reason = "a test: a failed expectation is its failure, and a scenario reads top to bottom"
+)]
 // The test process is not PID 1 and has no reaper: waiting on its own children is right here.
 #![allow(clippy::disallowed_methods)]
 

@@ -7,6 +7,12 @@
 //! Fixtures: tests/fixtures/openrc (init.d, conf.d, rc.conf, rc.conf.d, runlevels). The rootfs is
 //! made once by `./dev.sh deps` and cached outside the checkout.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::too_many_lines,
+    reason = "a test: a failed expectation is its failure, and a scenario reads top to bottom"
+)]
 // The test process is not PID 1 and has no reaper: waiting on its own children is right here.
 #![allow(clippy::disallowed_methods)]
 

@@ -7,6 +7,12 @@
 //! The scripts are `examples/init.d` as they ship, each with a start_pre and stop_post appended
 //! that write the order to /mnt/order, plus one crash-looping service.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::too_many_lines,
+    reason = "a test: a failed expectation is its failure, and a scenario reads top to bottom"
+)]
 // The test process is not PID 1 and has no reaper: waiting on its own children is right here.
 #![allow(clippy::disallowed_methods)]
 

@@ -3,6 +3,12 @@
 //! `rc-status` shows each in the state `rcinit status` gives (R-20..R-28, C-03), and the real
 //! `rc-service NAME restart` (OpenRC's openrc-run) restarts the daemon under rcinit.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::too_many_lines,
+    reason = "a test: a failed expectation is its failure, and a scenario reads top to bottom"
+)]
 #![allow(clippy::disallowed_methods)]
 
 mod common;

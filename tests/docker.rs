@@ -4,6 +4,12 @@
 //! is what ships. Containers run with `--network none`; the test command starts `dockerd
 //! --bridge=none --iptables=false` when none runs.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::too_many_lines,
+    reason = "a test: a failed expectation is its failure, and a scenario reads top to bottom"
+)]
 #![allow(clippy::disallowed_methods)]
 
 mod common;

@@ -1,6 +1,12 @@
 //! Evaluating init scripts on real processes: at boot (rcinit as PID 1 and as a subreaper), and
 //! through `inspect`, `graph` and `lint --root` from outside an image.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::too_many_lines,
+    reason = "a test: a failed expectation is its failure, and a scenario reads top to bottom"
+)]
 // The test process is not PID 1 and has no reaper: waiting on its own children is right here.
 #![allow(clippy::disallowed_methods)]
 

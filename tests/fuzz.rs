@@ -6,6 +6,13 @@
 //! PID 1 is a dead container. (cargo-fuzz needs a nightly toolchain, which this machine cannot
 //! fetch; proptest runs on stable, inside the test command, bounded.)
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::too_many_lines,
+    reason = "a test: a failed expectation is its failure, and a scenario reads top to bottom"
+)]
+
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;

@@ -2,6 +2,12 @@
 //! under rcinit as PID 1 and against Debian's real OpenRC (its helper binaries in the OpenRC
 //! tree) on the same inputs.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::too_many_lines,
+    reason = "a test: a failed expectation is its failure, and a scenario reads top to bottom"
+)]
 // The test process is not PID 1 and has no reaper: waiting on its own children is right here.
 #![allow(clippy::disallowed_methods)]
 

@@ -2,6 +2,12 @@
 //! functions calling the helpers in an image without OpenRC, one-shots, forking daemons
 //! followed through their pidfile, readiness, the stop budget, back-pressure, process settings.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::too_many_lines,
+    reason = "a test: a failed expectation is its failure, and a scenario reads top to bottom"
+)]
 // The test process is not PID 1 and has no reaper: waiting on its own children is right here.
 #![allow(clippy::disallowed_methods)]
 

@@ -1,6 +1,12 @@
 //! Issue 21 (first guard): OpenRC's own tools acting on a service rcinit runs, in an image with
 //! OpenRC installed (Debian's OpenRC 0.45.2 tree with nginx from Debian's packages laid over it).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::too_many_lines,
+    reason = "a test: a failed expectation is its failure, and a scenario reads top to bottom"
+)]
 // The test process is not PID 1 and has no reaper: waiting on its own children is right here.
 #![allow(clippy::disallowed_methods)]
 

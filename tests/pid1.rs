@@ -1,6 +1,13 @@
 //! rcinit's PID-1 duties on real processes: the static binary as the init of a PID namespace,
 //! chrooted into a busybox rootfs, and the same again as a subreaper below a shell that is PID 1.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::too_many_lines,
+    reason = "a test: a failed expectation is its failure, and a scenario reads top to bottom"
+)]
+
 mod common;
 
 use std::time::{Duration, Instant};

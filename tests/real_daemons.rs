@@ -4,6 +4,12 @@
 //! `rcinit restart` and `/etc/init.d/NAME restart` work, and a stop keeps redis's data for the
 //! next boot.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::too_many_lines,
+    reason = "a test: a failed expectation is its failure, and a scenario reads top to bottom"
+)]
 // The test process is not PID 1 and has no reaper: waiting on its own children is right here.
 #![allow(clippy::disallowed_methods)]
 

@@ -3,6 +3,12 @@
 //! misbehaves. More cases live beside the features they attack (supervise.rs, lifecycle.rs,
 //! pid1.rs, control.rs, evaluate.rs).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::too_many_lines,
+    reason = "a test: a failed expectation is its failure, and a scenario reads top to bottom"
+)]
 #![allow(clippy::disallowed_methods)]
 
 mod common;

@@ -10,6 +10,12 @@
 //!   - a pidfile is read without blocking, without following, 64 bytes at most, and the pid it
 //!     names is followed only when it is this start's daemon.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::too_many_lines,
+    reason = "a test: a failed expectation is its failure, and a scenario reads top to bottom"
+)]
 // The tests wait on the processes they start (not PID 1); rcinit's reaper rule is for src/.
 #![allow(clippy::disallowed_methods)]
 

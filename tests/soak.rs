@@ -3,6 +3,12 @@
 //! while `rcinit status` is polled. What must stay flat: PID 1's resident memory and its open
 //! file descriptors. RCINIT_SOAK_SECS sets the length (default 60 s); the figures are printed.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::too_many_lines,
+    reason = "a test: a failed expectation is its failure, and a scenario reads top to bottom"
+)]
 #![allow(clippy::disallowed_methods)]
 
 mod common;

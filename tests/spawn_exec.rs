@@ -3,6 +3,12 @@
 //! the last setting of a name winning, its standard streams, an empty signal mask while rcinit
 //! keeps its own, and no zombie left by a failed exec.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::too_many_lines,
+    reason = "a test: a failed expectation is its failure, and a scenario reads top to bottom"
+)]
 // The test process is not PID 1 and has no reaper: waiting on its own child is right here.
 #![allow(clippy::disallowed_methods)]
 

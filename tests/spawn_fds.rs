@@ -1,6 +1,12 @@
 //! Regression: fds handed to a child at fixed numbers may cross (the source of one pair is the
 //! target of another); each must still land where it was asked for.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::too_many_lines,
+    reason = "a test: a failed expectation is its failure, and a scenario reads top to bottom"
+)]
 // The test process is not PID 1 and has no reaper: waiting on its own child is right here.
 #![allow(clippy::disallowed_methods)]
 

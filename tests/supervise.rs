@@ -2,6 +2,12 @@
 //! under supervise-daemon with respawn limits and a health check, a worker after it, a proxy that
 //! needs it) and single services that crash, hang, flood or run as another user.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::too_many_lines,
+    reason = "a test: a failed expectation is its failure, and a scenario reads top to bottom"
+)]
 // The test process is not PID 1 and has no reaper: waiting on its own children is right here.
 #![allow(clippy::disallowed_methods)]
 

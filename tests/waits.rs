@@ -4,6 +4,12 @@
 //! the stop budget is shared by one rule (the CMD's share is capped; a level gets what its own
 //! `retry` asks for when the budget allows).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::too_many_lines,
+    reason = "a test: a failed expectation is its failure, and a scenario reads top to bottom"
+)]
 // The test process is not PID 1 and has no reaper: waiting on its own children is right here.
 #![allow(clippy::disallowed_methods)]
 

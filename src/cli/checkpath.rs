@@ -313,9 +313,9 @@ fn create(
     // What to call it, how it is made (None: by the open itself), and how it is opened.
     let (what, made, flags, mode) = match o.kind {
         Kind::File => ("file", None, base | libc::O_RDWR | libc::O_CREAT, 0o664),
-        // SAFETY (both): mkdirat/mkfifoat with a valid directory fd and a NUL-terminated name.
         Kind::Dir => (
             "directory",
+            // SAFETY: mkdirat with a valid directory fd and a NUL-terminated name.
             Some(made(unsafe {
                 libc::mkdirat(d, name.as_ptr(), o.mode.unwrap_or(0o775))
             })),
@@ -324,6 +324,7 @@ fn create(
         ),
         Kind::Fifo => (
             "fifo",
+            // SAFETY: mkfifoat with a valid directory fd and a NUL-terminated name.
             Some(made(unsafe {
                 libc::mkfifoat(d, name.as_ptr(), o.mode.unwrap_or(0o600))
             })),

@@ -77,6 +77,7 @@ fn independent_services_share_a_wave_and_edges_order_them() {
 }
 
 #[test]
+#[expect(clippy::too_many_lines, reason = "a table of cases")]
 fn table_of_verbs() {
     // (services, runlevel, expected: Some(before, after) pairs that must hold; absent services)
     struct Case {

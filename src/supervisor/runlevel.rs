@@ -196,6 +196,7 @@ impl Runlevel {
     /// Starts every service once what it orders after has settled; returns when all settled.
     /// Only the starts in flight are awaited (a chain of 10,000 services holds one waiter, not
     /// 10,000): each one that settles may release the services ordered after it.
+    #[expect(clippy::too_many_lines, reason = "to be split (issue 23)")]
     pub async fn start_all(&self) {
         use std::collections::HashMap;
         let planned: BTreeMap<&str, &Entry> = self

@@ -600,6 +600,7 @@ impl Svc {
 
     // Every step is boxed while it runs: a task waits idle holding only the service's own
     // state, not room for its largest step (thousands of services, most of them idle).
+    #[expect(clippy::too_many_lines, reason = "to be split (issue 23)")]
     async fn run(mut self: Box<Self>, mut rx: Inbox<Request>) {
         loop {
             let req = match self.deferred.pop_front() {
@@ -962,6 +963,7 @@ impl Svc {
     }
 
     /// The start's steps themselves.
+    #[expect(clippy::too_many_lines, reason = "to be split (issue 23)")]
     async fn start_steps(&mut self, fast: Option<Fast>) {
         self.start_error = None;
         // A plan of an earlier start (or an earlier version of the script) is not this one's.
@@ -1086,6 +1088,7 @@ impl Svc {
     /// named `procname` or as `command`). Orphans without a pidfile to name one make the service
     /// `started`, untracked: `check` does not vouch for what it cannot see. A start that left
     /// nothing is a one-shot, started.
+    #[expect(clippy::too_many_lines, reason = "to be split (issue 23)")]
     async fn follow_outside(&mut self) {
         self.orphan_rule = None;
         let Some((since, before)) = self.start_mark.take() else {
@@ -1234,6 +1237,7 @@ impl Svc {
         run
     }
 
+    #[expect(clippy::too_many_lines, reason = "to be split (issue 23)")]
     async fn script_run(
         &mut self,
         cmd: &str,
@@ -1705,6 +1709,7 @@ impl Svc {
         r
     }
 
+    #[expect(clippy::too_many_lines, reason = "to be split (issue 23)")]
     fn spawn_process(&self, l: &Launch) -> Result<(Daemon, Option<Ready>)> {
         let name = &self.def.name;
         let mut setup = Setup {
@@ -1913,6 +1918,7 @@ impl Svc {
 
     /// start-stop-daemon without background: the command runs until it returns; the daemon it
     /// leaves is followed through the pidfile (V-11).
+    #[expect(clippy::too_many_lines, reason = "to be split (issue 23)")]
     async fn run_forking(&mut self) -> bool {
         let Some(l) = self.launch.clone() else {
             return false;
@@ -2159,6 +2165,7 @@ impl Svc {
 
     /// Follows the started service until a stop is asked for.
     // Its steps are boxed: it is what every started service waits in, for as long as it runs.
+    #[expect(clippy::too_many_lines, reason = "to be split (issue 23)")]
     async fn supervise(&mut self, rx: &mut Inbox<Request>) -> Option<StopAsk> {
         let mut next_check = self.first_check();
         let mut down = self.ctx.down.subscribe();
