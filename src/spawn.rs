@@ -131,6 +131,110 @@ const DEFAULT_PATH: &[u8] = b"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:
 /// Bytes of stack for the child between clone and exec: the setup below needs a few KiB.
 const CHILD_STACK: usize = 128 * 1024;
 
+/// The most descriptor pairs a child places: it has no allocator between clone and exec, so
+/// the room for them is a fixed array.
+const MAX_FD_PAIRS: usize = 8;
+
+/// The stack a child runs on between clone and exec: a mapping of its own whose lowest page is
+/// inaccessible, so a child that overflows it faults instead of writing over rcinit's memory
+/// (which, with CLONE_VM, it shares).
+struct Stack {
+    base: *mut libc::c_void,
+    len: usize,
+}
+
+impl Stack {
+    fn new(size: usize) -> std::io::Result<Stack> {
+        // SAFETY: sysconf reads a constant of the system.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
+            .ok()
+            .filter(|p| p.is_power_of_two())
+            .unwrap_or(4096);
+        let len = size
+            .div_ceil(page)
+            .checked_add(1)
+            .and_then(|pages| pages.checked_mul(page))
+            .ok_or_else(|| std::io::Error::from_raw_os_error(libc::ENOMEM))?;
+        // SAFETY: a new private anonymous mapping; nothing else refers to it.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        let stack = Stack { base, len };
+        // SAFETY: the first page of the mapping made above, which only `stack` owns.
+        if unsafe { libc::mprotect(base, page, libc::PROT_NONE) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(stack)
+    }
+
+    /// Where the child's stack pointer starts: the stack grows down on every architecture rcinit
+    /// builds for, and the top is kept 16-byte aligned.
+    fn top(&self) -> *mut libc::c_void {
+        ((self.base as usize + self.len) & !15) as *mut libc::c_void
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // SAFETY: the mapping `new` made, unmapped once (no child runs on it any more: the
+        // callers drop it after the child exec'd or exited).
+        unsafe { libc::munmap(self.base, self.len) };
+    }
+}
+
+/// The identity and limit calls of a child between clone and exec, as raw system calls: musl's
+/// wrappers of setgroups, setgid, setuid and setrlimit apply the change to every thread of the
+/// process (__synccall, which signals them), and a CLONE_VM child shares rcinit's threads'
+/// memory without being one of them.
+mod raw {
+    /// # Safety
+    /// A process-wide change of this process's supplementary groups.
+    pub unsafe fn setgroups(groups: &[libc::gid_t]) -> libc::c_int {
+        // SAFETY: the kernel reads `groups.len()` ids from the slice.
+        unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) as libc::c_int }
+    }
+
+    /// # Safety
+    /// Changes this process's real, effective and saved group id.
+    pub unsafe fn setresgid(gid: libc::gid_t) -> libc::c_int {
+        // SAFETY: three ids by value.
+        unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) as libc::c_int }
+    }
+
+    /// # Safety
+    /// Changes this process's real, effective and saved user id.
+    pub unsafe fn setresuid(uid: libc::uid_t) -> libc::c_int {
+        // SAFETY: three ids by value.
+        unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) as libc::c_int }
+    }
+
+    /// prlimit64 on this process: sets `new` when given, reads the old value into `old` when given.
+    ///
+    /// # Safety
+    /// Changes this process's limits.
+    pub unsafe fn prlimit(
+        resource: libc::c_int,
+        new: Option<&libc::rlimit>,
+        old: Option<&mut libc::rlimit>,
+    ) -> libc::c_int {
+        let new = new.map_or(std::ptr::null(), |n| n as *const libc::rlimit);
+        let old = old.map_or(std::ptr::null_mut(), |o| o as *mut libc::rlimit);
+        // SAFETY: the kernel reads `new` and writes `old`, each an rlimit64 (libc's rlimit on
+        // every 64-bit target rcinit builds for) or null.
+        unsafe { libc::syscall(libc::SYS_prlimit64, 0, resource, new, old) as libc::c_int }
+    }
+}
+
 /// Everything the child needs, built before the clone: it allocates nothing afterwards.
 struct Child {
     grouping: Grouping,
@@ -180,6 +284,13 @@ pub fn spawn_with(argv: &[OsString], opts: Options<'_>) -> Result<Spawned> {
         bail!("empty command");
     };
     let starting = || format!("starting {}", prog.to_string_lossy());
+    if opts.fds.len() > MAX_FD_PAIRS {
+        return Err(anyhow::anyhow!(
+            "{} descriptors to place in the child; at most {MAX_FD_PAIRS}",
+            opts.fds.len()
+        ))
+        .with_context(starting);
+    }
     let args = argv
         .iter()
         .map(|a| c_string(a.as_bytes(), "argument"))
@@ -268,13 +379,13 @@ pub fn spawn_with(argv: &[OsString], opts: Options<'_>) -> Result<Spawned> {
     if opts.intermediate {
         return spawn_below(child, starting);
     }
-    let mut stack = vec![0u8; CHILD_STACK];
+    let stack = Stack::new(CHILD_STACK).with_context(starting)?;
     // SAFETY: the child shares our memory (CLONE_VM) and we wait until it has exec'd or exited
     // (CLONE_VFORK): `child` and `stack` outlive it.
     let pid = unsafe {
         clone_blocked(
             child_main,
-            &mut stack,
+            &stack,
             libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
             (&child as *const Child).cast_mut().cast(),
         )
@@ -347,19 +458,19 @@ fn spawn_below(child: Child, starting: impl Fn() -> String) -> Result<Spawned> {
     let below = Below {
         child,
         report: w.as_raw_fd(),
-        stack: vec![0u8; CHILD_STACK],
+        stack: Stack::new(CHILD_STACK).with_context(&starting)?,
         // Where close_range is missing (before 5.9, or a seccomp profile older than it), each
         // descriptor below the limit is closed one by one.
         max_fd: i32::try_from(limit.rlim_cur.min(1 << 20)).unwrap_or(1 << 20),
     };
-    let mut stack = vec![0u8; CHILD_STACK];
+    let stack = Stack::new(CHILD_STACK).with_context(&starting)?;
     // SAFETY: a plain fork (no CLONE_VM): the intermediate gets a copy of our memory, `below`
     // and both stacks included, and runs intermediate_main on its copy. Every signal stays
     // blocked in it (it only waits; the command resets its own mask).
     let pid = unsafe {
         clone_blocked(
             intermediate_main,
-            &mut stack,
+            &stack,
             libc::SIGCHLD,
             (&below as *const Below).cast_mut().cast(),
         )
@@ -407,12 +518,11 @@ fn spawn_below(child: Child, starting: impl Fn() -> String) -> Result<Spawned> {
 /// make the child use them.
 unsafe fn clone_blocked(
     entry: extern "C" fn(*mut libc::c_void) -> libc::c_int,
-    stack: &mut [u8],
+    stack: &Stack,
     flags: libc::c_int,
     arg: *mut libc::c_void,
 ) -> i32 {
-    // The stack grows down on every architecture rcinit builds for; keep the top 16-byte aligned.
-    let top = (stack.as_mut_ptr() as usize + stack.len()) & !15;
+    let top = stack.top();
     // SAFETY: sigset_t is plain data, filled and read by sigfillset and pthread_sigmask; clone
     // as the caller vouches.
     unsafe {
@@ -420,7 +530,7 @@ unsafe fn clone_blocked(
         let mut all: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-        let pid = libc::clone(entry, top as *mut libc::c_void, flags, arg);
+        let pid = libc::clone(entry, top, flags, arg);
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
         pid
     }
@@ -430,7 +540,7 @@ unsafe fn clone_blocked(
 struct Below {
     child: Child,
     report: i32,
-    stack: Vec<u8>,
+    stack: Stack,
     max_fd: i32,
 }
 
@@ -445,7 +555,7 @@ extern "C" fn intermediate_main(arg: *mut libc::c_void) -> libc::c_int {
         libc::setpgid(0, 0);
         let pid = clone_blocked(
             child_main,
-            &mut b.stack,
+            &b.stack,
             libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
             (&b.child as *const Child).cast_mut().cast(),
         );
@@ -492,7 +602,7 @@ extern "C" fn intermediate_main(arg: *mut libc::c_void) -> libc::c_int {
             rlim_cur: 0,
             rlim_max: 0,
         };
-        libc::setrlimit(libc::RLIMIT_CORE, &none);
+        raw::prlimit(libc::RLIMIT_CORE as libc::c_int, Some(&none), None);
         libc::signal(sig, libc::SIG_DFL);
         let mut one: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut one);
@@ -553,7 +663,7 @@ impl Child {
             // go to 8): move every source above all targets first, then place them.
             let fds = &self.fds;
             let base = fds.iter().map(|f| f.1).max().unwrap_or(2) + 1;
-            let mut moved = [-1i32; 8];
+            let mut moved = [-1i32; MAX_FD_PAIRS];
             for (k, &(src, dst)) in fds.iter().enumerate().take(moved.len()) {
                 if src != dst {
                     moved[k] = libc::fcntl(src, libc::F_DUPFD_CLOEXEC, base);
@@ -636,7 +746,7 @@ unsafe fn daemon_setup_early(s: &Setup) -> std::io::Result<()> {
                 rlim_cur: 0,
                 rlim_max: 0,
             };
-            check(libc::getrlimit(res as _, &mut cur))?;
+            check(raw::prlimit(res as _, None, Some(&mut cur)))?;
             let keep = u64::MAX - 1;
             if soft != keep {
                 cur.rlim_cur = soft as _;
@@ -644,7 +754,7 @@ unsafe fn daemon_setup_early(s: &Setup) -> std::io::Result<()> {
             if hard != keep {
                 cur.rlim_max = hard as _;
             }
-            check(libc::setrlimit(res as _, &cur))?;
+            check(raw::prlimit(res as _, Some(&cur), None))?;
         }
     }
     Ok(())
@@ -678,9 +788,9 @@ unsafe fn daemon_setup_late(s: &Setup, at: &AtomicI32) -> std::io::Result<()> {
                 // The capabilities asked for must survive the change of user.
                 check(libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0))?;
             }
-            check(libc::setgroups(groups.len() as _, groups.as_ptr()))?;
-            check(libc::setgid(*gid))?;
-            check(libc::setuid(*uid))?;
+            check(raw::setgroups(groups))?;
+            check(raw::setresgid(*gid))?;
+            check(raw::setresuid(*uid))?;
             at.store(step::OTHER, Ordering::SeqCst);
         }
         if let Some((inheritable, ambient, _)) = s.caps.filter(|_| keep) {
@@ -876,4 +986,37 @@ pub fn own_exe() -> String {
         .filter(|p| p.is_file())
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_else(|| format!("/proc/{}/exe", std::process::id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The mapping of /proc/self/maps that starts at `addr`: its end and its permissions.
+    fn mapping_at(addr: usize) -> Option<(usize, String)> {
+        let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+        maps.lines().find_map(|l| {
+            let mut f = l.split_whitespace();
+            let (range, perms) = (f.next()?, f.next()?);
+            let (a, b) = range.split_once('-')?;
+            let a = usize::from_str_radix(a, 16).ok()?;
+            let b = usize::from_str_radix(b, 16).ok()?;
+            (a == addr).then(|| (b, perms.to_string()))
+        })
+    }
+
+    #[test]
+    fn a_childs_stack_ends_in_a_page_it_cannot_touch() {
+        let s = Stack::new(CHILD_STACK).unwrap();
+        let base = s.base as usize;
+        let (guard_end, perms) = mapping_at(base).expect("the stack's first page is mapped");
+        assert_eq!(perms, "---p", "the lowest page is inaccessible");
+        let (end, perms) = mapping_at(guard_end).expect("the stack above the guard");
+        assert_eq!(perms, "rw-p");
+        assert!(
+            end - guard_end >= CHILD_STACK,
+            "the whole stack is usable above it"
+        );
+        assert!(s.top() as usize <= end && s.top() as usize % 16 == 0);
+    }
 }

@@ -53,3 +53,29 @@ fn crossed_fd_pairs_land_where_asked() {
     assert_eq!(read(a_r), "to9\n", "A was on 8 and asked onto 9");
     assert_eq!(read(b_r), "to8\n", "B was on 9 and asked onto 8");
 }
+
+#[test]
+fn more_than_eight_descriptor_pairs_fail_before_any_child_runs() {
+    let (r, w) = nix::unistd::pipe().expect("pipe");
+    let argv: Vec<OsString> = ["/bin/sh", "-c", "echo ran >&20"]
+        .iter()
+        .map(OsString::from)
+        .collect();
+    let env = rcinit::spawn::child_env();
+    let mut opts = Options::new(Grouping::Session, &env);
+    // Nine pairs: the child has room for eight, and a ninth used to be dropped silently.
+    opts.fds = (0..9).map(|k| (w.as_raw_fd(), 12 + k)).collect();
+    let r_spawn = spawn_with(&argv, opts);
+    drop(w);
+    let e = match r_spawn {
+        Ok(c) => panic!("spawned pid {} with a pair left out", c.pid),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(
+        e.contains("9 descriptors") && e.contains("at most 8"),
+        "{e}"
+    );
+    let mut out = String::new();
+    std::fs::File::from(r).read_to_string(&mut out).unwrap();
+    assert_eq!(out, "", "no child ran");
+}
