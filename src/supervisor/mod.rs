@@ -8,6 +8,7 @@ pub mod forward;
 pub mod helper_call;
 pub mod inbox;
 pub mod launch;
+pub mod lifecycle;
 pub mod matching;
 pub mod pidfile;
 pub mod runlevel;
