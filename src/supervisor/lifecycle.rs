@@ -214,7 +214,10 @@ impl Lifecycle {
     }
 
     /// One event at `now`: the actions, in the order they are to be carried out.
-    #[expect(clippy::too_many_lines, reason = "the phase × event table, one arm per row")]
+    #[expect(
+        clippy::too_many_lines,
+        reason = "the phase × event table, one arm per row"
+    )]
     pub fn step(&mut self, event: Event, now: Instant) -> Vec<Action> {
         use Phase as P;
         let mut out = Vec::new();

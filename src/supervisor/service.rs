@@ -23,10 +23,10 @@ use super::forward;
 use super::helper_call::{self, Mode as HelperMode};
 use super::inbox::{Inbox, Outbox, inbox};
 use super::launch::{self, Kind, Launch, Notify, Reported, Sink};
+use super::lifecycle::{self, Action, Event, Lifecycle, Spawn};
 use super::pidfile;
 use crate::output::Stream;
 use crate::policy::exit::Exit;
-use crate::policy::respawn::{Counter, Decision};
 use crate::policy::retry::Step;
 use crate::reaper::Reaper;
 use crate::script::channel::Channel;
@@ -364,7 +364,10 @@ struct Svc {
     // Boxed: most services wait idle, and a launch is large.
     launch: Option<Box<Launch>>,
     daemon: Option<Daemon>,
-    counter: Counter,
+    /// What supervision decides (respawns, health checks): the pure machine this task feeds.
+    life: Lifecycle,
+    /// When the machine asked to be woken ([`Event::Deadline`]).
+    wake: Option<Instant>,
     critical: bool,
     /// Script variables reported at the last start.
     /// Shared with the evaluation's result until a script run changes them.
@@ -375,8 +378,6 @@ struct Svc {
     stop_deadline: Option<Instant>,
     /// What the daemon's stop did, when the script asked for it.
     last_stop: Option<StopReport>,
-    /// When the pending respawn is due.
-    respawn_at: Option<Instant>,
     /// A start began before: the next one reads rc.conf and conf.d again.
     started_before: bool,
     /// The schedule a script's own `start-stop-daemon --stop --retry ...` asked for.
@@ -424,13 +425,13 @@ pub fn spawn_task(def: Def, ctx: Rc<Ctx>) -> (watch::Receiver<Status>, Outbox<Re
         status,
         launch: None,
         daemon: None,
-        counter: Counter::default(),
+        life: Lifecycle::new(Instant::now()),
+        wake: None,
         critical,
         vars: Rc::default(),
         script_stop: false,
         stop_deadline: None,
         last_stop: None,
-        respawn_at: None,
         started_before: false,
         stop_override: None,
         forking: None,
@@ -832,6 +833,7 @@ impl Svc {
             Ok(HelperMode::Stop) => {
                 let mut ok = true;
                 if self.is_up() || self.daemon.is_some() {
+                    self.feed_now(Event::StopBegan);
                     self.set(State::Stopping, None);
                     let deadline = self.own_stop_deadline();
                     let untracked = self.untracked();
@@ -847,7 +849,6 @@ impl Svc {
                         r.exit.map(|e| format!(" ({e})")).unwrap_or_default()
                     );
                 }
-                self.respawn_at = None;
                 ok
             }
             Ok(HelperMode::Signal(_)) => self.helper(argv, exported).await,
@@ -968,6 +969,7 @@ impl Svc {
         self.start_error = None;
         // A plan of an earlier start (or an earlier version of the script) is not this one's.
         self.launch = None;
+        self.feed_now(Event::Planned(lifecycle::Settings::default()));
         let scripted = fast.is_none();
         if let Some(f) = &fast
             && f.vars.get("rcinit_critical").is_some_and(|v| is_yes(v))
@@ -1011,7 +1013,10 @@ impl Svc {
                     // supervisor's business (V-16), counted as an exit.
                     None if supervised => {
                         self.set(State::Started, None);
-                        self.respawn_at = self.respawn_or_give_up(Exit::Code(-1)).await;
+                        self.feed_now(Event::DaemonExited {
+                            exit: Exit::Code(-1),
+                            leftovers: false,
+                        });
                     }
                     // A start() of its own that names a command but left no daemon rcinit
                     // follows: the image's own start-stop-daemon ran it (by its path).
@@ -1483,14 +1488,12 @@ impl Svc {
         if let Err(e) = command_exists(&l) {
             return self.cannot_start(e);
         }
-        self.counter = Counter::default();
         let ask = crate::policy::budget::ask(&l.stop);
-        self.status.send_modify(|s| {
-            s.restarts = 0;
-            s.stop_ask = Some(ask);
-        });
+        self.status.send_modify(|s| s.stop_ask = Some(ask));
         let kind = l.kind;
+        let settings = lifecycle::Settings::of(Some(&l));
         self.launch = Some(Box::new(l));
+        self.feed_now(Event::Planned(settings));
         match kind {
             // V-16: a supervised start succeeds once spawned (and ready); what the daemon does
             // after is the respawn loop's business. A daemon that cannot be spawned at all
@@ -2165,13 +2168,23 @@ impl Svc {
 
     /// Follows the started service until a stop is asked for.
     // Its steps are boxed: it is what every started service waits in, for as long as it runs.
-    #[expect(clippy::too_many_lines, reason = "to be split (issue 23)")]
+    /// While up: the daemon's exits, the machine's deadlines, requests and the shutdown become
+    /// events of the machine ([`lifecycle`]), and what it decides is carried out, until a stop
+    /// is asked for (returned) or the service is no longer up.
     async fn supervise(&mut self, rx: &mut Inbox<Request>) -> Option<StopAsk> {
-        let mut next_check = self.first_check();
         let mut down = self.ctx.down.subscribe();
-        // The container goes down: no more health checks or respawns (its stop comes in turn).
-        let mut quiet = false;
+        let daemon = self.daemon.is_some();
+        let mut next = self.feed(Event::Supervise { daemon });
         loop {
+            // What the machine asked for runs first; its outcome is the next event.
+            if let Some(a) = next.take() {
+                match Box::pin(self.perform(a, rx, &mut down)).await {
+                    Outcome::Event(e) => next = self.feed(e),
+                    Outcome::Stop(stop) => return Some(stop),
+                    Outcome::Nothing => {}
+                }
+                continue;
+            }
             if let Some(r) = self.deferred.pop_front() {
                 match Box::pin(self.answer(r, rx)).await {
                     Flow::Stop(stop) => return Some(stop),
@@ -2179,127 +2192,23 @@ impl Svc {
                     Flow::Go => continue,
                 }
             }
-            if !quiet && self.ctx.going_down() {
-                quiet = true;
-                next_check = None;
-                if self.respawn_at.take().is_some() {
-                    tracing::info!(
-                        "{}: not respawned: the container is stopping",
-                        self.def.name
-                    );
-                }
-            }
             if let Some(d) = self.daemon.as_mut() {
                 d.refresh_group();
             }
-            let check_at = next_check.filter(|_| self.daemon.is_some());
             let daemon_exit = async {
                 match self.daemon.as_mut() {
                     Some(d) => d.ended().await,
                     None => std::future::pending().await,
                 }
             };
+            let quiet = self.life.is_down();
             let going = going_down(Some(&mut down).filter(|_| !quiet));
             tokio::select! {
-                _ = going => {}
-                e = daemon_exit => {
-                    let ended = self.daemon.as_ref().map_or(0, |d| d.pid);
-                    if let Some(pid) = Box::pin(self.successor(e)).await {
-                        tracing::info!(
-                            "{}: pid {ended} ended ({e}) leaving pid {pid}: that is the daemon now",
-                            self.def.name
-                        );
-                        continue;
-                    }
-                    tracing::warn!("{}: daemon ended ({e})", self.def.name);
-                    if let Some(d) = self.daemon.as_mut() {
-                        d.own_group_after_exit();
-                    }
-                    next_check = None;
-                    // What is left of its process group (a master's workers) goes before
-                    // anything starts again: they would keep its port, its files.
-                    if self.daemon.as_ref().is_some_and(group_alive) {
-                        tracing::warn!(
-                            "{}: stopping what is left of its process group",
-                            self.def.name
-                        );
-                        // Meanwhile it is not vouched for.
-                        self.set(State::Crashed, Some(Why::Exited(e)));
-                        self.status.send_modify(|s| s.pid = None);
-                        let deadline = self.own_stop_deadline();
-                        let mut held = Vec::new();
-                        let end = Box::pin(self.stop_group(deadline, false));
-                        let r = race(end, rx, None, &mut held, None).await;
-                        self.deferred.extend(held);
-                        if let Raced::Stop(stop) = r {
-                            return Some(stop);
-                        }
-                    }
-                    self.daemon = None;
-                    self.status.send_modify(|s| s.pid = None);
-                    self.respawn_at = Box::pin(self.respawn_or_give_up(e)).await;
-                }
-                _ = sleep_opt(self.respawn_at) => {
-                    self.respawn_at = None;
-                    self.status.send_modify(|s| s.restarts += 1);
-                    // A readiness wait may be long: a stop or the shutdown ends it (the daemon
-                    // spawned is the task's, stopped with the service).
-                    let mut held = Vec::new();
-                    let spawn = Box::pin(self.spawn_daemon());
-                    let r = race(spawn, rx, None, &mut held, Some(&mut down)).await;
-                    self.deferred.extend(held);
-                    let r = match r {
-                        Raced::Done(r) => r,
-                        Raced::Stop(stop) => return Some(stop),
-                        Raced::Late | Raced::Down => continue,
-                    };
-                    match r {
-                        Ok(()) => {
-                            let st = self.status.borrow().clone();
-                            let max = self.launch.as_ref().map_or(0, |l| l.respawn.max);
-                            tracing::info!(
-                                "{}: respawned as pid {} (restart {}, respawn_max={max})",
-                                self.def.name,
-                                st.pid.unwrap_or(0),
-                                st.restarts
-                            );
-                            self.set(State::Started, None);
-                            next_check = self.first_check();
-                        }
-                        Err(e) => {
-                            tracing::error!("{}: {e:#}", self.def.name);
-                            // Not ready: the daemon was killed, its exit is counted when it
-                            // comes. Not started at all: this is the exit.
-                            if e.downcast_ref::<NotReady>().is_none() {
-                                self.respawn_at = Box::pin(self.respawn_or_give_up(Exit::Code(127))).await;
-                            }
-                        }
-                    }
-                }
-                _ = sleep_opt(check_at) => {
-                    match Box::pin(self.health_check(rx, &mut down)).await {
-                        Check::Passed => {
-                            self.status.send_modify(|s| s.healthy = Some(true));
-                            next_check = self.launch.as_ref().and_then(|l| l.health).and_then(|h| h.timer).map(later);
-                        }
-                        Check::Failed => {
-                            self.status.send_modify(|s| s.healthy = Some(false));
-                            tracing::warn!("{}: health check failed; restarting it", self.def.name);
-                            next_check = None;
-                            // A stop or the shutdown ends the restart where it is; the daemon
-                            // stays the task's to stop.
-                            let mut held = Vec::new();
-                            let restart = Box::pin(self.restart_unhealthy());
-                            let r = race(restart, rx, None, &mut held, Some(&mut down)).await;
-                            self.deferred.extend(held);
-                            self.status.send_modify(|s| s.script = None);
-                            if let Raced::Stop(stop) = r {
-                                return Some(stop);
-                            }
-                        }
-                        Check::Interrupted(stop) => return Some(stop),
-                        Check::DaemonGone => next_check = None,
-                    }
+                _ = going => next = self.feed(Event::ShutdownBegan),
+                e = daemon_exit => next = Box::pin(self.daemon_ended(e)).await,
+                _ = sleep_opt(self.wake) => {
+                    self.wake = None;
+                    next = self.feed(Event::Deadline);
                 }
                 r = rx.recv() => match r {
                     Some(r) => match Box::pin(self.answer(r, rx)).await {
@@ -2311,6 +2220,134 @@ impl Svc {
                 },
             }
         }
+    }
+
+    /// The followed daemon ended: the process it handed over to, if any, is followed instead;
+    /// otherwise the machine is told, with whether anything of its process group is left.
+    async fn daemon_ended(&mut self, e: Exit) -> Option<Action> {
+        let ended = self.daemon.as_ref().map_or(0, |d| d.pid);
+        if let Some(pid) = Box::pin(self.successor(e)).await {
+            tracing::info!(
+                "{}: pid {ended} ended ({e}) leaving pid {pid}: that is the daemon now",
+                self.def.name
+            );
+            return None;
+        }
+        if let Some(d) = self.daemon.as_mut() {
+            d.own_group_after_exit();
+        }
+        let leftovers = self.daemon.as_ref().is_some_and(group_alive);
+        self.feed(Event::DaemonExited { exit: e, leftovers })
+    }
+
+    /// One event for the machine, now (the container going down first, if it began to and the
+    /// machine does not know yet). The actions that only change state are carried out here;
+    /// the one that has an outcome (a spawn, a check, a stop), which the machine puts last, is
+    /// returned for [`Svc::perform`].
+    fn feed(&mut self, event: Event) -> Option<Action> {
+        let now = Instant::now();
+        let mut acts = Vec::new();
+        if self.ctx.going_down() && !self.life.is_down() && event != Event::ShutdownBegan {
+            acts = self.life.step(Event::ShutdownBegan, now);
+        }
+        acts.extend(self.life.step(event, now));
+        let mut pending = None;
+        for a in acts {
+            match a {
+                Action::Report(state, why) => self.set(state, why),
+                Action::Forget => {
+                    self.daemon = None;
+                    self.status.send_modify(|s| s.pid = None);
+                }
+                Action::Healthy(h) => self.status.send_modify(|s| s.healthy = Some(h)),
+                Action::Restarts(n) => self.status.send_modify(|s| s.restarts = n),
+                Action::Arm(at) => self.wake = Some(at),
+                Action::Disarm => self.wake = None,
+                Action::Say(level, text) => match level {
+                    lifecycle::Level::Info => tracing::info!("{}: {text}", self.def.name),
+                    lifecycle::Level::Warn => tracing::warn!("{}: {text}", self.def.name),
+                    lifecycle::Level::Error => tracing::error!("{}: {text}", self.def.name),
+                },
+                Action::Failed => self.on_failed(),
+                other => pending = Some(other),
+            }
+        }
+        pending
+    }
+
+    /// [`Svc::feed`] outside supervision (a start, a stop): only state changes can follow from
+    /// these events (an exit without leftovers, a plan, a stop beginning).
+    fn feed_now(&mut self, event: Event) {
+        if let Some(a) = self.feed(event) {
+            tracing::error!("{}: {a:?} left undone (outside supervision)", self.def.name);
+        }
+    }
+
+    /// Carries out an action with an outcome: the outcome as the machine's next event, or the
+    /// stop asked for meanwhile (what was started stays the task's, stopped with the service).
+    async fn perform(
+        &mut self,
+        a: Action,
+        rx: &mut Inbox<Request>,
+        down: &mut watch::Receiver<bool>,
+    ) -> Outcome {
+        let mut held = Vec::new();
+        let outcome = match a {
+            Action::StopLeftovers => {
+                // Its workers go before anything starts again: they would keep its port, its
+                // files. Meanwhile no pid is vouched for.
+                self.status.send_modify(|s| s.pid = None);
+                let deadline = self.own_stop_deadline();
+                let end = Box::pin(self.stop_group(deadline, false));
+                match race(end, rx, None, &mut held, None).await {
+                    Raced::Stop(stop) => Outcome::Stop(stop),
+                    _ => Outcome::Event(Event::LeftoversGone),
+                }
+            }
+            // A readiness wait may be long: a stop or the shutdown ends it.
+            Action::Spawn => match race(
+                Box::pin(self.spawn_daemon()),
+                rx,
+                None,
+                &mut held,
+                Some(down),
+            )
+            .await
+            {
+                Raced::Done(Ok(())) => {
+                    let pid = self.status.borrow().pid.unwrap_or(0);
+                    Outcome::Event(Event::Spawned(Spawn::Ready(pid)))
+                }
+                Raced::Done(Err(e)) => {
+                    tracing::error!("{}: {e:#}", self.def.name);
+                    // Not ready: the daemon was killed, its exit is counted when it comes.
+                    Outcome::Event(Event::Spawned(match e.downcast_ref::<NotReady>() {
+                        Some(_) => Spawn::NotReady,
+                        None => Spawn::Failed,
+                    }))
+                }
+                Raced::Stop(stop) => Outcome::Stop(stop),
+                Raced::Late | Raced::Down => Outcome::Nothing,
+            },
+            Action::RunCheck { limit } => match self.health_check(limit, rx, down).await {
+                Ok(c) => Outcome::Event(Event::Checked(c)),
+                Err(stop) => Outcome::Stop(stop),
+            },
+            Action::RestartUnhealthy { limit } => {
+                let restart = Box::pin(self.restart_unhealthy(limit));
+                let r = race(restart, rx, None, &mut held, Some(down)).await;
+                self.status.send_modify(|s| s.script = None);
+                match r {
+                    Raced::Done(exit) => Outcome::Event(Event::UnhealthyStopped(exit)),
+                    Raced::Stop(stop) => Outcome::Stop(stop),
+                    Raced::Late | Raced::Down => Outcome::Nothing,
+                }
+            }
+            // State changes are carried out by feed.
+            _ => Outcome::Nothing,
+        };
+        self.deferred.extend(held);
+        outcome
     }
 
     /// A request other than the first start: a stop, a script command, OpenRC's own helper call.
@@ -2372,91 +2409,32 @@ impl Svc {
         }
     }
 
-    fn first_check(&self) -> Option<Instant> {
-        self.launch
-            .as_ref()
-            .and_then(|l| l.health)
-            .map(|h| later(h.delay))
-    }
-
-    /// A check may take as long as the interval between checks (at least 1 s); OpenRC waits
-    /// without limit (T-10) and stops supervising meanwhile.
-    fn check_limit(&self) -> Option<Duration> {
-        let h = self.launch.as_ref().and_then(|l| l.health)?;
-        Some(h.timer.unwrap_or(h.delay).max(Duration::from_secs(1)))
-    }
-
+    /// `healthcheck` within `limit`: passed, failed, or cut short (the daemon gone, the
+    /// container going down); a stop asked for meanwhile ends it.
     async fn health_check(
         &mut self,
+        limit: Duration,
         rx: &mut Inbox<Request>,
         down: &mut watch::Receiver<bool>,
-    ) -> Check {
-        let limit = self.check_limit();
+    ) -> Result<lifecycle::Check, StopAsk> {
         let run = self
-            .script("healthcheck", limit, Some(rx), Some(down))
+            .script("healthcheck", Some(limit), Some(rx), Some(down))
             .await;
         if let Some(stop) = run.interrupted {
-            return Check::Interrupted(stop);
+            return Err(stop);
         }
-        if self.daemon.is_none() || run.cut {
-            return Check::DaemonGone;
-        }
-        match run.exit {
-            Some(Exit::Code(0)) => Check::Passed,
-            _ => Check::Failed,
-        }
+        Ok(match run.exit {
+            _ if self.daemon.is_none() || run.cut => lifecycle::Check::Gone,
+            Some(Exit::Code(0)) => lifecycle::Check::Passed,
+            _ => lifecycle::Check::Failed,
+        })
     }
 
     /// After a failed health check (S-31): `unhealthy`, then the daemon's stop by its own
-    /// schedule, then the respawn loop.
-    async fn restart_unhealthy(&mut self) {
-        let _ = self
-            .script("unhealthy", self.check_limit(), None, None)
-            .await;
-        let r = self.stop_daemon(self.own_stop_deadline()).await;
-        self.status.send_modify(|s| s.pid = None);
-        let e = r.exit.unwrap_or(Exit::Code(-1));
-        self.respawn_at = Box::pin(self.respawn_or_give_up(e)).await;
-        if self.state() == State::Crashed {
-            self.status
-                .send_modify(|s| s.why = Some(Why::HealthcheckFailed));
-        }
-    }
-
-    /// S-11 after an exit of the daemon: respawn later, or give up (S-20). Services that are not
-    /// supervised stay crashed (OpenRC: started, daemon dead).
-    async fn respawn_or_give_up(&mut self, e: Exit) -> Option<Instant> {
-        let Some(l) = &self.launch else {
-            // Followed without a launch of rcinit's (the image's own start-stop-daemon ran it).
-            self.set(State::Crashed, Some(Why::Exited(e)));
-            return None;
-        };
-        if l.kind != Kind::Supervised {
-            self.set(State::Crashed, Some(Why::Exited(e)));
-            return None;
-        }
-        if self.ctx.going_down() {
-            // The container is going down (the final sweep may be what killed it).
-            self.set(State::Stopped, Some(Why::Exited(e)));
-            return None;
-        }
-        let now = monotonic_ms();
-        match self.counter.on_exit(now, &l.respawn) {
-            Decision::Respawn { after, .. } => {
-                self.set(State::Crashed, Some(Why::Exited(e)));
-                Some(later(after))
-            }
-            Decision::GiveUp { respawns } => {
-                tracing::error!(
-                    "{}: respawned {respawns} times; giving up (respawn_max={})",
-                    self.def.name,
-                    l.respawn.max
-                );
-                self.set(State::Failed, Some(Why::GaveUp { respawns }));
-                self.on_failed();
-                None
-            }
-        }
+    /// schedule; how it ended.
+    async fn restart_unhealthy(&mut self, limit: Duration) -> Option<Exit> {
+        let _ = self.script("unhealthy", Some(limit), None, None).await;
+        self.stop_daemon(self.own_stop_deadline()).await.exit
     }
 
     /// stop_pre, stop, stop_post when the script has them; otherwise the schedule directly.
@@ -2466,6 +2444,7 @@ impl Svc {
         if !was.has_work_to_stop() {
             return StopReport::nothing(&self.def.name, was);
         }
+        self.feed_now(Event::StopBegan);
         self.set(State::Stopping, None);
         self.status.send_modify(|s| s.until = Some(deadline));
         let mut report = if self.script_stop {
@@ -2591,11 +2570,14 @@ enum Flow {
     Stop(StopAsk),
 }
 
-enum Check {
-    Passed,
-    Failed,
-    DaemonGone,
-    Interrupted(StopAsk),
+/// What carrying out one of the machine's actions came to.
+enum Outcome {
+    /// Its result, for the machine.
+    Event(Event),
+    /// A stop was asked for meanwhile.
+    Stop(StopAsk),
+    /// Cut short by the shutdown, or nothing to report.
+    Nothing,
 }
 
 /// Anything of the daemon's process group still there (zombies are reaped by the loop).
@@ -2730,19 +2712,6 @@ pub fn later(d: Duration) -> Instant {
     now.checked_add(d)
         .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
         .unwrap_or(now)
-}
-
-/// Milliseconds on CLOCK_BOOTTIME, as supervise-daemon counts (S-11).
-fn monotonic_ms() -> u64 {
-    let mut t = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes one timespec we own.
-    if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut t) } != 0 {
-        return 0;
-    }
-    t.tv_sec as u64 * 1000 + t.tv_nsec as u64 / 1_000_000
 }
 
 /// How a daemon will say it is ready.
