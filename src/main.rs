@@ -156,10 +156,10 @@ fn boot_code(role: Role, args: cli::BootArgs, runlevel: Option<String>) -> i32 {
         tracing::warn!("{w}");
     }
     panic::install(role, settings.kill_grace);
-    if role == Role::Subreaper {
-        if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
-            tracing::error!("cannot become a child subreaper: {e}; orphans will not be reaped");
-        }
+    if role == Role::Subreaper
+        && let Err(e) = nix::sys::prctl::set_child_subreaper(true)
+    {
+        tracing::error!("cannot become a child subreaper: {e}; orphans will not be reaped");
     }
     let intake = match signals::Intake::install(true) {
         Ok(i) => i,

@@ -201,21 +201,29 @@ mod raw {
     /// A process-wide change of this process's supplementary groups.
     pub unsafe fn setgroups(groups: &[libc::gid_t]) -> libc::c_int {
         // SAFETY: the kernel reads `groups.len()` ids from the slice.
-        unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) as libc::c_int }
+        unsafe {
+            libc::syscall(
+                libc::SYS_setgroups,
+                groups.len() as libc::c_long,
+                groups.as_ptr(),
+            ) as libc::c_int
+        }
     }
 
     /// # Safety
     /// Changes this process's real, effective and saved group id.
     pub unsafe fn setresgid(gid: libc::gid_t) -> libc::c_int {
+        let g = libc::c_long::from(gid);
         // SAFETY: three ids by value.
-        unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) as libc::c_int }
+        unsafe { libc::syscall(libc::SYS_setresgid, g, g, g) as libc::c_int }
     }
 
     /// # Safety
     /// Changes this process's real, effective and saved user id.
     pub unsafe fn setresuid(uid: libc::uid_t) -> libc::c_int {
+        let u = libc::c_long::from(uid);
         // SAFETY: three ids by value.
-        unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) as libc::c_int }
+        unsafe { libc::syscall(libc::SYS_setresuid, u, u, u) as libc::c_int }
     }
 
     /// prlimit64 on this process: sets `new` when given, reads the old value into `old` when given.
@@ -231,7 +239,15 @@ mod raw {
         let old = old.map_or(std::ptr::null_mut(), |o| o as *mut libc::rlimit);
         // SAFETY: the kernel reads `new` and writes `old`, each an rlimit64 (libc's rlimit on
         // every 64-bit target rcinit builds for) or null.
-        unsafe { libc::syscall(libc::SYS_prlimit64, 0, resource, new, old) as libc::c_int }
+        unsafe {
+            libc::syscall(
+                libc::SYS_prlimit64,
+                0 as libc::c_long,
+                libc::c_long::from(resource),
+                new,
+                old,
+            ) as libc::c_int
+        }
     }
 }
 
@@ -1017,6 +1033,6 @@ mod tests {
             end - guard_end >= CHILD_STACK,
             "the whole stack is usable above it"
         );
-        assert!(s.top() as usize <= end && s.top() as usize % 16 == 0);
+        assert!(s.top() as usize <= end && (s.top() as usize).is_multiple_of(16));
     }
 }

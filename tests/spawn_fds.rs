@@ -16,8 +16,15 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use rcinit::spawn::{Grouping, Options, spawn_with};
 
+/// The tests place descriptors at fixed numbers (8, 9): one at a time, or one's pipe may be
+/// opened on a number the other is about to overwrite.
+static FIXED_FDS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn crossed_fd_pairs_land_where_asked() {
+    let _one = FIXED_FDS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let (a_r, a_w) = nix::unistd::pipe().expect("pipe");
     let (b_r, b_w) = nix::unistd::pipe().expect("pipe");
     // Put A's write end on 8 and B's on 9, then ask for 8 -> 9 and 9 -> 8.
@@ -56,6 +63,9 @@ fn crossed_fd_pairs_land_where_asked() {
 
 #[test]
 fn more_than_eight_descriptor_pairs_fail_before_any_child_runs() {
+    let _one = FIXED_FDS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let (r, w) = nix::unistd::pipe().expect("pipe");
     let argv: Vec<OsString> = ["/bin/sh", "-c", "echo ran >&20"]
         .iter()

@@ -522,3 +522,38 @@ fn the_boot_log_says_when_the_scripts_ask_more_than_the_stop_budget() {
     }
     stop(&mut b);
 }
+
+#[test]
+fn a_daemon_that_ends_after_the_shutdown_cut_its_unhealthy_restart_does_not_freeze_pid1() {
+    // `checked` fails its check and `unhealthy` runs long; the container goes down meanwhile,
+    // which cuts the restart short, and then the daemon ends by itself while `slowstop` (which
+    // needs it) is still stopping. That end used to be ignored by supervision and reported
+    // again at once, for ever: PID 1's one thread spun and the container never stopped.
+    let checked = r#"#!/sbin/openrc-run
+supervisor=supervise-daemon
+command=/bin/sh
+command_args="-c 'while [ ! -e /var/go ]; do sleep 0.1; done; exit 3'"
+healthcheck_delay=1
+healthcheck_timer=1
+healthcheck() { [ ! -e /var/fail ]; }
+unhealthy() { touch /var/unhealthy; sleep 100088; }
+"#;
+    let slow = r#"#!/sbin/openrc-run
+supervisor=supervise-daemon
+command=/bin/sh
+command_args="-c 'trap \"touch /var/go; sleep 2; exit 0\" TERM; echo trap-set; while :; do sleep 1; done'"
+depend() { need checked; }
+"#;
+    let root = services("cutunhealthy", &[("checked", checked), ("slowstop", slow)]);
+    let mut b = boot(&root, &[]);
+    b.wait_line("[slowstop] trap-set");
+    std::fs::write(root.path().join("var/fail"), "").unwrap();
+    let unhealthy = root.path().join("var/unhealthy");
+    common::wait_for("unhealthy to run", || unhealthy.exists().then_some(()));
+    stop(&mut b);
+    assert!(
+        b.has_line("checked: daemon ended (exit code 3)"),
+        "{}",
+        b.transcript()
+    );
+}

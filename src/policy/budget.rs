@@ -126,7 +126,7 @@ pub fn secs(d: Duration) -> String {
         return "without limit".into();
     }
     let ms = d.as_millis();
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{} s", ms / 1000)
     } else {
         format!("{:.1} s", d.as_secs_f64())

@@ -147,10 +147,10 @@ pub fn plan(r: &Reported<'_>) -> Result<Launch, String> {
         return Err("the command variable is undefined".into());
     };
     let mut argv = r.argv.to_vec();
-    if let Some(a) = &da.startas {
-        if let Some(first) = argv.first_mut() {
-            *first = a.clone();
-        }
+    if let Some(a) = &da.startas
+        && let Some(first) = argv.first_mut()
+    {
+        *first = a.clone();
     }
     if argv.is_empty() {
         return Err(format!("command={command:?} expands to nothing"));

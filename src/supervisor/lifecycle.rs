@@ -9,11 +9,14 @@
 //!
 //! | phase     | event                      | actions                                 | next      |
 //! |-----------|----------------------------|-----------------------------------------|-----------|
-//! | any       | Planned(settings)          | Restarts(0); the count begins again     | Idle      |
+//! | any       | Planned(settings)          | Disarm, Restarts(0); count begins again | Idle      |
 //! | any¹      | Supervise { daemon }       | Arm(first check) when daemon and checks | Running   |
+//! | Clearing  | Supervise                  | StopLeftovers (again: it was cut short) | Clearing  |
 //! | following²| DaemonExited, no leftovers | Say, Forget, then **exit rule**         | …         |
 //! | following²| DaemonExited, leftovers    | Say, Report(crashed), StopLeftovers     | Clearing  |
 //! | Clearing  | LeftoversGone              | Forget, then **exit rule**              | …         |
+//! | Restarting| DaemonExited               | Say, Forget, then **exit rule**         | …         |
+//! | others³   | DaemonExited               | Say, Forget                             | (same)    |
 //! | Running   | Deadline (check due)       | RunCheck                                | Checking  |
 //! | Checking  | Checked(Passed)            | Healthy(true), Arm(next) if a timer     | Running   |
 //! | Checking  | Checked(Failed)            | Healthy(false), Say, RestartUnhealthy   | Restarting|
@@ -28,6 +31,8 @@
 //!
 //! ¹ a pending respawn, a give-up or a dead daemon stay as they are.
 //! ² Idle, Running, Checking, Spawning: a daemon is followed.
+//! ³ Waiting, Dead, GaveUp, Stopping: every exit the task reports ends in Forget or
+//! StopLeftovers (which takes the daemon), so no ended daemon is reported twice.
 //!
 //! The **exit rule** (S-11, S-20): a daemon rcinit does not respawn (not supervise-daemon's)
 //! leaves the service crashed; while the container goes down it is stopped; otherwise the
@@ -227,9 +232,12 @@ impl Lifecycle {
                 self.counter = Counter::default();
                 self.restarts = 0;
                 self.phase = P::Idle;
+                out.push(Action::Disarm);
                 out.push(Action::Restarts(0));
             }
-            (P::Waiting | P::Dead | P::GaveUp | P::Clearing(_), Event::Supervise { .. }) => {}
+            (P::Waiting | P::Dead | P::GaveUp, Event::Supervise { .. }) => {}
+            // Back to supervision with the leftovers' stop cut short (a stop refused): again.
+            (P::Clearing(_), Event::Supervise { .. }) => out.push(Action::StopLeftovers),
             (_, Event::Supervise { daemon }) => {
                 self.phase = P::Running;
                 out.push(self.first_check(now, daemon));
@@ -259,9 +267,28 @@ impl Lifecycle {
                     self.exit_rule(exit, Why::Exited(exit), now, &mut out);
                 }
             }
-            (P::Clearing(exit), Event::LeftoversGone) => {
+            (
+                P::Clearing(exit),
+                Event::LeftoversGone
+                | Event::DaemonExited {
+                    leftovers: false, ..
+                },
+            ) => {
                 out.push(Action::Forget);
                 self.exit_rule(exit, Why::Exited(exit), now, &mut out);
+            }
+            (P::Clearing(_), Event::DaemonExited { .. }) => out.push(Action::StopLeftovers),
+            // Its stop was cut short (the container going down) and it ended since.
+            (P::Restarting, Event::DaemonExited { exit, .. }) => {
+                out.push(Action::Say(Level::Warn, format!("daemon ended ({exit})")));
+                out.push(Action::Forget);
+                self.exit_rule(exit, Why::HealthcheckFailed, now, &mut out);
+            }
+            // A daemon whose end counts no more (its respawn is armed, given up, or a stop
+            // runs): let go of it, or the task would be told of the same end for ever.
+            (P::Waiting | P::Dead | P::GaveUp | P::Stopping, Event::DaemonExited { exit, .. }) => {
+                out.push(Action::Say(Level::Warn, format!("daemon ended ({exit})")));
+                out.push(Action::Forget);
             }
             (P::Running, Event::Deadline) if !self.down => {
                 self.phase = P::Checking;

@@ -2189,8 +2189,9 @@ impl Svc {
                 match Box::pin(self.answer(r, rx)).await {
                     Flow::Stop(stop) => return Some(stop),
                     Flow::Down => return None,
-                    Flow::Go => continue,
+                    Flow::Go => next = self.replanned(),
                 }
+                continue;
             }
             if let Some(d) = self.daemon.as_mut() {
                 d.refresh_group();
@@ -2214,12 +2215,22 @@ impl Svc {
                     Some(r) => match Box::pin(self.answer(r, rx)).await {
                         Flow::Stop(stop) => return Some(stop),
                         Flow::Down => return None,
-                        Flow::Go => {}
+                        Flow::Go => next = self.replanned(),
                     },
                     None => return None,
                 },
             }
         }
+    }
+
+    /// A command of the script that started a daemon anew (`start-stop-daemon --start` from a
+    /// reload) made a new plan: supervision begins again, with its checks.
+    fn replanned(&mut self) -> Option<Action> {
+        if self.life.phase() != lifecycle::Phase::Idle {
+            return None;
+        }
+        let daemon = self.daemon.is_some();
+        self.feed(Event::Supervise { daemon })
     }
 
     /// The followed daemon ended: the process it handed over to, if any, is followed instead;
@@ -2237,7 +2248,21 @@ impl Svc {
             d.own_group_after_exit();
         }
         let leftovers = self.daemon.as_ref().is_some_and(group_alive);
-        self.feed(Event::DaemonExited { exit: e, leftovers })
+        let next = self.feed(Event::DaemonExited { exit: e, leftovers });
+        // An ended daemon still held would be ready again at once: the loop would spin, and
+        // every task on PID 1's one thread with it. The machine lets go of it (Forget) or has
+        // its leftovers stopped (which takes it); this holds even if a row forgets to.
+        if next != Some(Action::StopLeftovers)
+            && let Some(d) = self.daemon.take_if(|d| d.ended.is_some())
+        {
+            tracing::error!(
+                "{}: pid {} ended and was still followed",
+                self.def.name,
+                d.pid
+            );
+            self.status.send_modify(|s| s.pid = None);
+        }
+        next
     }
 
     /// One event for the machine, now (the container going down first, if it began to and the
@@ -2320,8 +2345,9 @@ impl Svc {
                 }
                 Raced::Done(Err(e)) => {
                     tracing::error!("{}: {e:#}", self.def.name);
-                    // Not ready: the daemon was killed, its exit is counted when it comes.
-                    Outcome::Event(Event::Spawned(match e.downcast_ref::<NotReady>() {
+                    // Spawned, then not ready (or its readiness not watchable): it was killed,
+                    // and its exit is counted when it comes. Not spawned: this is the exit.
+                    Outcome::Event(Event::Spawned(match self.daemon {
                         Some(_) => Spawn::NotReady,
                         None => Spawn::Failed,
                     }))

@@ -142,10 +142,10 @@ fn any_process(argv: &[String]) -> bool {
         if !pid.bytes().all(|b| b.is_ascii_digit()) || openrc_pid.as_deref() == Some(&pid) {
             continue;
         }
-        if let (Some(a), Some(b)) = (&mine, ns(&pid)) {
-            if *a != b {
-                continue;
-            }
+        if let (Some(a), Some(b)) = (&mine, ns(&pid))
+            && *a != b
+        {
+            continue;
         }
         let Ok(cmdline) = super::read_bounded(format!("/proc/{pid}/cmdline"), 4095) else {
             continue;

@@ -91,7 +91,7 @@ fn a_plan_starts_the_count_again_and_shows_zero_restarts() {
             E::Planned(supervised(policy(1, secs(60), ms(0), ms(0)))),
             t0
         ),
-        vec![A::Restarts(0)]
+        vec![A::Disarm, A::Restarts(0)]
     );
     m.step(E::Supervise { daemon: true }, t0);
     assert!(
@@ -276,12 +276,16 @@ fn after_giving_up_nothing_respawns_or_checks() {
     assert!(m.step(exited(1), t0).contains(&A::Failed));
     for e in [
         E::Deadline,
-        exited(1),
         E::Checked(Check::Failed),
         E::Supervise { daemon: true },
     ] {
         assert_eq!(m.step(e.clone(), t0 + secs(5)), vec![], "{e:?}");
     }
+    assert_eq!(
+        m.step(exited(1), t0 + secs(5)),
+        vec![ended(1), A::Forget],
+        "let go, not counted"
+    );
     assert_eq!(m.phase(), Phase::GaveUp);
 }
 
@@ -571,13 +575,17 @@ fn after_the_stop_no_deadline_exit_or_check_does_anything() {
     m.step(E::StopBegan, t0);
     for e in [
         E::Deadline,
-        exited(1),
         E::LeftoversGone,
         E::Spawned(Spawn::Ready(3)),
         E::UnhealthyStopped(None),
     ] {
         assert_eq!(m.step(e.clone(), t0 + secs(1)), vec![], "{e:?}");
     }
+    assert_eq!(
+        m.step(exited(1), t0 + secs(1)),
+        vec![ended(1), A::Forget],
+        "no respawn"
+    );
 }
 
 #[test]
@@ -716,7 +724,8 @@ proptest::proptest! {
         for (e, dt) in events {
             now += ms(dt);
             let stop_or_start = matches!(e, E::StopBegan | E::Planned(_) | E::Supervise { .. });
-            let was_stopping = m.phase() == Phase::Stopping;
+            let was = m.phase();
+            let was_stopping = was == Phase::Stopping;
             down |= e == E::ShutdownBegan;
             let acts = m.step(e.clone(), now);
             let outcomes = acts.iter().filter(|a| has_outcome(a)).count();
@@ -731,8 +740,17 @@ proptest::proptest! {
                 );
             }
             if was_stopping && !stop_or_start {
-                let quiet = acts.is_empty() || (e == E::ShutdownBegan && acts == vec![A::Disarm]);
+                let quiet = acts.is_empty()
+                    || (e == E::ShutdownBegan && acts == vec![A::Disarm])
+                    || matches!(e, E::DaemonExited { .. });
                 proptest::prop_assert!(quiet, "stopping: {e:?} -> {acts:?}");
+            }
+            // An ended daemon the task still held would be reported again at once, for ever.
+            if matches!(e, E::DaemonExited { .. }) {
+                proptest::prop_assert!(
+                    acts.iter().any(|a| matches!(a, A::Forget | A::StopLeftovers)),
+                    "{e:?} in {was:?} -> {acts:?}"
+                );
             }
             let failed = acts.iter().filter(|a| **a == A::Failed).count();
             let gave_up = acts.iter().filter(|a| matches!(a, A::Report(State::Failed, Some(Why::GaveUp { .. })))).count();
@@ -740,4 +758,70 @@ proptest::proptest! {
             proptest::prop_assert!(failed <= 1);
         }
     }
+}
+
+// --- every end of a daemon is let go of (found by review: the task spun on an ignored one) ---
+
+#[test]
+fn an_exit_after_the_shutdown_cut_an_unhealthy_restart_is_a_stop() {
+    let (mut m, t0) = up(checked(Policy::default(), secs(1), Some(secs(1))));
+    m.step(E::Deadline, t0 + secs(1));
+    m.step(E::Checked(Check::Failed), t0 + secs(1));
+    m.step(E::ShutdownBegan, t0 + secs(2));
+    assert_eq!(
+        m.phase(),
+        Phase::Restarting,
+        "the restart was cut: no UnhealthyStopped"
+    );
+    assert_eq!(
+        m.step(exited(3), t0 + secs(3)),
+        vec![
+            ended(3),
+            A::Forget,
+            A::Report(State::Stopped, Some(Why::Exited(Exit::Code(3))))
+        ]
+    );
+}
+
+#[test]
+fn an_exit_of_a_daemon_that_counts_no_more_is_let_go_of_and_not_counted() {
+    let (mut m, t0) = up(supervised(policy(1, secs(60), secs(5), ms(0))));
+    m.step(exited(1), t0);
+    assert_eq!(m.phase(), Phase::Waiting);
+    // A daemon still held while a respawn is armed (its spawn failed after it was placed).
+    assert_eq!(m.step(exited(9), t0), vec![ended(9), A::Forget]);
+    assert_eq!(m.phase(), Phase::Waiting);
+    assert_eq!(
+        m.step(E::Deadline, t0 + secs(5)),
+        vec![A::Restarts(1), A::Spawn]
+    );
+}
+
+#[test]
+fn leftovers_whose_stop_was_cut_short_are_stopped_again() {
+    let (mut m, t0) = up(supervised(Policy::default()));
+    let left = E::DaemonExited {
+        exit: Exit::Code(1),
+        leftovers: true,
+    };
+    m.step(left.clone(), t0);
+    // A stop interrupted the clearing and was refused: supervision begins again.
+    assert_eq!(
+        m.step(E::Supervise { daemon: true }, t0),
+        vec![A::StopLeftovers]
+    );
+    // The same end seen again while its group still has members: cleared again, not counted.
+    assert_eq!(m.step(left, t0), vec![A::StopLeftovers]);
+    let acts = m.step(exited(1), t0);
+    assert_eq!(acts[0], A::Forget);
+    assert!(armed(&acts).is_some(), "counted once: {acts:?}");
+}
+
+#[test]
+fn a_new_plan_disarms_whatever_was_armed() {
+    let (mut m, t0) = up(supervised(policy(5, secs(60), secs(5), ms(0))));
+    m.step(exited(1), t0);
+    let acts = m.step(E::Planned(Settings::default()), t0);
+    assert_eq!(acts, vec![A::Disarm, A::Restarts(0)]);
+    assert_eq!(m.step(E::Deadline, t0 + secs(5)), vec![]);
 }
