@@ -599,3 +599,93 @@ fn lint_reports_a_missing_need_of_every_script_runlevel_errors_others_warnings()
         "{out}"
     );
 }
+
+/// The guard of issue 23's split of the graph and the evaluation: what `rcinit graph` (JSON and
+/// dot) and `rcinit inspect --json` print for every fixture script and for the Debian root's own
+/// scripts, byte for byte as committed in tests/golden. `RCINIT_GOLDEN=write` rewrites the files
+/// (a change to them is then read in the diff, and says why in its commit).
+#[test]
+fn graph_and_inspect_print_byte_for_byte_what_is_committed() {
+    let fixtures = Rootfs::new("golden");
+    let fx = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/openrc");
+    for d in ["init.d", "conf.d", "rc.conf.d", "runlevels"] {
+        copy_tree(&fx.join(d), &fixtures.path().join("etc").join(d));
+    }
+    std::fs::copy(fx.join("rc.conf"), fixtures.path().join("etc/rc.conf")).unwrap();
+    let debian = common::debian_rootfs();
+    let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let write = std::env::var("RCINIT_GOLDEN").as_deref() == Ok("write");
+    for (tag, root) in [("fixtures", fixtures.path()), ("debian", debian.as_path())] {
+        let r = root.to_str().expect("utf-8");
+        let mut runs: Vec<Vec<String>> = Vec::new();
+        let mut levels: Vec<String> = std::fs::read_dir(root.join("etc/runlevels"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        levels.sort();
+        for level in &levels {
+            runs.push(vec![
+                "graph".into(),
+                "--format".into(),
+                "json".into(),
+                "--runlevel".into(),
+                level.clone(),
+            ]);
+        }
+        runs.push(vec![
+            "graph".into(),
+            "--format".into(),
+            "json".into(),
+            "--sys".into(),
+            "docker".into(),
+        ]);
+        runs.push(vec!["graph".into(), "--format".into(), "dot".into()]);
+        runs.push(vec!["graph".into(), "--format".into(), "deptree".into()]);
+        runs.push(vec!["graph".into(), "--format".into(), "text".into()]);
+        runs.push(vec!["inspect".into(), "--json".into()]);
+        let mut all = String::new();
+        for args in &runs {
+            let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+            args.extend(["--root", r]);
+            let (code, out, err) = rcinit(&args);
+            assert_eq!(code, 0, "{args:?}: {err}");
+            // The fixtures' root is a fresh directory each run: named as the scripts see it.
+            all.push_str(&format!(
+                "==== rcinit {}\n",
+                args[..args.len() - 2].join(" ")
+            ));
+            all.push_str(&out.replace(r, "$ROOT"));
+        }
+        let file = golden.join(format!("{tag}.txt"));
+        if write {
+            std::fs::create_dir_all(&golden).unwrap();
+            std::fs::write(&file, &all).unwrap();
+            continue;
+        }
+        let want = std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("{}: {e} (RCINIT_GOLDEN=write makes it)", file.display()));
+        if all != want {
+            let at = all
+                .lines()
+                .zip(want.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or(all.lines().count().min(want.lines().count()));
+            let section = |t: &str| {
+                t.lines()
+                    .take(at + 1)
+                    .filter(|l| l.starts_with("===="))
+                    .last()
+                    .map(str::to_owned)
+            };
+            panic!(
+                "{tag}: differs from {} at line {} ({:?}):\n  now:  {:?}\n  was:  {:?}",
+                file.display(),
+                at + 1,
+                section(&all),
+                all.lines().nth(at),
+                want.lines().nth(at)
+            );
+        }
+        assert!(runs.len() >= 6, "{tag}: {} runlevels only", levels.len());
+    }
+}
