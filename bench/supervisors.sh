@@ -76,6 +76,9 @@ while :; do sleep 1; done
 SH
 chmod 0755 "$ROOT/bench/entrypoint.sh"
 cp "$BIN" "$ROOT/usr/local/sbin/rcinit"
+# RCINIT_BENCH_B=PATH: another build of rcinit, run in turns with this one (an A/B of two
+# commits in the same run); its rows say B/rcinit.
+[ -n "${RCINIT_BENCH_B:-}" ] && cp "$RCINIT_BENCH_B" "$ROOT/usr/local/sbin/rcinit-b"
 
 # One boot of one kind: prints "kind n started_ms procs rss_kib pss_kib stop_ms exit".
 once() {
@@ -84,6 +87,7 @@ once() {
 	case $kind in
 	openrc) cmd="/bench/entrypoint.sh bench$n" ;;
 	rcinit) cmd="/usr/bin/env RCINIT_RUNLEVEL=bench$n /usr/local/sbin/rcinit" ;;
+	rcinit_b) cmd="/usr/bin/env RCINIT_RUNLEVEL=bench$n /usr/local/sbin/rcinit-b" ;;
 	s6) cmd="/usr/bin/s6-svscan /etc/s6-bench-$n" ;;
 	supervisord) cmd="/usr/bin/supervisord -n -c /etc/supervisor-bench-$n.conf" ;;
 	esac
@@ -121,6 +125,7 @@ once() {
 }
 
 KINDS="openrc rcinit s6 supervisord"
+[ -n "${RCINIT_BENCH_B:-}" ] && KINDS="rcinit_b $KINDS"
 for n in $SIZES; do for k in $KINDS; do once "$k" "$n" >/dev/null; done; done # warm the caches
 : >"$OUT/supervisors.txt"
 for run in $(seq 1 "$RUNS"); do
@@ -160,3 +165,11 @@ for n in $SIZES; do
 		"OpenRC $(ms "$(med openrc "$n" 7)") ($(exits openrc "$n")), s6 $(ms "$(med s6 "$n" 7)") ($(exits s6 "$n")), supervisord $(ms "$(med supervisord "$n" 7)") ($(exits supervisord "$n"))" \
 		"OpenRC/rcinit x$(ratio openrc "$n" 7)" "-"
 done
+if [ -n "${RCINIT_BENCH_B:-}" ]; then
+	for n in $SIZES; do
+		row "A/B: boot to all $n started, ms; stop ms; PSS MiB" \
+			"$(med rcinit "$n" 3); $(ms "$(med rcinit "$n" 7)"); $(mib "$(med rcinit "$n" 6)")" \
+			"B ($RCINIT_BENCH_B) $(med rcinit_b "$n" 3); $(ms "$(med rcinit_b "$n" 7)"); $(mib "$(med rcinit_b "$n" 6)")" \
+			"B/rcinit boot x$(ratio rcinit_b "$n" 3), stop x$(ratio rcinit_b "$n" 7), PSS x$(ratio rcinit_b "$n" 6)" "-"
+	done
+fi
