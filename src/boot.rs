@@ -26,7 +26,7 @@ use crate::signals::{self, AsyncIntake, Intake};
 use crate::spawn::{self, Grouping};
 use crate::supervisor::forward;
 use crate::supervisor::runlevel::Runlevel;
-use crate::supervisor::service::{Ctx, Def, Evaluated, Later, StopReport};
+use crate::supervisor::service::{Ctx, Def, Evaluated, PendingEvaluation, StopReport};
 use crate::sweep::{Role, signal_all};
 
 /// What to boot.
@@ -56,7 +56,7 @@ struct Init {
     /// Links rcinit made in the image (removed when it stops).
     links: Vec<std::path::PathBuf>,
     /// Another rcinit runs here already: leave its socket and OpenRC's state alone.
-    second: bool,
+    another_init: bool,
     ctx: Option<Rc<Ctx>>,
     critical_rx: mpsc::UnboundedReceiver<(String, String)>,
     critical_tx: mpsc::UnboundedSender<(String, String)>,
@@ -68,7 +68,7 @@ struct Init {
     /// Set once a stop was asked for: what to forward to the CMD.
     stop: Option<i32>,
     /// A second stop signal arrived: skip to the final kill.
-    hurry: bool,
+    kill_now: bool,
     /// The last drain said we have no child left.
     no_children: bool,
     /// The boot cannot go on (bad runlevel): stop with a configuration error.
@@ -105,7 +105,7 @@ pub fn run(boot: Boot, intake: Intake) -> Result<i32> {
             shutdown_rx,
             run: Run::Untouched,
             links: Vec::new(),
-            second: false,
+            another_init: false,
             ctx: None,
             critical_rx,
             critical_tx,
@@ -114,7 +114,7 @@ pub fn run(boot: Boot, intake: Intake) -> Result<i32> {
             role: boot.role,
             cmd: None,
             stop: None,
-            hurry: false,
+            kill_now: false,
             no_children: false,
             boot_failed: false,
             panic_on_hup: std::env::var("RCINIT_TEST_PANIC").as_deref() == Ok("hup"),
@@ -141,11 +141,11 @@ impl Init {
                 tokio::task::spawn_local(server::serve(listener, Rc::clone(&self.control)));
             }
             Err(e) => {
-                self.second = e.downcast_ref::<server::AnotherRunning>().is_some();
+                self.another_init = e.downcast_ref::<server::AnotherRunning>().is_some();
                 tracing::warn!("{e:#}: `rcinit status` will not reach this init");
             }
         }
-        if self.second {
+        if self.another_init {
             tracing::warn!("another rcinit runs this container's services: running the CMD alone");
         } else if self.stop.is_none() {
             self.evaluate(&boot).await;
@@ -329,7 +329,7 @@ impl Init {
     /// One task per planned service, ready to start.
     #[expect(clippy::too_many_lines, reason = "to be split (issue 23)")]
     fn prepare(&mut self, l: &mut load::Loaded, settings: &Settings) {
-        let state = match self.second {
+        let state = match self.another_init {
             true => Err(std::io::Error::other("another rcinit keeps it")),
             false => runfs::state_dir(&l.runlevel),
         };
@@ -403,18 +403,19 @@ impl Init {
                     || nostop.contains(&s.name);
                 let (dir, _) = s.path.rsplit_once('/').unwrap_or(("/etc/init.d", ""));
                 let dir = dir.to_owned();
-                let critical = s.vars.get("rcinit_critical").is_some_and(|v| {
-                    matches!(v.to_ascii_lowercase().as_str(), "yes" | "true" | "on" | "1")
-                });
+                let critical = s
+                    .vars
+                    .get("rcinit_critical")
+                    .is_some_and(|v| crate::words::yes(v));
                 Def {
                     name: std::mem::take(&mut s.name),
                     dir,
                     path: std::mem::take(&mut s.path),
                     // Known already when one load gave both passes.
                     fast: match &s.error {
-                        Some(e) => Later::known(Err(e.clone())),
-                        None if s.run_pass => Later::known(Ok(Evaluated::take(s))),
-                        None => Rc::new(Later::default()),
+                        Some(e) => PendingEvaluation::known(Err(e.clone())),
+                        None if s.run_pass => PendingEvaluation::known(Ok(Evaluated::take(s))),
+                        None => Rc::new(PendingEvaluation::default()),
                     },
                     critical,
                     needs: std::mem::take(&mut s.deps.need),
@@ -439,7 +440,7 @@ impl Init {
                 name: name.clone(),
                 dir: "/etc/init.d".into(),
                 path: format!("/etc/init.d/{name}"),
-                fast: Later::known(Err(why.clone())),
+                fast: PendingEvaluation::known(Err(why.clone())),
                 critical: false,
                 needs: Vec::new(),
                 no_timeout: false,
@@ -447,7 +448,7 @@ impl Init {
                 reexport: Vec::new(),
             });
         }
-        let later: Vec<(String, String, Rc<Later>)> = defs
+        let later: Vec<(String, String, Rc<PendingEvaluation>)> = defs
             .iter()
             .filter(|d| !d.fast.is_set())
             .map(|d| (d.name.clone(), d.path.clone(), Rc::clone(&d.fast)))
@@ -520,7 +521,7 @@ impl Init {
                         "{} received again: killing everything now",
                         signals::name(sig)
                     );
-                    self.hurry = true;
+                    self.kill_now = true;
                 }
                 Action::Forward => {
                     if let Some(pid) = cmd {
@@ -543,14 +544,14 @@ impl Init {
         }
     }
 
-    /// Waits, handling signals, until `done` holds, the deadline passes or a hurry is asked for.
+    /// Waits, handling signals, until `done` holds, the deadline passes or a kill now is asked for.
     /// Returns whether `done` holds.
     async fn wait_until(&mut self, deadline: Instant, done: impl Fn(&Self) -> bool) -> bool {
         loop {
             if done(self) {
                 return true;
             }
-            if self.hurry {
+            if self.kill_now {
                 return false;
             }
             let sleep = tokio::time::sleep_until(deadline.into());
@@ -614,7 +615,7 @@ impl Init {
                         }
                         sigs = self.intake.next() => {
                             self.handle(sigs);
-                            if self.hurry {
+                            if self.kill_now {
                                 break;
                             }
                         }
@@ -644,7 +645,7 @@ impl Init {
             return;
         }
         let begin = Instant::now();
-        if !self.hurry && signal_all(self.role, Signal::SIGTERM) > 0 {
+        if !self.kill_now && signal_all(self.role, Signal::SIGTERM) > 0 {
             self.reap();
             if self.wait_until(begin + grace, |s| s.no_children).await {
                 return;
@@ -656,7 +657,7 @@ impl Init {
         }
         // Killed processes die at once unless stuck in the kernel; do not hang on those.
         let deadline = Instant::now() + Duration::from_secs(1);
-        self.hurry = false;
+        self.kill_now = false;
         if !self.wait_until(deadline, |s| s.no_children).await {
             tracing::warn!("some processes could not be reaped (stuck in the kernel?)");
         }
@@ -696,8 +697,8 @@ fn cover_openrc_helpers() -> Vec<std::path::PathBuf> {
         };
         // The real one stays reachable for calls that are not a service's (Debian's dpkg owns
         // start-stop-daemon, and package scripts call it): the applet hands those on.
-        let real = std::path::Path::new(crate::cli::control::REAL_HELPERS).join(name);
-        let kept = std::fs::create_dir_all(crate::cli::control::REAL_HELPERS)
+        let real = std::path::Path::new(crate::supervisor::helper_call::REAL_HELPERS).join(name);
+        let kept = std::fs::create_dir_all(crate::supervisor::helper_call::REAL_HELPERS)
             .and_then(|_| std::fs::write(&real, b""))
             .map_err(|e| e.to_string())
             .and_then(|_| bind(&target, &real).map_err(|e| e.to_string()));
@@ -779,7 +780,7 @@ fn helper_links() -> Option<&'static str> {
 fn run_pass_meanwhile(
     l: &load::Loaded,
     settings: &Settings,
-    later: Vec<(String, String, Rc<Later>)>,
+    later: Vec<(String, String, Rc<PendingEvaluation>)>,
     clear_pidfiles: bool,
 ) {
     if later.is_empty() {

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod closer;
 pub mod config;
 pub mod control;
+pub mod deadline;
 pub mod deptree;
 pub mod diag;
 pub mod ere;
@@ -29,6 +30,7 @@ pub mod spawn;
 pub mod state;
 pub mod supervisor;
 pub mod sweep;
+pub mod words;
 
 /// The OpenRC release whose behaviour rcinit follows where 0.45 and 0.6x differ (respawn
 /// defaults and backoff, durations, notify): scripts read it as RC_VERSION.

@@ -1004,6 +1004,21 @@ pub fn own_exe() -> String {
         .unwrap_or_else(|| format!("/proc/{}/exe", std::process::id()))
 }
 
+/// Kills a process group (SIGKILL) when dropped: what a wait cut short leaves of a child's
+/// session (a script run, an evaluation batch) goes with it. Groups 0 and 1 are never signalled.
+pub struct KillGroup(pub i32);
+
+impl Drop for KillGroup {
+    fn drop(&mut self) {
+        if self.0 > 1 {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(self.0),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -156,7 +156,7 @@ proptest! {
         let _ = rcinit::policy::respawn::parse_duration(&a);
         let _ = launch::parse_ulimit(&format!("{a} {b}"));
         let _ = caps::parse(&b);
-        let _ = rcinit::supervisor::env::parse_assignments(&b);
+        let _ = rcinit::script::env::parse_assignments(&b);
     }
 
     /// start-stop-daemon and supervise-daemon command lines, from a script or from OpenRC.

@@ -8,6 +8,7 @@ use anyhow::Result;
 use crate::control::report::{self, Report};
 use crate::control::{Reply, Request, client};
 use crate::state::State;
+use crate::supervisor::helper_call::REAL_HELPERS;
 
 fn print_messages(r: &Reply, out: &mut dyn Write) -> Result<()> {
     for m in &r.messages {
@@ -308,9 +309,6 @@ pub fn power(name: &str, args: &[String]) -> Result<i32> {
     }
     shutdown()
 }
-
-/// Where the image's own helpers stay reachable once rcinit covers them.
-pub const REAL_HELPERS: &str = "/run/rcinit/real";
 
 /// Runs the image's own helper (the call is not a service's, or rcinit is not running).
 fn real_helper(name: &str, argv: &[String]) -> Result<i32> {

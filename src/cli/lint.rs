@@ -344,8 +344,7 @@ fn check_service(
         );
     }
     let sd = var("supervisor") == Some("supervise-daemon");
-    let background = var("command_background")
-        .is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "yes" | "true" | "on" | "1"));
+    let background = var("command_background").is_some_and(crate::words::yes);
     if !sd && !custom_start && var("command").is_some() && !background && var("pidfile").is_none() {
         push(
             false,

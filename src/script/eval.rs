@@ -346,7 +346,8 @@ async fn run_batch_inner(req: &Request, scripts: &[Script]) -> Result<(Vec<Spec>
     opts.stderr = Some(err_w2.into());
     let child = spawn::spawn_with(&argv, opts)?;
     drop(rec_w);
-    let _guard = KillGroup(child.pid);
+    // The batch's whole session goes when the batch ends or is dropped (a stop during evaluation).
+    let _guard = crate::spawn::KillGroup(child.pid);
 
     let mut errs = tokio::net::unix::pipe::Receiver::from_owned_fd(err_r).context("stderr pipe")?;
     let mut parser = Parser::default();
@@ -560,18 +561,6 @@ fn kill_tree(pid: i32) {
     for p in all {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(p),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
-}
-
-/// Kills the batch's whole session when the batch ends or is dropped (a stop during evaluation).
-struct KillGroup(i32);
-
-impl Drop for KillGroup {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::killpg(
-            nix::unistd::Pid::from_raw(self.0),
             nix::sys::signal::Signal::SIGKILL,
         );
     }

@@ -138,7 +138,7 @@ pub async fn load(opts: &Options) -> Result<Loaded> {
         })
         .collect();
     let profile = std::fs::read_to_string(root.join("etc/profile.env")).unwrap_or_default();
-    let mut env: Vec<(OsString, OsString)> = crate::supervisor::env::filter(
+    let mut env: Vec<(OsString, OsString)> = super::env::filter(
         &container,
         conf.get("rc_env_allow").map(String::as_str),
         &profile,

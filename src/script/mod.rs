@@ -2,6 +2,7 @@
 
 pub mod channel;
 pub mod discover;
+pub mod env;
 pub mod eval;
 pub mod load;
 pub mod rcconf;

@@ -133,7 +133,7 @@ thread_local! {
 
 /// `export -p`'s text as a list without the per-service names, shared with every equal one.
 pub fn shared_exports(text: &str) -> Exported {
-    let mut list = crate::supervisor::env::parse_assignments(text);
+    let mut list = super::env::parse_assignments(text);
     list.retain(|(k, _)| {
         !matches!(
             k.as_str(),

@@ -6,6 +6,9 @@
 
 use super::daemon_args::{Helper, takes_next};
 
+/// Where the image's own helpers stay reachable once rcinit covers them.
+pub const REAL_HELPERS: &str = "/run/rcinit/real";
+
 /// What the call asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {

@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::daemon_args::{self, DaemonArgs, Helper};
-use super::env;
 use super::user::{self, Identity};
 use crate::policy::respawn::{self, Policy};
 use crate::policy::retry::{self, Step};
+use crate::script::env;
 
 /// How rcinit follows the daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,10 +99,7 @@ pub struct Reported<'a> {
 }
 
 fn yes(v: Option<&String>) -> bool {
-    matches!(
-        v.map(|s| s.to_ascii_lowercase()).as_deref(),
-        Some("yes" | "true" | "on" | "1")
-    )
+    v.is_some_and(|v| crate::words::yes(v))
 }
 
 fn nonempty<'a>(vars: &'a BTreeMap<String, String>, k: &str) -> Option<&'a String> {

@@ -42,6 +42,7 @@
 use std::time::{Duration, Instant};
 
 use super::launch::{Health, Kind, Launch};
+use crate::deadline::after;
 use crate::policy::exit::Exit;
 use crate::policy::respawn::{Counter, Decision, Policy};
 use crate::state::{State, Why};
@@ -302,7 +303,7 @@ impl Lifecycle {
                 if let Some(every) = self.settings.health.and_then(|h| h.timer)
                     && !self.down
                 {
-                    out.push(Action::Arm(at(now, every)));
+                    out.push(Action::Arm(after(now, every)));
                 }
             }
             (P::Checking, Event::Checked(Check::Failed)) => {
@@ -354,7 +355,7 @@ impl Lifecycle {
     /// The first check after a (re)start, or none.
     fn first_check(&self, now: Instant, daemon: bool) -> Action {
         match self.settings.health {
-            Some(h) if daemon && !self.down => Action::Arm(at(now, h.delay)),
+            Some(h) if daemon && !self.down => Action::Arm(after(now, h.delay)),
             _ => Action::Disarm,
         }
     }
@@ -390,10 +391,10 @@ impl Lifecycle {
         let ms = u64::try_from(now.saturating_duration_since(self.origin).as_millis())
             .unwrap_or(u64::MAX);
         match self.counter.on_exit(ms, &policy) {
-            Decision::Respawn { after, .. } => {
+            Decision::Respawn { after: delay, .. } => {
                 self.phase = Phase::Waiting;
                 out.push(Action::Report(State::Crashed, Some(why)));
-                out.push(Action::Arm(at(now, after)));
+                out.push(Action::Arm(after(now, delay)));
             }
             Decision::GiveUp { respawns } => {
                 self.phase = Phase::GaveUp;
@@ -412,13 +413,6 @@ impl Lifecycle {
             }
         }
     }
-}
-
-/// `now + d`, saturating far in the future (script-given durations may be huge).
-fn at(now: Instant, d: Duration) -> Instant {
-    now.checked_add(d)
-        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
-        .unwrap_or(now)
 }
 
 #[cfg(test)]

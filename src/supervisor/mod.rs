@@ -3,7 +3,6 @@
 
 pub mod caps;
 pub mod daemon_args;
-pub mod env;
 pub mod forward;
 pub mod helper_call;
 pub mod inbox;

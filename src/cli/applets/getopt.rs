@@ -209,11 +209,7 @@ pub fn usage(spec: &Spec) {
 
 /// `rc_yesno`: whether a variable says yes.
 pub fn env_yes(name: &str) -> bool {
-    std::env::var(name).is_ok_and(|v| {
-        ["yes", "y", "true", "on", "1"]
-            .iter()
-            .any(|y| v.eq_ignore_ascii_case(y))
-    })
+    std::env::var(name).is_ok_and(|v| crate::words::rc_yes(&v))
 }
 
 /// `eerror`: ` * msg` on stderr, unless EERROR_QUIET.

@@ -7,23 +7,23 @@ use super::*;
 /// limit is (conf.d may set `rcinit_start_timeout`).
 #[derive(Debug, Clone, Default)]
 pub struct Evaluated {
-    pub fast: Option<Fast>,
+    pub fast: Option<ScriptlessStart>,
     pub start_timeout: Option<String>,
 }
 
 impl Evaluated {
     pub fn of(spec: &crate::script::spec::Spec) -> Evaluated {
         Evaluated {
-            fast: Fast::of(spec),
+            fast: ScriptlessStart::of(spec),
             start_timeout: spec.vars.get("rcinit_start_timeout").cloned(),
         }
     }
 
-    /// [`Evaluated::of`], taking what the fast path keeps out of the spec (see [`Fast::take`]).
+    /// [`Evaluated::of`], taking what the fast path keeps out of the spec (see [`ScriptlessStart::take`]).
     pub fn take(spec: &mut crate::script::spec::Spec) -> Evaluated {
         let start_timeout = spec.vars.get("rcinit_start_timeout").cloned();
         Evaluated {
-            fast: Fast::take(spec),
+            fast: ScriptlessStart::take(spec),
             start_timeout,
         }
     }
@@ -32,7 +32,7 @@ impl Evaluated {
 /// What a script without start_pre, start or start_post reported at evaluation: the same
 /// sourcing order and RC_CMD as openrc-run's start, so the same values (V-02).
 #[derive(Debug, Clone)]
-pub struct Fast {
+pub struct ScriptlessStart {
     pub vars: Rc<BTreeMap<String, String>>,
     pub argv: Vec<String>,
     pub exported: crate::script::spec::Exported,
@@ -40,18 +40,18 @@ pub struct Fast {
     pub script_stop: bool,
 }
 
-impl Fast {
+impl ScriptlessStart {
     /// The fast path for a spec, when its script leaves the start entirely to the default.
-    pub fn of(spec: &crate::script::spec::Spec) -> Option<Fast> {
+    pub fn of(spec: &crate::script::spec::Spec) -> Option<ScriptlessStart> {
         let mut f = Self::shape(spec)?;
         f.vars = Rc::new(spec.vars.clone());
         f.argv = spec.argv.clone();
         Some(f)
     }
 
-    /// [`Fast::of`], taking what it keeps out of the spec instead of copying it (the boot's
+    /// [`ScriptlessStart::of`], taking what it keeps out of the spec instead of copying it (the boot's
     /// specs are dropped right after: one copy per service, not two, at the peak).
-    pub fn take(spec: &mut crate::script::spec::Spec) -> Option<Fast> {
+    pub fn take(spec: &mut crate::script::spec::Spec) -> Option<ScriptlessStart> {
         let mut f = Self::shape(spec)?;
         f.vars = Rc::new(std::mem::take(&mut spec.vars));
         f.argv = std::mem::take(&mut spec.argv);
@@ -59,12 +59,12 @@ impl Fast {
     }
 
     /// Whether the fast path applies, and what it keeps besides the variables and argv.
-    pub(super) fn shape(spec: &crate::script::spec::Spec) -> Option<Fast> {
+    pub(super) fn shape(spec: &crate::script::spec::Spec) -> Option<ScriptlessStart> {
         let f = |n: &str| spec.functions.iter().any(|x| x == n);
         let needs_shell = ["start", "start_pre", "start_post"].iter().any(|n| f(n))
             || spec.vars.contains_key("required_dirs")
             || spec.vars.contains_key("required_files");
-        (!needs_shell && spec.error.is_none()).then(|| Fast {
+        (!needs_shell && spec.error.is_none()).then(|| ScriptlessStart {
             vars: Rc::default(),
             argv: Vec::new(),
             exported: spec.exported.clone(),
@@ -76,15 +76,15 @@ impl Fast {
 /// A run-time pass result that may still be on its way; `Err`: the pass failed (the start
 /// fails with that).
 #[derive(Default)]
-pub struct Later {
+pub struct PendingEvaluation {
     pub(super) value: std::cell::RefCell<Option<Result<Evaluated, String>>>,
     pub(super) ready: tokio::sync::Notify,
 }
 
-impl Later {
+impl PendingEvaluation {
     /// Already known.
-    pub fn known(v: Result<Evaluated, String>) -> Rc<Later> {
-        let l = Later::default();
+    pub fn known(v: Result<Evaluated, String>) -> Rc<PendingEvaluation> {
+        let l = PendingEvaluation::default();
         *l.value.borrow_mut() = Some(v);
         Rc::new(l)
     }

@@ -18,18 +18,19 @@ use tokio::io::AsyncBufReadExt;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::daemon_args::{self, Helper};
-use super::env::parse_assignments;
 use super::forward;
 use super::helper_call::{self, Mode as HelperMode};
 use super::inbox::{Inbox, Outbox, inbox};
 use super::launch::{self, Kind, Launch, Notify, Reported, Sink};
 use super::lifecycle::{self, Action, Event, Lifecycle, Spawn};
 use super::pidfile;
+use crate::deadline::{later, until};
 use crate::output::Stream;
 use crate::policy::exit::Exit;
 use crate::policy::retry::Step;
 use crate::reaper::Reaper;
 use crate::script::channel::Channel;
+use crate::script::env::parse_assignments;
 use crate::script::record::{Parser, Record};
 use crate::spawn::{self, Grouping, Options, Setup};
 use crate::state::{State, Why};
@@ -47,7 +48,7 @@ mod supervise;
 mod wait;
 
 use daemon::*;
-pub use evaluation::{Evaluated, Fast, Later};
+pub use evaluation::{Evaluated, PendingEvaluation, ScriptlessStart};
 use shim::*;
 use spawning::*;
 pub use stop::{DEFAULT_ASK, own_stop_deadline};
@@ -182,7 +183,7 @@ pub struct Def {
     /// What the evaluation's run-time pass said. When it says everything the default start
     /// would, no shell needs to run to start this service. The boot fills it in while the first
     /// services start already.
-    pub fast: Rc<Later>,
+    pub fast: Rc<PendingEvaluation>,
     /// `rcinit_critical=yes` in the script or its conf.d (as evaluated), or RCINIT_CRITICAL.
     pub critical: bool,
     /// What the script needs (used outside the runlevel, where the graph has no edges).
@@ -409,7 +410,10 @@ impl Svc {
     }
 
     fn on_failed(&self) {
-        let said = self.vars.get("rcinit_critical").is_some_and(|v| is_yes(v));
+        let said = self
+            .vars
+            .get("rcinit_critical")
+            .is_some_and(|v| crate::words::yes(v));
         if (self.critical || said)
             && let Some(why) = self.status.borrow().why.clone()
         {
@@ -427,10 +431,6 @@ enum Flow {
     /// Not up any more (stopped by OpenRC's own helper call).
     Down,
     Stop(StopAsk),
-}
-
-fn is_yes(v: &str) -> bool {
-    matches!(v.to_ascii_lowercase().as_str(), "yes" | "true" | "on" | "1")
 }
 
 #[cfg(test)]

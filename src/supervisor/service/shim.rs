@@ -99,7 +99,7 @@ impl Svc {
         self.start_mark = before.zip(pidfile::start_time(pid)).map(|(b, t)| (t, b));
         self.status
             .send_modify(|s| s.script = Some((pid, cmd.to_owned())));
-        let mut guard = KillGroup(pid);
+        let mut guard = crate::spawn::KillGroup(pid);
         let mut exit_rx = exit_rx;
         let mut parser = Parser::default();
         let mut buf = vec![0u8; 16 * 1024];

@@ -98,14 +98,16 @@ impl Svc {
 
     /// The start's steps themselves.
     #[expect(clippy::too_many_lines, reason = "to be split (issue 23)")]
-    pub(super) async fn start_steps(&mut self, fast: Option<Fast>) {
+    pub(super) async fn start_steps(&mut self, fast: Option<ScriptlessStart>) {
         self.start_error = None;
         // A plan of an earlier start (or an earlier version of the script) is not this one's.
         self.launch = None;
         self.feed_now(Event::Planned(lifecycle::Settings::default()));
         let scripted = fast.is_none();
         if let Some(f) = &fast
-            && f.vars.get("rcinit_critical").is_some_and(|v| is_yes(v))
+            && f.vars
+                .get("rcinit_critical")
+                .is_some_and(|v| crate::words::yes(v))
         {
             self.critical = true;
         }
@@ -371,7 +373,11 @@ impl Svc {
         for w in &l.warnings {
             tracing::warn!("{}: {w}", self.def.name);
         }
-        if self.vars.get("rcinit_critical").is_some_and(|v| is_yes(v)) {
+        if self
+            .vars
+            .get("rcinit_critical")
+            .is_some_and(|v| crate::words::yes(v))
+        {
             self.critical = true;
         }
         if let Err(e) = command_exists(&l) {

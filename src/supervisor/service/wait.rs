@@ -62,33 +62,9 @@ pub(super) async fn going_down(down: Option<&mut watch::Receiver<bool>>) {
     }
 }
 
-/// The end of a limit counted from `from`.
-pub(super) fn until(from: Instant, limit: Option<Duration>) -> Option<Instant> {
-    limit.map(|l| from.checked_add(l).unwrap_or_else(|| later(l)))
-}
-
 pub(super) async fn sleep_opt(at: Option<Instant>) {
     match at {
         Some(t) => tokio::time::sleep_until(t.into()).await,
         None => std::future::pending().await,
-    }
-}
-
-/// Now plus `d`, saturating: a setting of 2^63 s must not overflow the clock (and abort PID 1).
-pub fn later(d: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(d)
-        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
-        .unwrap_or(now)
-}
-
-/// Kills a shim's process group when its run is abandoned (stop, time limit).
-pub(super) struct KillGroup(pub(super) i32);
-
-impl Drop for KillGroup {
-    fn drop(&mut self) {
-        if self.0 > 1 {
-            let _ = killpg(Pid::from_raw(self.0), Signal::SIGKILL);
-        }
     }
 }
