@@ -10,7 +10,7 @@ pub enum Action {
     /// Begin the orderly shutdown; pass `forward` on to the CMD if one runs.
     Stop { forward: i32 },
     /// A second stop signal while stopping: skip to the final kill.
-    Hurry,
+    KillNow,
     /// Pass the signal on to the CMD.
     Forward,
     /// Log it and carry on.
@@ -20,7 +20,7 @@ pub enum Action {
 /// `has_cmd`: a CMD is running. `stopping`: the shutdown has begun.
 pub fn action(sig: i32, has_cmd: bool, stopping: bool) -> Action {
     match sig {
-        SIGTERM | SIGINT if stopping => Action::Hurry,
+        SIGTERM | SIGINT if stopping => Action::KillNow,
         SIGTERM | SIGINT => Action::Stop { forward: sig },
         // Power failure and systemd's/Docker's SIGRTMIN+3 ask for a stop; the CMD gets the usual TERM.
         SIGPWR | SIG_RTMIN3 if stopping => Action::Ignore,
@@ -45,8 +45,8 @@ mod tests {
             (SIGTERM, true, false, Stop { forward: SIGTERM }),
             (SIGTERM, false, false, Stop { forward: SIGTERM }),
             (SIGINT, true, false, Stop { forward: SIGINT }),
-            (SIGTERM, true, true, Hurry),
-            (SIGINT, false, true, Hurry),
+            (SIGTERM, true, true, KillNow),
+            (SIGINT, false, true, KillNow),
             (SIGPWR, true, false, Stop { forward: SIGTERM }),
             (37, false, false, Stop { forward: SIGTERM }),
             (37, false, true, Ignore),
