@@ -6,7 +6,6 @@ use super::*;
 impl Svc {
     /// start-stop-daemon without background: the command runs until it returns; the daemon it
     /// leaves is followed through the pidfile (V-11).
-    #[expect(clippy::too_many_lines, reason = "to be split (issue 23)")]
     pub(super) async fn run_forking(&mut self) -> bool {
         let Some(l) = self.launch.clone() else {
             return false;
@@ -67,24 +66,7 @@ impl Svc {
             return self.cannot_start(format!("{} returned {exit}", l.argv[0]));
         }
         let Some(path) = path else {
-            // No pidfile: start-stop-daemon finds the daemon again by its name. What the command
-            // forked is rcinit's orphan by the time its exit is seen (a child is re-parented as
-            // its parent exits): judged as a pidfile's pid is, and followed.
-            if let Some(mut w) = by_name {
-                // Run as rcinit when no command_user: an orphan of another user is not it.
-                w.uid.get_or_insert(nix::unistd::geteuid().as_raw());
-                let (found, why) = self.await_orphans(&w).await;
-                match found.split_first() {
-                    Some((&first, rest)) => {
-                        self.follow(first);
-                        for &pid in rest {
-                            self.follow_extra(pid);
-                        }
-                        self.orphan_rule = Some(w);
-                    }
-                    None => self.untracked_note = why,
-                }
-            }
+            self.follow_by_name(by_name).await;
             return true;
         };
         // The daemon's own child may write the pidfile after the command returned (nginx):
@@ -102,6 +84,28 @@ impl Svc {
                 "pidfile {path}: {why} (after {} ms); nothing is followed or signalled",
                 self.ctx.ready_timeout.as_millis()
             )),
+        }
+    }
+
+    /// No pidfile: start-stop-daemon finds the daemon again by its name. What the command
+    /// forked is rcinit's orphan by the time its exit is seen (a child is re-parented as its
+    /// parent exits): judged as a pidfile's pid is, and followed.
+    async fn follow_by_name(&mut self, by_name: Option<pidfile::Wanted>) {
+        let Some(mut w) = by_name else {
+            return;
+        };
+        // Run as rcinit when no command_user: an orphan of another user is not it.
+        w.uid.get_or_insert(nix::unistd::geteuid().as_raw());
+        let (found, why) = self.await_orphans(&w).await;
+        match found.split_first() {
+            Some((&first, rest)) => {
+                self.follow(first);
+                for &pid in rest {
+                    self.follow_extra(pid);
+                }
+                self.orphan_rule = Some(w);
+            }
+            None => self.untracked_note = why,
         }
     }
 

@@ -294,7 +294,6 @@ impl Svc {
 
     // Every step is boxed while it runs: a task waits idle holding only the service's own
     // state, not room for its largest step (thousands of services, most of them idle).
-    #[expect(clippy::too_many_lines, reason = "to be split (issue 23)")]
     async fn run(mut self: Box<Self>, mut rx: Inbox<Request>) {
         loop {
             let req = match self.deferred.pop_front() {
@@ -306,50 +305,10 @@ impl Svc {
             };
             let stop = match req {
                 Request::Refuse(why) => {
-                    // What the plan could not start was said with the plan (a cycle in one
-                    // line, not one per member).
-                    match why {
-                        Why::Needs { .. } => {
-                            tracing::error!("{}: not started: {why}", self.def.name)
-                        }
-                        _ => tracing::debug!("{}: not started: {why}", self.def.name),
-                    }
-                    self.set(State::Failed, Some(why));
-                    self.status.send_modify(|s| s.settled = true);
-                    self.on_failed();
+                    self.refuse(why);
                     None
                 }
-                Request::Start(reply) => {
-                    let lock = self.exclusive();
-                    if matches!(lock, crate::mirror::Lock::Busy) {
-                        tracing::warn!(
-                            "{}: not started: OpenRC's openrc-run is starting or stopping it (it \
-                             holds /run/openrc/exclusive/{0})",
-                            self.def.name
-                        );
-                        // Its state is openrc-run's to set (its helper calls reach rcinit); what
-                        // waits for this start is told it is over.
-                        self.status.send_modify(|s| s.settled = true);
-                        if let Some(r) = reply {
-                            let _ = r.send(());
-                        }
-                        continue;
-                    }
-                    let pending = Box::pin(self.start(&mut rx)).await;
-                    drop(lock);
-                    self.status.send_modify(|s| s.settled = true);
-                    if self.state() == State::Failed {
-                        self.on_failed();
-                    }
-                    if let Some(r) = reply {
-                        let _ = r.send(());
-                    }
-                    match pending {
-                        Some(p) => Some(p),
-                        None if self.is_up() => Box::pin(self.supervise(&mut rx)).await,
-                        None => None,
-                    }
-                }
+                Request::Start(reply) => Box::pin(self.start_asked(reply, &mut rx)).await,
                 Request::Stop {
                     deadline, reply, ..
                 } => Some((deadline, reply)),
@@ -364,35 +323,96 @@ impl Svc {
                 },
             };
             if let Some((deadline, reply)) = stop {
-                let deadline = deadline.unwrap_or_else(|| self.own_stop_deadline());
-                // R-31: not while openrc-run starts or stops it, unless the container goes down
-                // (nothing holds a shutdown up).
-                let lock = self.exclusive();
-                if matches!(lock, crate::mirror::Lock::Busy) && !self.ctx.going_down() {
-                    tracing::warn!(
-                        "{}: not stopped: OpenRC's openrc-run is starting or stopping it (it \
-                         holds /run/openrc/exclusive/{0})",
-                        self.def.name
-                    );
-                    let _ = reply.send(StopReport::nothing(&self.def.name, self.state()));
-                    drop(lock);
-                    // Still up: supervised as before (a crash is seen, a respawn made).
-                    if self.is_up()
-                        && let Some((deadline, reply)) = Box::pin(self.supervise(&mut rx)).await
-                    {
-                        self.deferred.push_front(Request::Stop {
-                            deadline,
-                            reply,
-                            after_script: false,
-                        });
-                    }
-                    continue;
-                }
-                let r = Box::pin(self.stop(deadline)).await;
-                drop(lock);
-                let _ = reply.send(r);
+                Box::pin(self.stop_asked(deadline, reply, &mut rx)).await;
             }
         }
+    }
+
+    /// Not started: a need of it failed, or the plan could not start it.
+    fn refuse(&mut self, why: Why) {
+        // What the plan could not start was said with the plan (a cycle in one line, not one
+        // per member).
+        match why {
+            Why::Needs { .. } => tracing::error!("{}: not started: {why}", self.def.name),
+            _ => tracing::debug!("{}: not started: {why}", self.def.name),
+        }
+        self.set(State::Failed, Some(why));
+        self.status.send_modify(|s| s.settled = true);
+        self.on_failed();
+    }
+
+    /// A start, under the service's exclusive lock (R-31), then supervision while it is up;
+    /// the stop asked for meanwhile, if any.
+    async fn start_asked(
+        &mut self,
+        reply: Option<oneshot::Sender<()>>,
+        rx: &mut Inbox<Request>,
+    ) -> Option<StopAsk> {
+        let lock = self.exclusive();
+        if matches!(lock, crate::mirror::Lock::Busy) {
+            tracing::warn!(
+                "{}: not started: OpenRC's openrc-run is starting or stopping it (it holds \
+                 /run/openrc/exclusive/{0})",
+                self.def.name
+            );
+            // Its state is openrc-run's to set (its helper calls reach rcinit); what waits for
+            // this start is told it is over.
+            self.status.send_modify(|s| s.settled = true);
+            if let Some(r) = reply {
+                let _ = r.send(());
+            }
+            return None;
+        }
+        let pending = Box::pin(self.start(rx)).await;
+        drop(lock);
+        self.status.send_modify(|s| s.settled = true);
+        if self.state() == State::Failed {
+            self.on_failed();
+        }
+        if let Some(r) = reply {
+            let _ = r.send(());
+        }
+        match pending {
+            Some(p) => Some(p),
+            None if self.is_up() => Box::pin(self.supervise(rx)).await,
+            None => None,
+        }
+    }
+
+    /// A stop (by its own schedule when no deadline was given), unless OpenRC's openrc-run
+    /// holds the service's lock (R-31) while the container is not going down: then it is
+    /// refused and the service stays supervised.
+    async fn stop_asked(
+        &mut self,
+        deadline: Option<Instant>,
+        reply: oneshot::Sender<StopReport>,
+        rx: &mut Inbox<Request>,
+    ) {
+        let deadline = deadline.unwrap_or_else(|| self.own_stop_deadline());
+        let lock = self.exclusive();
+        if matches!(lock, crate::mirror::Lock::Busy) && !self.ctx.going_down() {
+            tracing::warn!(
+                "{}: not stopped: OpenRC's openrc-run is starting or stopping it (it holds \
+                 /run/openrc/exclusive/{0})",
+                self.def.name
+            );
+            let _ = reply.send(StopReport::nothing(&self.def.name, self.state()));
+            drop(lock);
+            // Still up: supervised as before (a crash is seen, a respawn made).
+            if self.is_up()
+                && let Some((deadline, reply)) = Box::pin(self.supervise(rx)).await
+            {
+                self.deferred.push_front(Request::Stop {
+                    deadline,
+                    reply,
+                    after_script: false,
+                });
+            }
+            return;
+        }
+        let r = Box::pin(self.stop(deadline)).await;
+        drop(lock);
+        let _ = reply.send(r);
     }
 
     /// The service's `exclusive/` lock for a start or a stop of rcinit's own (R-31); a call

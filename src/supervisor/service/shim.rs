@@ -78,7 +78,6 @@ impl Svc {
         run
     }
 
-    #[expect(clippy::too_many_lines, reason = "to be split (issue 23)")]
     pub(super) async fn script_run(
         &mut self,
         cmd: &str,
@@ -108,12 +107,7 @@ impl Svc {
         let mut exported: Vec<(String, String)> = Vec::new();
         let deadline = limit.map(later);
         loop {
-            let sleep = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d.into()).await,
-                    None => std::future::pending().await,
-                }
-            };
+            let sleep = sleep_opt(deadline);
             let req = async {
                 match rx.as_deref_mut() {
                     Some(r) => r.recv().await,
@@ -135,10 +129,10 @@ impl Svc {
                     }
                 },
                 e = &mut exit_rx => {
-                    // Records the shell wrote just before it ended are in the pipe already.
+                    // Records the shell wrote just before it ended are in the pipe already; asks
+                    // among them go unanswered: nobody waits for their answer now.
                     while let Ok(n) = recs.try_read(&mut buf) {
                         if n == 0 { break; }
-                        // The same as any record, but asks: nobody waits for their answer now.
                         for r in parser.feed(&buf[..n]) {
                             let _ = self.note(r, &mut out, &mut argv, &mut exported);
                         }
@@ -149,16 +143,10 @@ impl Svc {
                     return out;
                 }
                 r = req => match r {
-                    Some(r @ Request::Stop { after_script: true, .. }) => {
-                        tracing::info!("{}: a stop asked for by its own {cmd} follows it", self.def.name);
-                        self.deferred.push_back(r);
-                    }
-                    Some(Request::Stop { deadline, reply, .. }) => {
-                        tracing::info!("{}: stop asked for during {cmd}", self.def.name);
-                        out.interrupted = Some((deadline, reply));
+                    Some(r) => if let Some(stop) = self.request_during(cmd, r) {
+                        out.interrupted = Some(stop);
                         return out;
-                    }
-                    Some(other) => self.deferred.push_back(other),
+                    },
                     // Every sender is gone: stop asking (it would answer at once, for ever).
                     None => rx = None,
                 },
@@ -173,18 +161,57 @@ impl Svc {
                     return out;
                 }
             }
-            for what in asks {
-                let ok = match what.as_str() {
-                    "start" => {
-                        let vars = self.vars.clone();
-                        self.start_daemon(&vars, &argv, &exported).await
-                    }
-                    "helper" => self.helper(&argv, &exported).await,
-                    "stop" => self.stop_for_script().await,
-                    _ => false,
-                };
-                let _ = recs.write_all(if ok { b"0\n" } else { b"1\n" }).await;
+            self.answer_asks(asks, &argv, &exported, &mut recs).await;
+        }
+    }
+
+    /// A request that arrived while a command of the script runs: a stop ends the run (returned)
+    /// unless the command itself asked for it; anything else waits for the run's end.
+    fn request_during(&mut self, cmd: &str, r: Request) -> Option<StopAsk> {
+        match r {
+            r @ Request::Stop {
+                after_script: true, ..
+            } => {
+                tracing::info!(
+                    "{}: a stop asked for by its own {cmd} follows it",
+                    self.def.name
+                );
+                self.deferred.push_back(r);
+                None
             }
+            Request::Stop {
+                deadline, reply, ..
+            } => {
+                tracing::info!("{}: stop asked for during {cmd}", self.def.name);
+                Some((deadline, reply))
+            }
+            other => {
+                self.deferred.push_back(other);
+                None
+            }
+        }
+    }
+
+    /// What the script asked of rcinit (start its daemon, a helper call, stop its daemon),
+    /// done, each answered on the shim's line with 0 or 1.
+    async fn answer_asks(
+        &mut self,
+        asks: Vec<String>,
+        argv: &[String],
+        exported: &[(String, String)],
+        recs: &mut Channel,
+    ) {
+        for what in asks {
+            let ok = match what.as_str() {
+                "start" => {
+                    let vars = self.vars.clone();
+                    self.start_daemon(&vars, argv, exported).await
+                }
+                "helper" => self.helper(argv, exported).await,
+                "stop" => self.stop_for_script().await,
+                _ => false,
+            };
+            let _ = recs.write_all(if ok { b"0\n" } else { b"1\n" }).await;
         }
     }
 

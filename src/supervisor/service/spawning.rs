@@ -100,21 +100,9 @@ impl Svc {
         r
     }
 
-    #[expect(clippy::too_many_lines, reason = "to be split (issue 23)")]
     pub(super) fn spawn_process(&self, l: &Launch) -> Result<(Daemon, Option<Ready>)> {
         let name = &self.def.name;
-        let mut setup = Setup {
-            nice: l.nice,
-            ionice: l.ionice,
-            oom_score_adj: l.oom_score_adj.map(|v| cstr(&v.to_string())),
-            rlimits: l.rlimits.clone(),
-            directory: l.directory.as_deref().map(cstr),
-            umask: Some(l.umask),
-            ids: l.user.as_ref().map(|u| (u.uid, u.gid, u.groups.clone())),
-            no_new_privs: l.no_new_privs,
-            caps: l.capabilities.map(|c| (c.inheritable, c.ambient, c.drop)),
-            files: Vec::new(),
-        };
+        let mut setup = setup_of(l);
         let env: Vec<(OsString, OsString)> =
             l.env.iter().map(|(k, v)| (k.into(), v.into())).collect();
         let mut keep: Vec<OwnedFd> = Vec::new();
@@ -145,28 +133,8 @@ impl Svc {
             setup.files.push((cstr(p), libc::O_RDONLY, 0, 0));
         }
         let mut fds = Vec::new();
-        let mut ready_r = None;
         let mut env = env;
-        match l.notify {
-            Some(Notify::Fd(n)) => {
-                let (r, w) = forward::pipe()?;
-                fds.push((w.as_raw_fd(), n));
-                keep.push(w);
-                ready_r = Some(Ready::Fd(r));
-            }
-            Some(Notify::Socket) => {
-                // Bound before the spawn: a daemon may say READY=1 at once.
-                let path = format!("/run/openrc/supervise-{name}.sock");
-                let _ = std::fs::create_dir_all("/run/openrc");
-                let _ = std::fs::remove_file(&path);
-                let sock = std::os::unix::net::UnixDatagram::bind(&path)
-                    .with_context(|| format!("creating the notify socket {path}"))?;
-                sock.set_nonblocking(true)?;
-                env.push(("NOTIFY_SOCKET".into(), path.clone().into()));
-                ready_r = Some(Ready::Socket(sock, path));
-            }
-            None => {}
-        }
+        let ready_r = readiness(l, name, &mut env, &mut fds, &mut keep)?;
         let chroot = l.chroot.as_deref().map(std::path::Path::new);
         let mut opts = Options::new(Grouping::Session, &env);
         // start-stop-daemon's shape for a command that forks: its parent is not PID 1.
@@ -304,4 +272,51 @@ impl Svc {
         let _ = std::fs::remove_file(path);
         r
     }
+}
+
+/// What the daemon's child sets up between clone and exec, from its plan (V-19).
+fn setup_of(l: &Launch) -> Setup {
+    Setup {
+        nice: l.nice,
+        ionice: l.ionice,
+        oom_score_adj: l.oom_score_adj.map(|v| cstr(&v.to_string())),
+        rlimits: l.rlimits.clone(),
+        directory: l.directory.as_deref().map(cstr),
+        umask: Some(l.umask),
+        ids: l.user.as_ref().map(|u| (u.uid, u.gid, u.groups.clone())),
+        no_new_privs: l.no_new_privs,
+        caps: l.capabilities.map(|c| (c.inheritable, c.ambient, c.drop)),
+        files: Vec::new(),
+    }
+}
+
+/// How the daemon will say it is ready (`notify`): the pipe's write end placed in it (kept
+/// open here until it is spawned), or the socket bound before the spawn (a daemon may say
+/// READY=1 at once) and named in its environment.
+fn readiness(
+    l: &Launch,
+    name: &str,
+    env: &mut Vec<(OsString, OsString)>,
+    fds: &mut Vec<(i32, i32)>,
+    keep: &mut Vec<OwnedFd>,
+) -> Result<Option<Ready>> {
+    Ok(match l.notify {
+        Some(Notify::Fd(n)) => {
+            let (r, w) = forward::pipe()?;
+            fds.push((w.as_raw_fd(), n));
+            keep.push(w);
+            Some(Ready::Fd(r))
+        }
+        Some(Notify::Socket) => {
+            let path = format!("/run/openrc/supervise-{name}.sock");
+            let _ = std::fs::create_dir_all("/run/openrc");
+            let _ = std::fs::remove_file(&path);
+            let sock = std::os::unix::net::UnixDatagram::bind(&path)
+                .with_context(|| format!("creating the notify socket {path}"))?;
+            sock.set_nonblocking(true)?;
+            env.push(("NOTIFY_SOCKET".into(), path.clone().into()));
+            Some(Ready::Socket(sock, path))
+        }
+        None => None,
+    })
 }

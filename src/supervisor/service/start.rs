@@ -97,7 +97,6 @@ impl Svc {
     }
 
     /// The start's steps themselves.
-    #[expect(clippy::too_many_lines, reason = "to be split (issue 23)")]
     pub(super) async fn start_steps(&mut self, fast: Option<ScriptlessStart>) {
         self.start_error = None;
         // A plan of an earlier start (or an earlier version of the script) is not this one's.
@@ -134,67 +133,73 @@ impl Svc {
             .filter(|m| m.as_str() == "inactive" || matches!(run.exit, Some(Exit::Code(0))));
         match run.exit {
             _ if self.own_mark(marked.as_deref()).await => {}
-            Some(Exit::Code(0)) => {
-                let supervised = self
-                    .launch
-                    .as_ref()
-                    .is_some_and(|l| l.kind == Kind::Supervised);
-                match &self.daemon {
-                    Some(d) => {
-                        tracing::info!("{}: started (pid {})", self.def.name, d.pid);
-                        self.set(State::Started, None);
-                    }
-                    // The script stopped its own daemon again before its start ended: the
-                    // supervisor's business (V-16), counted as an exit.
-                    None if supervised => {
-                        self.set(State::Started, None);
-                        self.feed_now(Event::DaemonExited {
-                            exit: Exit::Code(-1),
-                            leftovers: false,
-                        });
-                    }
-                    // A start() of its own that names a command but left no daemon rcinit
-                    // follows: the image's own start-stop-daemon ran it (by its path).
-                    // A start() of its own that had rcinit start nothing: what it ran, if
-                    // anything, is outside rcinit.
-                    None if scripted && self.launch.is_none() => {
-                        self.follow_outside().await;
-                    }
-                    None => match self.untracked_note.take() {
-                        Some(why) => {
-                            tracing::warn!(
-                                "{}: started, untracked: its command left a process rcinit does \
-                                 not take for its daemon ({why}); `rcinit check` will not vouch \
-                                 for it",
-                                self.def.name
-                            );
-                            self.set(State::Started, Some(Why::Untracked(why)));
-                        }
-                        None => {
-                            tracing::info!("{}: started", self.def.name);
-                            self.set(State::Started, None);
-                        }
-                    },
-                }
-            }
-            other => {
-                let why = match (other, run.loaded, self.start_error.take()) {
-                    (_, false, _) => "its script failed to load".to_string(),
-                    (_, _, Some(e)) => format!("start failed: {e}"),
-                    (Some(e), _, _) => format!("start failed ({e})"),
-                    (None, _, _) => "start failed".to_string(),
-                };
-                // T-12: OpenRC would leave a daemon started before a failing start_post running
-                // while the service reads stopped; rcinit stops it (documented).
-                if self.daemon.is_some() || !self.extras.is_empty() {
-                    let _ = self
-                        .stop_daemon(Instant::now() + Duration::from_secs(5))
-                        .await;
-                }
-                tracing::error!("{}: {why}", self.def.name);
-                self.set(State::Failed, Some(Why::Said(why)));
-            }
+            Some(Exit::Code(0)) => self.start_succeeded(scripted).await,
+            other => self.start_failed(other, run.loaded).await,
         }
+    }
+
+    /// The start returned 0: what it left decides the state (a daemon followed, an exit to
+    /// count, a daemon outside rcinit, or nothing: a one-shot).
+    async fn start_succeeded(&mut self, scripted: bool) {
+        let supervised = self
+            .launch
+            .as_ref()
+            .is_some_and(|l| l.kind == Kind::Supervised);
+        match &self.daemon {
+            Some(d) => {
+                tracing::info!("{}: started (pid {})", self.def.name, d.pid);
+                self.set(State::Started, None);
+            }
+            // The script stopped its own daemon again before its start ended: the supervisor's
+            // business (V-16), counted as an exit.
+            None if supervised => {
+                self.set(State::Started, None);
+                self.feed_now(Event::DaemonExited {
+                    exit: Exit::Code(-1),
+                    leftovers: false,
+                });
+            }
+            // A start() of its own that names a command but left no daemon rcinit follows: the
+            // image's own start-stop-daemon ran it (by its path). A start() of its own that had
+            // rcinit start nothing: what it ran, if anything, is outside rcinit.
+            None if scripted && self.launch.is_none() => {
+                self.follow_outside().await;
+            }
+            None => match self.untracked_note.take() {
+                Some(why) => {
+                    tracing::warn!(
+                        "{}: started, untracked: its command left a process rcinit does not \
+                         take for its daemon ({why}); `rcinit check` will not vouch for it",
+                        self.def.name
+                    );
+                    self.set(State::Started, Some(Why::Untracked(why)));
+                }
+                None => {
+                    tracing::info!("{}: started", self.def.name);
+                    self.set(State::Started, None);
+                }
+            },
+        }
+    }
+
+    /// The start failed (or its script did not load): said with why, and what it started is
+    /// stopped.
+    async fn start_failed(&mut self, exit: Option<Exit>, loaded: bool) {
+        let why = match (exit, loaded, self.start_error.take()) {
+            (_, false, _) => "its script failed to load".to_string(),
+            (_, _, Some(e)) => format!("start failed: {e}"),
+            (Some(e), _, _) => format!("start failed ({e})"),
+            (None, _, _) => "start failed".to_string(),
+        };
+        // T-12: OpenRC would leave a daemon started before a failing start_post running while
+        // the service reads stopped; rcinit stops it (documented).
+        if self.daemon.is_some() || !self.extras.is_empty() {
+            let _ = self
+                .stop_daemon(Instant::now() + Duration::from_secs(5))
+                .await;
+        }
+        tracing::error!("{}: {why}", self.def.name);
+        self.set(State::Failed, Some(Why::Said(why)));
     }
 
     /// A successful start() that marked its service itself ends in that state, as under
@@ -228,7 +233,6 @@ impl Svc {
     /// named `procname` or as `command`). Orphans without a pidfile to name one make the service
     /// `started`, untracked: `check` does not vouch for what it cannot see. A start that left
     /// nothing is a one-shot, started.
-    #[expect(clippy::too_many_lines, reason = "to be split (issue 23)")]
     pub(super) async fn follow_outside(&mut self) {
         self.orphan_rule = None;
         let Some((since, before)) = self.start_mark.take() else {
@@ -291,6 +295,12 @@ impl Svc {
             }
             _ => None,
         };
+        self.settle_outside(found, &escaped);
+    }
+
+    /// What a start() of its own left outside rcinit, judged: the daemon found (followed),
+    /// nothing left (a one-shot), or processes rcinit does not take for its daemon (untracked).
+    fn settle_outside(&mut self, found: Option<Result<(i32, &str), String>>, escaped: &[i32]) {
         match found {
             Some(Ok((pid, how))) => {
                 self.follow(pid);
