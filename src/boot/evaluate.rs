@@ -199,9 +199,9 @@ impl Init {
         }
     }
 
-    /// One task per planned service, ready to start.
-    #[expect(clippy::too_many_lines, reason = "to be split (issue 23)")]
-    pub(super) fn prepare(&mut self, l: &mut load::Loaded, settings: &Settings) {
+    /// OpenRC's state directory for this runlevel, with the dependency cache OpenRC's tools
+    /// read, kept current by a mirror; None when it cannot be written (or another rcinit has it).
+    fn state_dir(&self, l: &load::Loaded) -> Option<Mirror> {
         let state = match self.another_init {
             true => Err(std::io::Error::other("another rcinit keeps it")),
             false => runfs::state_dir(&l.runlevel),
@@ -211,7 +211,7 @@ impl Init {
         {
             tracing::warn!("/run/openrc/deptree: {e}: OpenRC's own tools will build theirs");
         }
-        let mirror = match state {
+        match state {
             Ok(()) => Some(Mirror::new("/run/openrc")),
             Err(e) => {
                 tracing::info!(
@@ -219,7 +219,12 @@ impl Init {
                 );
                 None
             }
-        };
+        }
+    }
+
+    /// One task per planned service, ready to start.
+    pub(super) fn prepare(&mut self, l: &mut load::Loaded, settings: &Settings) {
+        let mirror = self.state_dir(l);
         *self.control.runlevel.borrow_mut() = l.runlevel.clone();
         let mut env = l.env.clone();
         env.push(("RCINIT_SHIM".into(), "1".into()));
@@ -263,64 +268,7 @@ impl Init {
                 .collect();
             runfs::remove_stale_pidfiles(&pidfiles);
         }
-        // The specs give their parts to the services (moved, not copied); they go after this.
-        // A script that failed to evaluate still has its task: the runlevel's own show in the
-        // status as failed, with why, and a start by hand says why too.
-        let nostop = &l.nostop;
-        let mut defs: Vec<Def> = l
-            .specs
-            .iter_mut()
-            .map(|s| {
-                // D-41: by keyword, or named in rc.conf's rc_nostop.
-                let no_stop = crate::policy::budget::no_stop_at_shutdown(&s.deps.keyword)
-                    || nostop.contains(&s.name);
-                let (dir, _) = s.path.rsplit_once('/').unwrap_or(("/etc/init.d", ""));
-                let dir = dir.to_owned();
-                let critical = s
-                    .vars
-                    .get("rcinit_critical")
-                    .is_some_and(|v| crate::words::yes(v));
-                Def {
-                    name: std::mem::take(&mut s.name),
-                    dir,
-                    path: std::mem::take(&mut s.path),
-                    // Known already when one load gave both passes.
-                    fast: match &s.error {
-                        Some(e) => PendingEvaluation::known(Err(e.clone())),
-                        None if s.run_pass => PendingEvaluation::known(Ok(Evaluated::take(s))),
-                        None => Rc::new(PendingEvaluation::default()),
-                    },
-                    critical,
-                    needs: std::mem::take(&mut s.deps.need),
-                    no_timeout: crate::policy::budget::no_timeout(&s.deps.keyword),
-                    no_stop,
-                    reexport: std::mem::take(&mut s.deps.reexport),
-                }
-            })
-            .collect();
-        // What is left of them is not needed any more: the peak of a large boot is here.
-        l.specs = Vec::new();
-        // A runlevel entry without any script (a dangling link) shows too.
-        let known: std::collections::HashSet<String> =
-            defs.iter().map(|d| d.name.clone()).collect();
-        for (name, why) in l
-            .graph
-            .failed
-            .iter()
-            .filter(|(n, _)| l.graph.failed_in_plan.contains(*n) && !known.contains(*n))
-        {
-            defs.push(Def {
-                name: name.clone(),
-                dir: "/etc/init.d".into(),
-                path: format!("/etc/init.d/{name}"),
-                fast: PendingEvaluation::known(Err(why.clone())),
-                critical: false,
-                needs: Vec::new(),
-                no_timeout: false,
-                no_stop: false,
-                reexport: Vec::new(),
-            });
-        }
+        let defs = defs_of(l);
         let later: Vec<(String, String, Rc<PendingEvaluation>)> = defs
             .iter()
             .filter(|d| !d.fast.is_set())
@@ -332,4 +280,67 @@ impl Init {
         self.services = Some(rl);
         self.ctx = Some(ctx);
     }
+}
+
+/// A service task's definition for every evaluated script (its parts moved out of the spec,
+/// not copied), and for every runlevel entry without a script.
+fn defs_of(l: &mut load::Loaded) -> Vec<Def> {
+    // The specs give their parts to the services (moved, not copied); they go after this.
+    // A script that failed to evaluate still has its task: the runlevel's own show in the
+    // status as failed, with why, and a start by hand says why too.
+    let nostop = &l.nostop;
+    let mut defs: Vec<Def> = l
+        .specs
+        .iter_mut()
+        .map(|s| {
+            // D-41: by keyword, or named in rc.conf's rc_nostop.
+            let no_stop = crate::policy::budget::no_stop_at_shutdown(&s.deps.keyword)
+                || nostop.contains(&s.name);
+            let (dir, _) = s.path.rsplit_once('/').unwrap_or(("/etc/init.d", ""));
+            let dir = dir.to_owned();
+            let critical = s
+                .vars
+                .get("rcinit_critical")
+                .is_some_and(|v| crate::words::yes(v));
+            Def {
+                name: std::mem::take(&mut s.name),
+                dir,
+                path: std::mem::take(&mut s.path),
+                // Known already when one load gave both passes.
+                fast: match &s.error {
+                    Some(e) => PendingEvaluation::known(Err(e.clone())),
+                    None if s.run_pass => PendingEvaluation::known(Ok(Evaluated::take(s))),
+                    None => Rc::new(PendingEvaluation::default()),
+                },
+                critical,
+                needs: std::mem::take(&mut s.deps.need),
+                no_timeout: crate::policy::budget::no_timeout(&s.deps.keyword),
+                no_stop,
+                reexport: std::mem::take(&mut s.deps.reexport),
+            }
+        })
+        .collect();
+    // What is left of them is not needed any more: the peak of a large boot is here.
+    l.specs = Vec::new();
+    // A runlevel entry without any script (a dangling link) shows too.
+    let known: std::collections::HashSet<String> = defs.iter().map(|d| d.name.clone()).collect();
+    for (name, why) in l
+        .graph
+        .failed
+        .iter()
+        .filter(|(n, _)| l.graph.failed_in_plan.contains(*n) && !known.contains(*n))
+    {
+        defs.push(Def {
+            name: name.clone(),
+            dir: "/etc/init.d".into(),
+            path: format!("/etc/init.d/{name}"),
+            fast: PendingEvaluation::known(Err(why.clone())),
+            critical: false,
+            needs: Vec::new(),
+            no_timeout: false,
+            no_stop: false,
+            reexport: Vec::new(),
+        });
+    }
+    defs
 }

@@ -196,7 +196,6 @@ impl Runlevel {
     /// Starts every service once what it orders after has settled; returns when all settled.
     /// Only the starts in flight are awaited (a chain of 10,000 services holds one waiter, not
     /// 10,000): each one that settles may release the services ordered after it.
-    #[expect(clippy::too_many_lines, reason = "to be split (issue 23)")]
     pub async fn start_all(&self) {
         use std::collections::HashMap;
         let planned: BTreeMap<&str, &Entry> = self
@@ -227,43 +226,9 @@ impl Runlevel {
         // as it always did; its task is still asked nothing.
         loop {
             for n in ready.drain(..) {
-                let Some(e) = planned.get(n) else {
-                    continue;
-                };
-                // What it needs settled already (needs are ordered before it), or was waited
-                // for long enough (D-34): started or not.
-                let failed_need = e.needs.iter().find_map(|d| {
-                    let st = self.entries.get(d.as_str())?.status.borrow().clone();
-                    let waited = e.before.iter().any(|b| b == d);
-                    (waited && !matches!(st.state, State::Started | State::Crashed))
-                        .then(|| (d.clone(), need_reason(&st)))
-                });
-                let _ = match (&e.unstartable, failed_need) {
-                    (Some(why), _) => e.tx.send(Request::Refuse(Why::Said(why.clone()))),
-                    (None, Some((dep, reason))) => e.tx.send(Request::Refuse(Why::Needs {
-                        service: dep,
-                        reason,
-                    })),
-                    (None, None) => e.tx.send(Request::Start(None)),
-                };
-                let mut own = e.status.clone();
-                let name = n.to_owned();
-                let no_timeout = e.no_timeout;
-                in_flight.spawn_local(async move {
-                    let settled = async {
-                        let _ = own.wait_for(|s| s.settled).await;
-                    };
-                    // D-34: what orders after it waits 60 s, then goes on without it (a need
-                    // of it fails); `keyword -timeout` makes the wait unlimited.
-                    let in_time = match no_timeout {
-                        true => {
-                            settled.await;
-                            true
-                        }
-                        false => tokio::time::timeout(DEPENDENT_WAIT, settled).await.is_ok(),
-                    };
-                    (name, in_time)
-                });
+                if let Some(e) = planned.get(n) {
+                    self.ask_to_start(n, e, &mut in_flight);
+                }
             }
             let Some(done) = in_flight.join_next().await else {
                 break;
@@ -290,6 +255,50 @@ impl Runlevel {
                 }
             }
         }
+    }
+
+    /// Asks one service whose turn came to start, or refuses it (a need that did not start, a
+    /// plan that cannot start it), and waits in `in_flight` for it to settle (D-34's wait).
+    fn ask_to_start(
+        &self,
+        n: &str,
+        e: &Entry,
+        in_flight: &mut tokio::task::JoinSet<(String, bool)>,
+    ) {
+        // What it needs settled already (needs are ordered before it), or was waited
+        // for long enough (D-34): started or not.
+        let failed_need = e.needs.iter().find_map(|d| {
+            let st = self.entries.get(d.as_str())?.status.borrow().clone();
+            let waited = e.before.iter().any(|b| b == d);
+            (waited && !matches!(st.state, State::Started | State::Crashed))
+                .then(|| (d.clone(), need_reason(&st)))
+        });
+        let _ = match (&e.unstartable, failed_need) {
+            (Some(why), _) => e.tx.send(Request::Refuse(Why::Said(why.clone()))),
+            (None, Some((dep, reason))) => e.tx.send(Request::Refuse(Why::Needs {
+                service: dep,
+                reason,
+            })),
+            (None, None) => e.tx.send(Request::Start(None)),
+        };
+        let mut own = e.status.clone();
+        let name = n.to_owned();
+        let no_timeout = e.no_timeout;
+        in_flight.spawn_local(async move {
+            let settled = async {
+                let _ = own.wait_for(|s| s.settled).await;
+            };
+            // D-34: what orders after it waits 60 s, then goes on without it (a need
+            // of it fails); `keyword -timeout` makes the wait unlimited.
+            let in_time = match no_timeout {
+                true => {
+                    settled.await;
+                    true
+                }
+                false => tokio::time::timeout(DEPENDENT_WAIT, settled).await.is_ok(),
+            };
+            (name, in_time)
+        });
     }
 
     /// Stops every service in the reverse order, dependents first, independent ones
