@@ -415,5 +415,7 @@ impl Lifecycle {
     }
 }
 
+pub mod stopping;
+
 #[cfg(test)]
 mod tests;

@@ -2,6 +2,7 @@
 //! deadline the shutdown budget gives.
 
 use super::*;
+use crate::supervisor::lifecycle::stopping::{Move, Stopping};
 
 /// What a stop asked for by hand, or by the service's own script, gets on top of its schedule:
 /// the script's own stop function runs too.
@@ -112,49 +113,28 @@ impl Svc {
         let steps = override_steps
             .or_else(|| self.launch.as_ref().map(|l| l.stop.clone()))
             .unwrap_or_else(crate::policy::retry::default_schedule);
-        let send = signal_daemon;
-        'steps: for step in steps {
-            let Some(d) = self.daemon.as_mut() else {
-                break;
-            };
-            if d.ended.is_some() && !group_alive(d) {
-                break;
-            }
-            match step {
-                Step::Signal(sig) => {
-                    report.signal.get_or_insert(sig);
-                    if sig == libc::SIGKILL {
-                        report.killed = true;
-                    }
-                    send(d, sig);
-                    // A stopped daemon (SIGSTOP, a debugger let go) would take its stop signal
-                    // only when continued: SIGKILL at the end of the schedule instead. OpenRC
-                    // does not send it (leave it out of differential comparisons).
-                    if sig != libc::SIGKILL && sig != libc::SIGCONT {
-                        send(d, libc::SIGCONT);
+        // The schedule's moves are decided by the pure machine; each is carried out here.
+        let mut plan = Stopping::new(steps, deadline);
+        while let Some(d) = self.daemon.as_mut() {
+            let left = d.ended.is_none() || group_alive(d);
+            match plan.next(left, Instant::now()) {
+                Move::Send(signals) => {
+                    for sig in signals {
+                        signal_daemon(d, sig);
                     }
                 }
-                Step::Wait(_) | Step::Forever => {
-                    let end = match step {
-                        Step::Wait(t) => later(t).min(deadline),
-                        _ => deadline,
-                    };
-                    if wait_gone(d, end).await || Instant::now() >= deadline {
-                        break 'steps;
-                    }
+                Move::WaitUntil(end) => {
+                    let _ = wait_gone(d, end).await;
                 }
+                Move::Kill => {
+                    signal_daemon(d, libc::SIGKILL);
+                    let _ = wait_gone(d, Instant::now() + Duration::from_secs(1)).await;
+                }
+                Move::Done => break,
             }
         }
-        if let Some(d) = self.daemon.as_mut()
-            && (d.ended.is_none() || group_alive(d))
-        {
-            // The schedule (or the budget) ran out with the daemon still there: SIGKILL, so
-            // nothing of it is left orphaned (OpenRC would leave it running, T-02).
-            report.signal.get_or_insert(libc::SIGKILL);
-            report.killed = true;
-            send(d, libc::SIGKILL);
-            let _ = wait_gone(d, Instant::now() + Duration::from_secs(1)).await;
-        }
+        report.signal = plan.signal();
+        report.killed = plan.killed();
         report.exit = self.daemon.take().and_then(|d| d.ended);
         self.orphan_rule = None;
         if all {
