@@ -78,7 +78,6 @@ fn line_of(root: &Path, path: &str, needles: &[&str]) -> Option<usize> {
 }
 
 /// All findings for a loaded image.
-#[expect(clippy::too_many_lines, reason = "to be split (issue 23)")]
 pub fn check(l: &Loaded, root: &Path) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut push = |error: bool, file: &str, line: Option<usize>, what: String, fix: &str| {
@@ -90,6 +89,23 @@ pub fn check(l: &Loaded, root: &Path) -> Vec<Finding> {
             fix: fix.to_owned(),
         })
     };
+    shebangs(l, root, &mut push);
+    scripts(l, root, &mut push);
+    need_cycles(l, root, &mut push);
+    missing_needs(l, root, &mut push);
+    ordering_cycles(l, &mut push);
+    stop_budget(l, root, &crate::config::Settings::from_env(), &mut push);
+    excluded(l, root, &mut push);
+    out
+}
+
+/// A script OpenRC would skip for its first line (CRLF, or no openrc-run shebang) is an error,
+/// when it looks meant as a service.
+fn shebangs(
+    l: &Loaded,
+    root: &Path,
+    push: &mut impl FnMut(bool, &str, Option<usize>, String, &str),
+) {
     for f in &l.files {
         if let Some(Skip::Shebang { crlf, first_line }) = &f.skipped {
             let text = resolve_in_root(root, &f.path())
@@ -120,6 +136,14 @@ pub fn check(l: &Loaded, root: &Path) -> Vec<Finding> {
             }
         }
     }
+}
+
+/// A script that does not evaluate cannot be checked further; the others are, one by one.
+fn scripts(
+    l: &Loaded,
+    root: &Path,
+    push: &mut impl FnMut(bool, &str, Option<usize>, String, &str),
+) {
     for s in &l.specs {
         if let Some(e) = &s.error {
             push(
@@ -131,8 +155,16 @@ pub fn check(l: &Loaded, root: &Path) -> Vec<Finding> {
             );
             continue;
         }
-        check_service(s, l, root, &mut push);
+        check_service(s, l, root, push);
     }
+}
+
+/// Need cycles fail the services in them; each is reported at its script.
+fn need_cycles(
+    l: &Loaded,
+    root: &Path,
+    push: &mut impl FnMut(bool, &str, Option<usize>, String, &str),
+) {
     for (name, why) in &l.graph.failed {
         let Some(s) = l
             .specs
@@ -151,8 +183,15 @@ pub fn check(l: &Loaded, root: &Path) -> Vec<Finding> {
             );
         }
     }
-    // Every script's needs, as OpenRC's generator checks them: the runlevel's fail to start
-    // (errors); the others would fail when started (warnings).
+}
+
+/// Every script's needs, as OpenRC's generator checks them: the runlevel's fail to start
+/// (errors); the others would fail when started (warnings).
+fn missing_needs(
+    l: &Loaded,
+    root: &Path,
+    push: &mut impl FnMut(bool, &str, Option<usize>, String, &str),
+) {
     for (name, missing) in &l.graph.missing_needs {
         let Some(s) = l.specs.iter().find(|s| &s.name == name) else {
             continue;
@@ -172,6 +211,10 @@ pub fn check(l: &Loaded, root: &Path) -> Vec<Finding> {
             );
         }
     }
+}
+
+/// OpenRC breaks ordering cycles and starts the services anyway: an error, so it is fixed.
+fn ordering_cycles(l: &Loaded, push: &mut impl FnMut(bool, &str, Option<usize>, String, &str)) {
     for c in &l.graph.cycles {
         let first = c[0].as_str();
         let path = l
@@ -193,7 +236,14 @@ pub fn check(l: &Loaded, root: &Path) -> Vec<Finding> {
             "remove one of the after/before/use/want edges of the cycle",
         );
     }
-    stop_budget(l, root, &crate::config::Settings::from_env(), &mut push);
+}
+
+/// Services kept out by a keyword or rc_sys: fine if intended, so only a warning.
+fn excluded(
+    l: &Loaded,
+    root: &Path,
+    push: &mut impl FnMut(bool, &str, Option<usize>, String, &str),
+) {
     for (name, why) in &l.graph.excluded {
         let path = l
             .specs
@@ -209,7 +259,6 @@ pub fn check(l: &Loaded, root: &Path) -> Vec<Finding> {
             "fine if intended; otherwise remove the keyword, or set rc_sys in /etc/rc.conf",
         );
     }
-    out
 }
 
 /// The scripts' own stop schedules against the stop budget: what the stop would ask for, level
@@ -267,51 +316,87 @@ fn stop_budget(
     );
 }
 
-#[expect(clippy::too_many_lines, reason = "to be split (issue 23)")]
+/// Every check of one script that evaluated.
 fn check_service(
     s: &Spec,
     l: &Loaded,
     root: &Path,
     push: &mut impl FnMut(bool, &str, Option<usize>, String, &str),
 ) {
-    let var = |k: &str| s.vars.get(k).map(String::as_str).filter(|v| !v.is_empty());
     let custom_start = s.functions.iter().any(|f| f == "start");
-    if let Some(cmd) = var("command").filter(|_| !custom_start) {
-        let chroot = var("chroot").unwrap_or("");
-        match find_command(root, chroot, cmd) {
-            Ok(()) => {}
-            Err(why) => push(
-                true,
-                &s.path,
-                line_of(root, &s.path, &["command="]),
-                format!("command {cmd}: {why}"),
-                "install the program or correct `command`",
-            ),
-        }
+    if let Some(cmd) = var(s, "command").filter(|_| !custom_start) {
+        command_exists(s, root, cmd, push);
     }
-    if let Some(user) = var("command_user") {
-        let (u, g) = user
-            .split_once(':')
-            .map_or((user, None), |(u, g)| (u, Some(g)));
-        if !known(root, "/etc/passwd", u) {
-            push(
-                true,
-                &s.path,
-                line_of(root, &s.path, &["command_user"]),
-                format!("command_user {user}: no user {u} in /etc/passwd"),
-                "create the user in the image (adduser) or correct command_user",
-            );
-        }
-        if let Some(g) = g.filter(|g| !known(root, "/etc/group", g)) {
-            push(
-                true,
-                &s.path,
-                line_of(root, &s.path, &["command_user"]),
-                format!("command_user {user}: no group {g} in /etc/group"),
-                "create the group in the image (addgroup) or correct command_user",
-            );
-        }
+    if let Some(user) = var(s, "command_user") {
+        command_user_exists(s, root, user, push);
     }
+    host_only(s, l, root, push);
+    followable(s, custom_start, push);
+    healthcheck_listed(s, root, push);
+}
+
+/// A variable of the script, an empty value counting as unset.
+fn var<'a>(s: &'a Spec, k: &str) -> Option<&'a str> {
+    s.vars.get(k).map(String::as_str).filter(|v| !v.is_empty())
+}
+
+/// A missing program would only show when the service starts; the build is the time to know.
+fn command_exists(
+    s: &Spec,
+    root: &Path,
+    cmd: &str,
+    push: &mut impl FnMut(bool, &str, Option<usize>, String, &str),
+) {
+    let chroot = var(s, "chroot").unwrap_or("");
+    match find_command(root, chroot, cmd) {
+        Ok(()) => {}
+        Err(why) => push(
+            true,
+            &s.path,
+            line_of(root, &s.path, &["command="]),
+            format!("command {cmd}: {why}"),
+            "install the program or correct `command`",
+        ),
+    }
+}
+
+/// The user and group must exist in the image, not on the machine that builds it.
+fn command_user_exists(
+    s: &Spec,
+    root: &Path,
+    user: &str,
+    push: &mut impl FnMut(bool, &str, Option<usize>, String, &str),
+) {
+    let (u, g) = user
+        .split_once(':')
+        .map_or((user, None), |(u, g)| (u, Some(g)));
+    if !known(root, "/etc/passwd", u) {
+        push(
+            true,
+            &s.path,
+            line_of(root, &s.path, &["command_user"]),
+            format!("command_user {user}: no user {u} in /etc/passwd"),
+            "create the user in the image (adduser) or correct command_user",
+        );
+    }
+    if let Some(g) = g.filter(|g| !known(root, "/etc/group", g)) {
+        push(
+            true,
+            &s.path,
+            line_of(root, &s.path, &["command_user"]),
+            format!("command_user {user}: no group {g} in /etc/group"),
+            "create the group in the image (addgroup) or correct command_user",
+        );
+    }
+}
+
+/// Hardware and host network services have nothing to do in a container.
+fn host_only(
+    s: &Spec,
+    l: &Loaded,
+    root: &Path,
+    push: &mut impl FnMut(bool, &str, Option<usize>, String, &str),
+) {
     let in_plan = l.graph.start.iter().flatten().any(|x| *x == s.name);
     let host_dep = s
         .deps
@@ -343,9 +428,22 @@ fn check_service(
             "drop the dependency in containers (rc_need/rc_use in conf.d), or keyword {d} out",
         );
     }
-    let sd = var("supervisor") == Some("supervise-daemon");
-    let background = var("command_background").is_some_and(crate::words::yes);
-    if !sd && !custom_start && var("command").is_some() && !background && var("pidfile").is_none() {
+}
+
+/// A start-stop-daemon service needs a pidfile or command_background to be followed at all.
+fn followable(
+    s: &Spec,
+    custom_start: bool,
+    push: &mut impl FnMut(bool, &str, Option<usize>, String, &str),
+) {
+    let sd = var(s, "supervisor") == Some("supervise-daemon");
+    let background = var(s, "command_background").is_some_and(crate::words::yes);
+    if !sd
+        && !custom_start
+        && var(s, "command").is_some()
+        && !background
+        && var(s, "pidfile").is_none()
+    {
         push(
             false,
             &s.path,
@@ -357,8 +455,17 @@ fn check_service(
             "set supervisor=supervise-daemon (foreground daemon), or pidfile= (forking daemon)",
         );
     }
-    if var("healthcheck_timer").is_some()
-        && !var("extra_commands").is_some_and(|e| e.split_whitespace().any(|w| w == "healthcheck"))
+}
+
+/// Replacing extra_commands drops healthcheck, and OpenRC then kills the daemon at every check.
+fn healthcheck_listed(
+    s: &Spec,
+    root: &Path,
+    push: &mut impl FnMut(bool, &str, Option<usize>, String, &str),
+) {
+    if var(s, "healthcheck_timer").is_some()
+        && !var(s, "extra_commands")
+            .is_some_and(|e| e.split_whitespace().any(|w| w == "healthcheck"))
     {
         push(
             false,

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod client;
 pub mod gate;
+mod handlers;
 pub mod report;
 pub mod server;
 

@@ -31,7 +31,6 @@ enum Output {
     Remount,
 }
 
-#[expect(clippy::too_many_lines, reason = "to be split (issue 23)")]
 pub fn run(args: &[String]) -> i32 {
     if std::fs::metadata(fstab::PATH).is_err() {
         eerror("/etc/fstab does not exist");
@@ -48,10 +47,22 @@ pub fn run(args: &[String]) -> i32 {
             return 1;
         }
     };
+    let Some((output, files, filtered)) = read_options(&parsed.opts, &entries) else {
+        return 1;
+    };
+    let Some(files) = select(files, &parsed.operands, filtered, &entries) else {
+        return 1;
+    };
+    report(&entries, &files, output)
+}
+
+/// What to print, and the mount points `-p` and `-t` selected (`filtered` when either was
+/// given); None when a passno does not parse (already said).
+fn read_options(opts: &[(char, String)], entries: &[Entry]) -> Option<(Output, Vec<String>, bool)> {
     let mut output = Output::File;
     let mut files: Vec<String> = Vec::new();
     let mut filtered = false;
-    for (c, v) in &parsed.opts {
+    for (c, v) in opts {
         match c {
             'M' => output = Output::Mount,
             'R' => output = Output::Remount,
@@ -62,7 +73,7 @@ pub fn run(args: &[String]) -> i32 {
                 Some(op @ (b'=' | b'<' | b'>')) => {
                     let Some((i, _)) = scan_int(&v[1..]) else {
                         eerror(&format!("fstabinfo: invalid passno {}", &v[1..]));
-                        return 1;
+                        return None;
                     };
                     filtered = true;
                     for e in entries.iter().filter(|e| e.dir != "none") {
@@ -94,28 +105,44 @@ pub fn run(args: &[String]) -> i32 {
             _ => {}
         }
     }
-    if !parsed.operands.is_empty() {
+    Some((output, files, filtered))
+}
+
+/// The operands narrow what the options selected, or name the mount points themselves; with
+/// neither, every entry. None when none is left (an empty fstab is said).
+fn select(
+    mut files: Vec<String>,
+    operands: &[String],
+    filtered: bool,
+    entries: &[Entry],
+) -> Option<Vec<String>> {
+    if !operands.is_empty() {
         if files.is_empty() {
-            files = parsed.operands.clone();
+            files = operands.to_vec();
         } else {
-            files.retain(|f| parsed.operands.contains(f));
+            files.retain(|f| operands.contains(f));
         }
     } else if !filtered {
         // After what `-p FILE` named, as OpenRC appends them.
         files.extend(entries.iter().map(|e| e.dir.clone()));
         if files.is_empty() {
             eerror("fstabinfo: empty fstab");
-            return 1;
+            return None;
         }
     }
     if files.is_empty() {
-        return 1;
+        return None;
     }
+    Some(files)
+}
+
+/// Prints what was asked of each mount point (or mounts it); 1 when one is not in fstab.
+fn report(entries: &[Entry], files: &[String], output: Output) -> i32 {
     // Quiet only when told so on this command line.
     let quiet = getopt::quiet_here();
     let mut result: i32 = 0;
     let mut out = String::new();
-    for file in &files {
+    for file in files {
         let Some(e) = entries.iter().find(|e| e.dir == *file) else {
             result = 1;
             continue;

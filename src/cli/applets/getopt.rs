@@ -51,7 +51,6 @@ pub struct Parsed {
 
 /// Parses `args` (without the program name). `Err(code)` means the helper must exit with
 /// it now (help, version, a wrong option: already said).
-#[expect(clippy::too_many_lines, reason = "to be split (issue 23)")]
 pub fn parse(spec: &Spec, args: &[String]) -> Result<Parsed, i32> {
     let mut out = Parsed::default();
     let mut quiet = 0;
@@ -63,63 +62,9 @@ pub fn parse(spec: &Spec, args: &[String]) -> Result<Parsed, i32> {
             break;
         }
         let (letter, value) = if let Some(long) = word.strip_prefix("--") {
-            let (name, inline) = match long.split_once('=') {
-                Some((n, v)) => (n, Some(v.to_owned())),
-                None => (long, None),
-            };
-            let Some((full, takes, letter)) = find_long(spec, name) else {
-                return Err(wrong(spec, &format!("unrecognized option '--{name}'")));
-            };
-            let value = match (takes, inline) {
-                (false, Some(_)) => {
-                    return Err(wrong(
-                        spec,
-                        &format!("option '--{full}' doesn't allow an argument"),
-                    ));
-                }
-                (false, None) => None,
-                (true, Some(v)) => Some(v),
-                (true, None) => match args.get(i) {
-                    Some(v) => {
-                        i += 1;
-                        Some(v.clone())
-                    }
-                    None => {
-                        return Err(wrong(
-                            spec,
-                            &format!("option '--{full}' requires an argument"),
-                        ));
-                    }
-                },
-            };
-            (letter, value)
+            long_option(spec, args, &mut i, long)?
         } else if word.len() > 1 && word.starts_with('-') {
-            // A cluster: every letter but one taking a value is an option of its own.
-            let mut found = None;
-            for (k, c) in word[1..].char_indices() {
-                let Some(takes) = takes_value(spec, c) else {
-                    return Err(wrong(spec, &format!("invalid option -- '{c}'")));
-                };
-                if !takes {
-                    quiet += handle(spec, c, args.len(), &mut out, String::new())?;
-                    continue;
-                }
-                let rest = &word[1 + k + c.len_utf8()..];
-                let value = if !rest.is_empty() {
-                    rest.to_owned()
-                } else if let Some(v) = args.get(i) {
-                    i += 1;
-                    v.clone()
-                } else {
-                    return Err(wrong(
-                        spec,
-                        &format!("option requires an argument -- '{c}'"),
-                    ));
-                };
-                found = Some((c, Some(value)));
-                break;
-            }
-            match found {
+            match cluster(spec, args, &mut i, word, &mut out, &mut quiet)? {
                 Some(f) => f,
                 None => continue,
             }
@@ -137,6 +82,82 @@ pub fn parse(spec: &Spec, args: &[String]) -> Result<Parsed, i32> {
     }
     QUIET.fetch_add(quiet, Ordering::Relaxed);
     Ok(out)
+}
+
+/// `--name[=value]`, the value in the next word when not inline; `i` moves past a value taken.
+fn long_option(
+    spec: &Spec,
+    args: &[String],
+    i: &mut usize,
+    long: &str,
+) -> Result<(char, Option<String>), i32> {
+    let (name, inline) = match long.split_once('=') {
+        Some((n, v)) => (n, Some(v.to_owned())),
+        None => (long, None),
+    };
+    let Some((full, takes, letter)) = find_long(spec, name) else {
+        return Err(wrong(spec, &format!("unrecognized option '--{name}'")));
+    };
+    let value = match (takes, inline) {
+        (false, Some(_)) => {
+            return Err(wrong(
+                spec,
+                &format!("option '--{full}' doesn't allow an argument"),
+            ));
+        }
+        (false, None) => None,
+        (true, Some(v)) => Some(v),
+        (true, None) => match args.get(*i) {
+            Some(v) => {
+                *i += 1;
+                Some(v.clone())
+            }
+            None => {
+                return Err(wrong(
+                    spec,
+                    &format!("option '--{full}' requires an argument"),
+                ));
+            }
+        },
+    };
+    Ok((letter, value))
+}
+
+/// A cluster: every letter but one taking a value is an option of its own, handled here;
+/// the one taking a value is returned, with the rest of the word or the next word.
+fn cluster(
+    spec: &Spec,
+    args: &[String],
+    i: &mut usize,
+    word: &str,
+    out: &mut Parsed,
+    quiet: &mut u32,
+) -> Result<Option<(char, Option<String>)>, i32> {
+    let mut found = None;
+    for (k, c) in word[1..].char_indices() {
+        let Some(takes) = takes_value(spec, c) else {
+            return Err(wrong(spec, &format!("invalid option -- '{c}'")));
+        };
+        if !takes {
+            *quiet += handle(spec, c, args.len(), out, String::new())?;
+            continue;
+        }
+        let rest = &word[1 + k + c.len_utf8()..];
+        let value = if !rest.is_empty() {
+            rest.to_owned()
+        } else if let Some(v) = args.get(*i) {
+            *i += 1;
+            v.clone()
+        } else {
+            return Err(wrong(
+                spec,
+                &format!("option requires an argument -- '{c}'"),
+            ));
+        };
+        found = Some((c, Some(value)));
+        break;
+    }
+    Ok(found)
 }
 
 /// A common option acted on, or the helper's own kept; returns 1 for a `-q`.

@@ -76,16 +76,35 @@ pub fn split(line: &str) -> Mount<'_> {
     }
 }
 
-#[expect(clippy::too_many_lines, reason = "to be split (issue 23)")]
 pub fn run(args: &[String]) -> i32 {
     let parsed = match getopt::parse(&SPEC, args) {
         Ok(p) => p,
         Err(code) => return code,
     };
+    let Some((field, net, f)) = read_options(&parsed.opts) else {
+        return 1;
+    };
+    let Some(wanted) = mount_points(&parsed.operands) else {
+        return 1;
+    };
+    let text = match super::read_bounded("/proc/mounts", MAX_MOUNTS) {
+        Ok(t) => t,
+        Err(e) => {
+            eerror(&format!("getmntinfo: {e}"));
+            return 1;
+        }
+    };
+    let found = matching(&text, field, net, &f, &wanted);
+    print_found(&found, &f)
+}
+
+/// The field to print, the network sense and the filters; None when a regex does not compile
+/// (already said).
+fn read_options(opts: &[(char, String)]) -> Option<(Field, Net, Filters)> {
     let mut field = Field::To;
     let mut net = Net::Ignore;
     let mut f = Filters::default();
-    for (c, v) in &parsed.opts {
+    for (c, v) in opts {
         let slot = match c {
             'e' => {
                 net = Net::Yes;
@@ -116,15 +135,21 @@ pub fn run(args: &[String]) -> i32 {
             Ok(r) => *slot = Some(r),
             Err(e) => {
                 eerror(&format!("mountinfo: invalid regex `{e}'"));
-                return 1;
+                return None;
             }
         }
     }
+    Some((field, net, f))
+}
+
+/// The mount points named, resolved as OpenRC resolves them; None when one is not absolute
+/// (already said).
+fn mount_points(operands: &[String]) -> Option<Vec<String>> {
     let mut wanted = Vec::new();
-    for m in &parsed.operands {
+    for m in operands {
         if !m.starts_with('/') {
             eerror(&format!("mountinfo: `{m}' is not a mount point"));
-            return 1;
+            return None;
         }
         wanted.push(
             std::fs::canonicalize(m)
@@ -132,13 +157,17 @@ pub fn run(args: &[String]) -> i32 {
                 .unwrap_or_else(|_| m.clone()),
         );
     }
-    let text = match super::read_bounded("/proc/mounts", MAX_MOUNTS) {
-        Ok(t) => t,
-        Err(e) => {
-            eerror(&format!("getmntinfo: {e}"));
-            return 1;
-        }
-    };
+    Some(wanted)
+}
+
+/// The field of every mount that passes the filters, in the order of /proc/mounts.
+fn matching<'a>(
+    text: &'a str,
+    field: Field,
+    net: Net,
+    f: &Filters,
+    wanted: &[String],
+) -> Vec<&'a str> {
     let fstab = fstab::read().unwrap_or_default();
     let mut found: Vec<&str> = Vec::new();
     for line in text.lines() {
@@ -150,10 +179,15 @@ pub fn run(args: &[String]) -> i32 {
             Some(_) => 1,
             None => -1,
         };
-        if let Some(v) = pick(&m, field, net, netdev, &f, &wanted) {
+        if let Some(v) = pick(&m, field, net, netdev, f, wanted) {
             found.push(v);
         }
     }
+    found
+}
+
+/// Last mounted first, as OpenRC prints them; the point filters apply to what is printed.
+fn print_found(found: &[&str], f: &Filters) -> i32 {
     let quiet = getopt::quiet();
     let mut out = String::new();
     let mut any = false;
