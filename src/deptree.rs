@@ -117,9 +117,21 @@ fn position(tree: &[Node], name: &str) -> Option<usize> {
 
 /// The cache's nodes for these scripts (in generation order) on system `sys` (lower case),
 /// with `assumed` names taken as provided when nothing provides them.
-#[expect(clippy::too_many_lines, reason = "to be split (issue 23)")]
 fn build(scripts: &[Script<'_>], sys: Option<&str>, assumed: &[String]) -> Vec<Node> {
-    let mut tree: Vec<Node> = scripts
+    let mut tree = script_nodes(scripts);
+    if let Some(sys) = sys {
+        drop_excluded(&mut tree, sys);
+    }
+    drop_assumed(&mut tree, assumed);
+    add_virtuals(&mut tree);
+    add_backlinks(&mut tree);
+    drop_redundant_befores(&mut tree);
+    tree
+}
+
+/// One node per script, with the generator's lists that hold anything storable.
+fn script_nodes(scripts: &[Script<'_>]) -> Vec<Node> {
+    scripts
         .iter()
         .filter(|s| storable(s.name))
         .map(|s| {
@@ -144,48 +156,53 @@ fn build(scripts: &[Script<'_>], sys: Option<&str>, assumed: &[String]) -> Vec<N
                 types,
             }
         })
-        .collect();
+        .collect()
+}
 
-    // What this system excludes goes, with its name and its provides (D-04).
-    if let Some(sys) = sys {
-        let (nosys, onosys) = (
-            format!("-{}", sys.to_lowercase()),
-            format!("no{}", sys.to_lowercase()),
-        );
-        let mut i = 0;
-        while i < tree.len() {
-            let excluded = tree[i]
-                .get("keyword")
-                .is_some_and(|k| k.iter().any(|w| *w == nosys || *w == onosys));
-            if !excluded {
-                i += 1;
-                continue;
-            }
-            let gone = tree.remove(i);
-            let provides = gone.get("iprovide").cloned().unwrap_or_default();
-            for n in &mut tree {
-                n.delete_everywhere(&gone.service);
-                for p in &provides {
-                    n.delete_everywhere(p);
-                }
+/// What this system excludes goes, with its name and its provides (D-04).
+fn drop_excluded(tree: &mut Vec<Node>, sys: &str) {
+    let (nosys, onosys) = (
+        format!("-{}", sys.to_lowercase()),
+        format!("no{}", sys.to_lowercase()),
+    );
+    let mut i = 0;
+    while i < tree.len() {
+        let excluded = tree[i]
+            .get("keyword")
+            .is_some_and(|k| k.iter().any(|w| *w == nosys || *w == onosys));
+        if !excluded {
+            i += 1;
+            continue;
+        }
+        let gone = tree.remove(i);
+        let provides = gone.get("iprovide").cloned().unwrap_or_default();
+        for n in tree.iter_mut() {
+            n.delete_everywhere(&gone.service);
+            for p in &provides {
+                n.delete_everywhere(p);
             }
         }
     }
-    // The container's names, where nothing left provides them.
+}
+
+/// The container's names, where nothing left provides them, go like an excluded provide.
+fn drop_assumed(tree: &mut [Node], assumed: &[String]) {
     let provided: std::collections::HashSet<String> = tree
         .iter()
         .flat_map(|n| n.get("iprovide").cloned().unwrap_or_default())
         .chain(tree.iter().map(|n| n.service.clone()))
         .collect();
     for a in assumed.iter().filter(|a| !provided.contains(*a)) {
-        for n in &mut tree {
+        for n in tree.iter_mut() {
             n.delete_everywhere(a);
         }
     }
+}
 
-    // Every provided name a node (D-05).
+/// Every provided name a node (D-05).
+fn add_virtuals(tree: &mut Vec<Node>) {
     let mut virtuals: Vec<Node> = Vec::new();
-    for n in &tree {
+    for n in tree.iter() {
         for p in n.get("iprovide").into_iter().flatten() {
             if !virtuals.iter().any(|v| v.service == *p) {
                 virtuals.push(Node {
@@ -196,9 +213,11 @@ fn build(scripts: &[Script<'_>], sys: Option<&str>, assumed: &[String]) -> Vec<N
         }
     }
     tree.extend(virtuals);
+}
 
-    // Back-links; a need of nothing is broken. A node reached later sees the links added to
-    // it by earlier ones (as OpenRC's single pass does).
+/// Back-links; a need of nothing is broken. A node reached later sees the links added to
+/// it by earlier ones (as OpenRC's single pass does).
+fn add_backlinks(tree: &mut [Node]) {
     for i in 0..tree.len() {
         for (dep, back) in BACKLINKS {
             let Some(targets) = tree[i].get(dep).cloned() else {
@@ -206,7 +225,7 @@ fn build(scripts: &[Script<'_>], sys: Option<&str>, assumed: &[String]) -> Vec<N
             };
             let me = tree[i].service.clone();
             for t in targets {
-                match position(&tree, &t) {
+                match position(tree, &t) {
                     Some(j) => tree[j].add_unique(back, &me),
                     None if dep == "ineed" => tree[i].add_unique("broken", &t),
                     None => {}
@@ -214,8 +233,10 @@ fn build(scripts: &[Script<'_>], sys: Option<&str>, assumed: &[String]) -> Vec<N
             }
         }
     }
+}
 
-    // A `before` of what is also a dependency (directly, or through what it provides) goes.
+/// A `before` of what is also a dependency (directly, or through what it provides) goes.
+fn drop_redundant_befores(tree: &mut [Node]) {
     for i in 0..tree.len() {
         let Some(before) = tree[i].get("ibefore").cloned() else {
             continue;
@@ -231,7 +252,7 @@ fn build(scripts: &[Script<'_>], sys: Option<&str>, assumed: &[String]) -> Vec<N
         for b in before {
             let mut hit = false;
             for s in &sorted {
-                let Some(j) = position(&tree, s) else {
+                let Some(j) = position(tree, s) else {
                     continue;
                 };
                 if *s == b {
@@ -240,7 +261,7 @@ fn build(scripts: &[Script<'_>], sys: Option<&str>, assumed: &[String]) -> Vec<N
                     break;
                 }
                 if tree[j].get("iprovide").is_some_and(|p| p.contains(&b)) {
-                    if let Some(k) = position(&tree, &b) {
+                    if let Some(k) = position(tree, &b) {
                         tree[k].delete_in("iafter", &me);
                     }
                     hit = true;
@@ -252,7 +273,6 @@ fn build(scripts: &[Script<'_>], sys: Option<&str>, assumed: &[String]) -> Vec<N
             }
         }
     }
-    tree
 }
 
 /// The cache file's text.

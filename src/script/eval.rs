@@ -4,19 +4,19 @@
 //! Nothing here waits on a pid: a batch is done when its shell says so (`Z`) or closes fd 9, and
 //! its process is reaped by whoever reaps (rcinit's reaper as PID 1, exit of the CLI otherwise).
 
+use std::collections::HashSet;
 use std::ffi::OsString;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
-use tokio::io::AsyncReadExt;
 
+use super::batch::Batch;
 use super::channel::Channel;
 use super::discover::{Script, resolve_in_root};
-use super::record::{Parser, Record};
-use super::spec::{self, PassLog, Spec};
+use super::spec::Spec;
 use crate::spawn::{self, Grouping, Options};
 
 /// The shell side, carried in the binary.
@@ -255,13 +255,6 @@ fn real_path(root: &Path, path: &str) -> String {
         .unwrap_or_else(|| path.to_owned())
 }
 
-struct Running {
-    name: String,
-    pass: String,
-    pid: i32,
-    since: Instant,
-}
-
 /// Runs scripts through one shell after another until each was reached: a batch whose shell had
 /// to be killed whole (a hung script with no /proc to find its subshell) goes on in a new shell
 /// from the next script.
@@ -300,7 +293,6 @@ async fn run_batch(req: &Request, scripts: &[Script]) -> Vec<Spec> {
 }
 
 /// One shell over `scripts`; returns the specs of the scripts it reached, and how many that is.
-#[expect(clippy::too_many_lines, reason = "to be split (issue 23)")]
 async fn run_batch_inner(req: &Request, scripts: &[Script]) -> Result<(Vec<Spec>, usize)> {
     let label = match scripts {
         [one] => format!("evaluating {}", one.name),
@@ -308,6 +300,36 @@ async fn run_batch_inner(req: &Request, scripts: &[Script]) -> Result<(Vec<Spec>
     };
     let (mut recs, rec_w) = Channel::pair(&label)?;
     let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")?;
+    let (argv, merged) = shell_argv(req, scripts);
+    let child = spawn_shell(req, &argv, &rec_w, err_w)?;
+    drop(rec_w);
+    // The batch's whole session goes when the batch ends or is dropped (a stop during evaluation).
+    let _guard = crate::spawn::KillGroup(child.pid);
+
+    let mut errs = tokio::net::unix::pipe::Receiver::from_owned_fd(err_r).context("stderr pipe")?;
+    let mut batch = Batch::new(req, scripts);
+    batch.read(&mut recs, &mut errs, child.pid).await;
+    let reached = batch.reached();
+    let mut specs: Vec<Spec> = batch.specs(reached);
+    let redo: Vec<Script> = batch.scripts_to_redo(reached, &merged);
+    if !redo.is_empty() {
+        let mut again = req.clone();
+        again.merge = false;
+        again.run_pass = true;
+        again.stream = None;
+        for fixed in Box::pin(run_batch(&again, &redo)).await {
+            if let Some(slot) = specs.iter_mut().find(|s| s.name == fixed.name) {
+                *slot = fixed;
+            }
+        }
+    }
+    Ok((specs, reached))
+}
+
+/// The shell's command line: the shim, the mode, the runlevel, rc.conf, then each script's
+/// directory, name and real path (and, mixed, whether one load will do); with the scripts
+/// merged into one load.
+fn shell_argv<'s>(req: &Request, scripts: &'s [Script]) -> (Vec<OsString>, HashSet<&'s str>) {
     let mut argv: Vec<OsString> = vec![
         req.shell.clone().into(),
         "-c".into(),
@@ -324,7 +346,7 @@ async fn run_batch_inner(req: &Request, scripts: &[Script]) -> Result<(Vec<Spec>
         rc_conf(&req.root),
     ];
     let mixed = req.dep_pass && !req.run_pass && req.merge;
-    let mut merged: std::collections::HashSet<&str> = Default::default();
+    let mut merged: HashSet<&str> = Default::default();
     for s in scripts {
         argv.push(s.dir.clone().into());
         argv.push(s.name.clone().into());
@@ -337,6 +359,17 @@ async fn run_batch_inner(req: &Request, scripts: &[Script]) -> Result<(Vec<Spec>
             argv.push(if one { "one" } else { "dep" }.into());
         }
     }
+    (argv, merged)
+}
+
+/// Starts the batch's shell in a session of its own: records to `rec_w` (its fd 9), stdout and
+/// stderr to `err_w`.
+fn spawn_shell(
+    req: &Request,
+    argv: &[OsString],
+    rec_w: &OwnedFd,
+    err_w: OwnedFd,
+) -> Result<spawn::Spawned> {
     let err_w2: OwnedFd = err_w.try_clone().context("dup")?;
     let mut opts = Options::new(Grouping::Session, &req.env);
     opts.chroot = req.chroot.then_some(req.root.as_path());
@@ -344,249 +377,7 @@ async fn run_batch_inner(req: &Request, scripts: &[Script]) -> Result<(Vec<Spec>
     opts.stdin = Some(spawn::Io::Null);
     opts.stdout = Some(err_w.into());
     opts.stderr = Some(err_w2.into());
-    let child = spawn::spawn_with(&argv, opts)?;
-    drop(rec_w);
-    // The batch's whole session goes when the batch ends or is dropped (a stop during evaluation).
-    let _guard = crate::spawn::KillGroup(child.pid);
-
-    let mut errs = tokio::net::unix::pipe::Receiver::from_owned_fd(err_r).context("stderr pipe")?;
-    let mut parser = Parser::default();
-    let mut logs: std::collections::HashMap<(String, String), PassLog> = Default::default();
-    let empty = PassLog::default();
-    // Without a dependency pass here, the boot's own said the script loaded.
-    let loaded = PassLog {
-        records: vec![Record::Sourced(0)],
-        ..PassLog::default()
-    };
-    let mut current: Option<Running> = None;
-    let mut err_owner: Option<(String, String)> = None;
-    let mut err_buf: Vec<u8> = Vec::new();
-    let (mut rbuf, mut ebuf) = (vec![0u8; 16384], vec![0u8; 8192]);
-    let (mut recs_open, mut errs_open, mut done, mut finished) = (true, true, false, false);
-    let mut begun: Vec<String> = Vec::new();
-    let mut cut: Option<usize> = None;
-
-    while !done && (recs_open || errs_open) {
-        let deadline = current.as_ref().map(|c| c.since + req.timeout);
-        let sleep = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(d.into()).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            // Records first: a deadline must not win over an end record already waiting.
-            biased;
-            n = recs.read(&mut rbuf), if recs_open => match n {
-                Ok(0) | Err(_) => recs_open = false,
-                Ok(n) => {
-                    for r in parser.feed(&rbuf[..n]) {
-                        match &r {
-                            Record::Begin { pass, name, pid } => {
-                                // A script is reached when its first pass begins.
-                                if pass == "dep" || !req.dep_pass {
-                                    begun.push(name.clone());
-                                }
-                                current = Some(Running { name: name.clone(), pass: pass.clone(), pid: *pid, since: Instant::now() });
-                            }
-                            Record::End { pass, status } => {
-                                if let Some(c) = current.take() {
-                                    let log = logs.entry((c.name.clone(), c.pass)).or_default();
-                                    log.record(r.clone());
-                                    if let (Some(tx), "run", 0) = (&req.stream, pass.as_str(), *status)
-                                        && let Some(s) = scripts.iter().find(|s| s.name == c.name)
-                                    {
-                                        let dep = if req.dep_pass {
-                                            logs.get(&(c.name.clone(), "dep".into())).unwrap_or(&empty)
-                                        } else {
-                                            &loaded
-                                        };
-                                        let run = logs.get(&(c.name.clone(), "run".into()));
-                                        let _ = tx.send(spec::build(&s.name, &s.path(), dep, run));
-                                    }
-                                }
-                                continue;
-                            }
-                            Record::Done => {
-                                done = true;
-                                finished = true;
-                            }
-                            _ => {}
-                        }
-                        if let Some(c) = &current {
-                            logs.entry((c.name.clone(), c.pass.clone())).or_default().record(r);
-                        }
-                    }
-                }
-            },
-            n = errs.read(&mut ebuf), if errs_open => match n {
-                Ok(0) | Err(_) => errs_open = false,
-                Ok(n) => {
-                    err_buf.extend_from_slice(&ebuf[..n]);
-                    split_stderr(&mut err_buf, &mut err_owner, &mut logs);
-                }
-            },
-            _ = sleep => {
-                if let Some(c) = current.take() {
-                    if c.pid > 1 {
-                        kill_tree(c.pid);
-                    } else {
-                        // No /proc to find the subshell: stop the whole shell; the scripts after
-                        // this one go on in a new one.
-                        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(child.pid), nix::sys::signal::Signal::SIGKILL);
-                        done = true;
-                        // Everything after the hung script goes to a new shell, whatever this
-                        // one may have begun.
-                        cut = scripts.iter().position(|s| s.name == c.name).map(|i| i + 1);
-                    }
-                    logs.entry((c.name, c.pass)).or_default().timed_out = Some(req.timeout.as_millis() as u64);
-                }
-            }
-        }
-    }
-    // What stderr still holds belongs to the last owner.
-    if let Ok(n) = errs.try_read(&mut ebuf) {
-        err_buf.extend_from_slice(&ebuf[..n]);
-    }
-    split_stderr(&mut err_buf, &mut err_owner, &mut logs);
-    if let Some(owner) = err_owner.take() {
-        logs.entry(owner)
-            .or_default()
-            .stderr
-            .push_str(&String::from_utf8_lossy(&err_buf));
-    }
-    // Scripts run in order: those up to the last one whose dependency pass began were reached
-    // (by its begin record, not by stderr markers).
-    let reached = match (finished, cut) {
-        (true, _) => scripts.len(),
-        (false, Some(n)) => n,
-        (false, None) => scripts
-            .iter()
-            .rposition(|s| begun.contains(&s.name))
-            .map_or(0, |i| i + 1),
-    };
-    let specs: Vec<Spec> = scripts[..reached]
-        .iter()
-        .map(|s| {
-            let dep = if req.dep_pass {
-                logs.get(&(s.name.clone(), "dep".into())).unwrap_or(&empty)
-            } else {
-                &loaded
-            };
-            let run_key = (s.name.clone(), "run".to_string());
-            // A merged script ran its run-time pass too.
-            let run = (req.run_pass || logs.contains_key(&run_key))
-                .then(|| logs.get(&run_key).unwrap_or(&empty));
-            spec::build(&s.name, &s.path(), dep, run)
-        })
-        .collect();
-    // A merged script whose subshell ended before its dependency part began (its load failed
-    // in a way the shim could not see: a syntax error ends the subshell) gets its two passes
-    // again, separately, so what it says is what two passes say. A killed one does not: it
-    // would hang again.
-    let redo: Vec<Script> = scripts[..reached]
-        .iter()
-        .filter(|s| merged.contains(s.name.as_str()))
-        .filter(|s| !logs.contains_key(&(s.name.clone(), "dep".into())))
-        .filter(|s| {
-            logs.get(&(s.name.clone(), "run".into()))
-                .is_none_or(|l| l.timed_out.is_none())
-        })
-        .cloned()
-        .collect();
-    let mut specs: Vec<Spec> = specs;
-    if !redo.is_empty() {
-        let mut again = req.clone();
-        again.merge = false;
-        again.run_pass = true;
-        again.stream = None;
-        for fixed in Box::pin(run_batch(&again, &redo)).await {
-            if let Some(slot) = specs.iter_mut().find(|s| s.name == fixed.name) {
-                *slot = fixed;
-            }
-        }
-    }
-    Ok((specs, reached))
-}
-
-/// Splits the batch's stderr at the shim's `\x1epass name\x1e` markers.
-fn split_stderr(
-    buf: &mut Vec<u8>,
-    owner: &mut Option<(String, String)>,
-    logs: &mut std::collections::HashMap<(String, String), PassLog>,
-) {
-    loop {
-        let Some(start) = buf.iter().position(|&b| b == 0x1e) else {
-            // No marker in sight: all of it is the current owner's.
-            if let Some(o) = owner.as_ref() {
-                let text = String::from_utf8_lossy(buf).into_owned();
-                logs.entry(o.clone()).or_default().stderr.push_str(&text);
-                buf.clear();
-            }
-            return;
-        };
-        let Some(len) = buf[start + 1..].iter().position(|&b| b == 0x1e) else {
-            // A marker is short: a lone \x1e with this much after it is a script's own byte.
-            if buf.len() - start > 4096 {
-                buf[start] = b'?';
-                continue;
-            }
-            // A marker cut in half: keep it for the next read.
-            if let Some(o) = owner.as_ref() {
-                let text = String::from_utf8_lossy(&buf[..start]).into_owned();
-                logs.entry(o.clone()).or_default().stderr.push_str(&text);
-            }
-            buf.drain(..start);
-            return;
-        };
-        if let Some(o) = owner.as_ref() {
-            let text = String::from_utf8_lossy(&buf[..start]).into_owned();
-            logs.entry(o.clone()).or_default().stderr.push_str(&text);
-        }
-        let marker = String::from_utf8_lossy(&buf[start + 1..start + 1 + len]).into_owned();
-        *owner = marker
-            .split_once(' ')
-            .map(|(p, n)| (n.to_owned(), p.to_owned()));
-        buf.drain(..start + len + 2);
-    }
-}
-
-/// SIGKILL to a process and everything below it (a hung depend() and what it started).
-fn kill_tree(pid: i32) {
-    if pid <= 1 {
-        return;
-    }
-    let mut all = crate::procfs::descendants(pid);
-    all.push(pid);
-    for p in all {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(p),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stderr_is_attributed_by_markers_across_reads() {
-        let mut logs = Default::default();
-        let mut owner = None;
-        let mut buf = b"\x1edep a\x1eoops a\n\x1edep ".to_vec();
-        split_stderr(&mut buf, &mut owner, &mut logs);
-        buf.extend_from_slice(b"b\x1esyntax error b\n");
-        split_stderr(&mut buf, &mut owner, &mut logs);
-        assert_eq!(
-            &*logs[&("a".to_string(), "dep".to_string())].stderr,
-            "oops a\n"
-        );
-        assert_eq!(
-            &*logs[&("b".to_string(), "dep".to_string())].stderr,
-            "syntax error b\n"
-        );
-    }
+    spawn::spawn_with(argv, opts)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! From an image root to evaluated services and a plan: discovery, the system type, evaluation,
 //! the graph. Shared by boot and by `inspect`, `graph` and `lint`.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -95,7 +96,6 @@ fn libexec(root: &Path) -> &'static str {
 }
 
 /// Discovers, evaluates and plans.
-#[expect(clippy::too_many_lines, reason = "to be split (issue 23)")]
 pub async fn load(opts: &Options) -> Result<Loaded> {
     let root = opts.root.as_path();
     if !root.is_dir() {
@@ -103,6 +103,50 @@ pub async fn load(opts: &Options) -> Result<Loaded> {
     }
     let conf = rcconf::load(root);
     let system = sysdetect::detect(opts.sys.as_deref(), &conf, &Facts::read(root));
+    let runlevel = target_runlevel(opts, &conf)?;
+    let files = discover::scripts(root);
+    let services: Vec<Script> = files
+        .iter()
+        .filter(|s| s.skipped.is_none())
+        .cloned()
+        .collect();
+
+    let env = script_env(opts, &conf, &system);
+    let mut req = Request::new(root, &runlevel);
+    req.env = env.clone();
+    req.timeout = opts.timeout;
+    req.run_pass = opts.run_pass;
+    req.merge = opts.merge;
+    let specs = eval::evaluate(&req, &services).await;
+
+    let phases = start_phases(root, &runlevel)?;
+    let assumed = assumed_names(opts, &system);
+    let graph = graph::build(&Input {
+        specs: &specs,
+        sys: system.sys.as_deref(),
+        assumed: assumed.clone(),
+        phases,
+    });
+    let nostop = conf
+        .get("rc_nostop")
+        .map(|v| v.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
+    Ok(Loaded {
+        files,
+        specs,
+        system,
+        runlevel,
+        assumed,
+        graph,
+        env,
+        nostop,
+    })
+}
+
+/// The runlevel to start: the one asked for, else rc.conf's default, else `default`; one that
+/// was asked for must exist.
+fn target_runlevel(opts: &Options, conf: &BTreeMap<String, String>) -> Result<String> {
+    let root = opts.root.as_path();
     let runlevel = opts
         .runlevel
         .clone()
@@ -119,13 +163,13 @@ pub async fn load(opts: &Options) -> Result<Loaded> {
     if asked && !discover::runlevel_exists(root, &runlevel) {
         bail!("{runlevel} is not a valid runlevel: there is no /etc/runlevels/{runlevel}");
     }
-    let files = discover::scripts(root);
-    let services: Vec<Script> = files
-        .iter()
-        .filter(|s| s.skipped.is_none())
-        .cloned()
-        .collect();
+    Ok(runlevel)
+}
 
+/// The container's environment as the scripts get it: without RC_ names, filtered by
+/// `rc_env_allow` when rc.conf sets it (E-20), with the image's profile.env.
+fn container_env(opts: &Options, conf: &BTreeMap<String, String>) -> Vec<(OsString, OsString)> {
+    let root = opts.root.as_path();
     let container: Vec<(String, String)> = opts
         .env
         .iter()
@@ -138,14 +182,25 @@ pub async fn load(opts: &Options) -> Result<Loaded> {
         })
         .collect();
     let profile = std::fs::read_to_string(root.join("etc/profile.env")).unwrap_or_default();
-    let mut env: Vec<(OsString, OsString)> = super::env::filter(
+    super::env::filter(
         &container,
         conf.get("rc_env_allow").map(String::as_str),
         &profile,
     )
     .into_iter()
     .map(|(k, v)| (k.into(), v.into()))
-    .collect();
+    .collect()
+}
+
+/// The environment scripts run with: the container's plus OpenRC's variables (E-21) and a
+/// PATH that means something inside the image.
+fn script_env(
+    opts: &Options,
+    conf: &BTreeMap<String, String>,
+    system: &System,
+) -> Vec<(OsString, OsString)> {
+    let root = opts.root.as_path();
+    let mut env = container_env(opts, conf);
     let mut set = |k: &str, v: &str| env.push((k.into(), v.into()));
     if let Some(s) = &system.sys {
         set("RC_SYS", &s.to_ascii_uppercase());
@@ -171,47 +226,30 @@ pub async fn load(opts: &Options) -> Result<Loaded> {
             "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
         ));
     }
-    let mut req = Request::new(root, &runlevel);
-    req.env = env.clone();
-    req.timeout = opts.timeout;
-    req.run_pass = opts.run_pass;
-    req.merge = opts.merge;
-    let specs = eval::evaluate(&req, &services).await;
+    env
+}
 
-    // sysinit, boot, then the target runlevel's stack, deepest stacked level first.
+/// sysinit, boot, then the target runlevel's stack, deepest stacked level first.
+fn start_phases(root: &Path, runlevel: &str) -> Result<Vec<(String, Vec<String>)>> {
     let mut phases: Vec<(String, Vec<String>)> = Vec::new();
-    for level in ["sysinit", "boot", runlevel.as_str()] {
+    for level in ["sysinit", "boot", runlevel] {
         for (l, names) in discover::runlevel_stack(root, level).map_err(anyhow::Error::msg)? {
             if !phases.iter().any(|(p, _)| *p == l) {
                 phases.push((l, names));
             }
         }
     }
-    let assumed: Vec<String> = match (&opts.provide, &system.sys) {
+    Ok(phases)
+}
+
+/// Names taken as provided by the container when nothing provides them: RCINIT_PROVIDE's, or
+/// the usual ones when the system has a type.
+fn assumed_names(opts: &Options, system: &System) -> Vec<String> {
+    match (&opts.provide, &system.sys) {
         (Some(list), _) => list.clone(),
         (None, Some(_)) => CONTAINER_PROVIDED.iter().map(|s| s.to_string()).collect(),
         (None, None) => Vec::new(),
-    };
-    let graph = graph::build(&Input {
-        specs: &specs,
-        sys: system.sys.as_deref(),
-        assumed: assumed.clone(),
-        phases,
-    });
-    let nostop = conf
-        .get("rc_nostop")
-        .map(|v| v.split_whitespace().map(str::to_owned).collect())
-        .unwrap_or_default();
-    Ok(Loaded {
-        files,
-        specs,
-        system,
-        runlevel,
-        assumed,
-        graph,
-        env,
-        nostop,
-    })
+    }
 }
 
 impl Loaded {

@@ -1,5 +1,6 @@
 //! Evaluating OpenRC init scripts with the shell, as OpenRC itself does.
 
+mod batch;
 pub mod channel;
 pub mod discover;
 pub mod env;

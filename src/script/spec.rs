@@ -244,38 +244,13 @@ impl From<&str> for Tail {
 }
 
 /// Builds a [`Spec`] from the two passes (pure).
-#[expect(clippy::too_many_lines, reason = "to be split (issue 23)")]
 pub fn build(name: &str, path: &str, dep: &PassLog, run: Option<&PassLog>) -> Spec {
     let mut spec = Spec {
         name: name.to_owned(),
         path: path.to_owned(),
         ..Spec::default()
     };
-    let mut messages: Vec<String> = Vec::new();
-    let mut push_msgs = |log: &PassLog| {
-        if log.stderr.dropped() > 0 {
-            messages.push(format!(
-                "({} earlier bytes of output dropped; the last {} kept)",
-                log.stderr.dropped(),
-                log.stderr.len()
-            ));
-        }
-        for l in log
-            .stderr
-            .lines()
-            .map(str::trim_end)
-            .filter(|l| !l.is_empty())
-        {
-            messages.push(l.to_owned());
-        }
-        if log.records_dropped > 0 {
-            messages.push(format!(
-                "{} records past the first {MAX_RECORDS} dropped",
-                log.records_dropped
-            ));
-        }
-    };
-    push_msgs(dep);
+    let mut messages: Vec<String> = pass_messages(dep);
     let mut sourced = None;
     for r in &dep.records {
         match r {
@@ -286,7 +261,53 @@ pub fn build(name: &str, path: &str, dep: &PassLog, run: Option<&PassLog>) -> Sp
             _ => {}
         }
     }
-    spec.error = match (dep.timed_out, sourced) {
+    spec.error = dep_error(path, dep, sourced);
+    if let Some(run) = run {
+        spec.run_pass = true;
+        messages.extend(pass_messages(run));
+        if let Some(e) = &run.exported {
+            spec.exported = std::sync::Arc::clone(e);
+        }
+        let (run_status, failed_file) = read_run_records(&mut spec, run);
+        if spec.error.is_none() {
+            spec.error = run_error(name, path, run, run_status, failed_file);
+        }
+    }
+    spec.messages = messages;
+    spec
+}
+
+/// What a pass printed, for the spec's messages: what was dropped of it said first.
+fn pass_messages(log: &PassLog) -> Vec<String> {
+    let mut messages: Vec<String> = Vec::new();
+    if log.stderr.dropped() > 0 {
+        messages.push(format!(
+            "({} earlier bytes of output dropped; the last {} kept)",
+            log.stderr.dropped(),
+            log.stderr.len()
+        ));
+    }
+    for l in log
+        .stderr
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+    {
+        messages.push(l.to_owned());
+    }
+    if log.records_dropped > 0 {
+        messages.push(format!(
+            "{} records past the first {MAX_RECORDS} dropped",
+            log.records_dropped
+        ));
+    }
+    messages
+}
+
+/// Why the dependency pass makes the script unusable, if it does (`sourced`: the status of its
+/// last top-level command, when it got that far).
+fn dep_error(path: &str, dep: &PassLog, sourced: Option<i32>) -> Option<String> {
+    match (dep.timed_out, sourced) {
         (Some(ms), _) => Some(format!(
             "{path}: evaluating it took longer than {ms} ms (a hung depend()?); killed"
         )),
@@ -298,50 +319,55 @@ pub fn build(name: &str, path: &str, dep: &PassLog, run: Option<&PassLog>) -> Sp
             tail(&dep.stderr)
         )),
         (None, None) => Some(format!("error loading {path}{}", tail(&dep.stderr))),
-    };
-    if let Some(run) = run {
-        spec.run_pass = true;
-        push_msgs(run);
-        if let Some(e) = &run.exported {
-            spec.exported = std::sync::Arc::clone(e);
-        }
-        let mut run_status = None;
-        let mut failed_file = None;
-        for r in &run.records {
-            match r {
-                Record::Var { name, value } if name == "_rcinit_failed_file" => {
-                    failed_file = Some(value.clone())
-                }
-                Record::Var { name, .. } if name.starts_with("_rcinit") => {}
-                Record::Var { name, value } => {
-                    spec.vars.insert(name.clone(), value.clone());
-                }
-                Record::Type { name, output }
-                    if is_function(name, output) && !spec.functions.contains(name) =>
-                {
-                    spec.functions.push(name.clone());
-                }
-                Record::Argv(a) => spec.argv = a.clone(),
-                Record::End { status, .. } => run_status = Some(*status),
-                _ => {}
+    }
+}
+
+/// Takes the run-time pass's variables, functions and argv into `spec`; returns the pass's
+/// end status and the file that failed to load, if they were recorded.
+fn read_run_records(spec: &mut Spec, run: &PassLog) -> (Option<i32>, Option<String>) {
+    let mut run_status = None;
+    let mut failed_file = None;
+    for r in &run.records {
+        match r {
+            Record::Var { name, value } if name == "_rcinit_failed_file" => {
+                failed_file = Some(value.clone())
             }
-        }
-        if spec.error.is_none() {
-            spec.error = match (run.timed_out, run_status, failed_file) {
-                (Some(ms), _, _) => Some(format!(
-                    "{path}: loading it took longer than {ms} ms; killed"
-                )),
-                (None, Some(0), _) => None,
-                (None, _, Some(f)) => Some(format!(
-                    "error loading {f} (for {name}){}",
-                    tail(&run.stderr)
-                )),
-                (None, _, None) => Some(format!("error loading {path}{}", tail(&run.stderr))),
-            };
+            Record::Var { name, .. } if name.starts_with("_rcinit") => {}
+            Record::Var { name, value } => {
+                spec.vars.insert(name.clone(), value.clone());
+            }
+            Record::Type { name, output }
+                if is_function(name, output) && !spec.functions.contains(name) =>
+            {
+                spec.functions.push(name.clone());
+            }
+            Record::Argv(a) => spec.argv = a.clone(),
+            Record::End { status, .. } => run_status = Some(*status),
+            _ => {}
         }
     }
-    spec.messages = messages;
-    spec
+    (run_status, failed_file)
+}
+
+/// Why the run-time pass makes the script unusable, if it does.
+fn run_error(
+    name: &str,
+    path: &str,
+    run: &PassLog,
+    run_status: Option<i32>,
+    failed_file: Option<String>,
+) -> Option<String> {
+    match (run.timed_out, run_status, failed_file) {
+        (Some(ms), _, _) => Some(format!(
+            "{path}: loading it took longer than {ms} ms; killed"
+        )),
+        (None, Some(0), _) => None,
+        (None, _, Some(f)) => Some(format!(
+            "error loading {f} (for {name}){}",
+            tail(&run.stderr)
+        )),
+        (None, _, None) => Some(format!("error loading {path}{}", tail(&run.stderr))),
+    }
 }
 
 /// What `type NAME` says of a shell function: dash "NAME is a shell function", busybox ash
