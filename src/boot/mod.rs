@@ -384,10 +384,7 @@ impl Init {
                 out = &mut work => return Some(out),
                 sigs = self.intake.next() => self.handle(sigs),
                 Some(c) = self.critical_rx.recv(), if requests => self.on_critical(c),
-                Some(()) = self.shutdown_rx.recv(), if requests => {
-                    tracing::info!("shutdown asked for");
-                    self.stop = Some(libc::SIGTERM);
-                }
+                Some(()) = self.shutdown_rx.recv(), if requests => self.stop = Some(libc::SIGTERM),
             }
             if give_up(self) {
                 return None;

@@ -415,6 +415,7 @@ impl Lifecycle {
     }
 }
 
+pub mod starting;
 pub mod stopping;
 
 #[cfg(test)]

@@ -2,56 +2,93 @@
 //! limit (L-06, L-07), and how its end is judged (marks, untracked daemons).
 
 use super::*;
+use crate::supervisor::lifecycle::starting::{self, Starting};
 
 impl Svc {
     /// start_pre, start (the daemon, or the script's own), start_post (L-06, L-07), inside the
     /// start limit; a stop request ends it at any point (the stop follows, returned).
     pub(super) async fn start(&mut self, rx: &mut Inbox<Request>) -> Option<StopAsk> {
-        self.set(State::Starting, None);
         let began = Instant::now();
-        let mut limit = match self.def.no_timeout {
-            true => None,
-            false => self.ctx.start_timeout,
-        };
+        let (mut m, acts) = Starting::new(began, self.def.no_timeout, self.ctx.start_timeout);
         let mut held = Vec::new();
+        let mut way = StartWay::default();
+        self.do_start_actions(acts, &mut way);
         // The run-time pass may still be on its way: that wait is part of the start.
         let fast = Rc::clone(&self.def.fast);
-        let evaluated = race(fast.get(), rx, until(began, limit), &mut held, None).await;
-        let outcome = match evaluated {
-            Raced::Done(Err(why)) => {
-                tracing::error!("{}: {why}", self.def.name);
-                self.set(State::Failed, Some(Why::Said(why)));
-                Raced::Done(())
-            }
-            Raced::Done(Ok(ev)) => {
-                let (own, warning) = crate::policy::budget::start_limit(
-                    self.def.no_timeout,
-                    ev.start_timeout.as_deref(),
-                    self.ctx.start_timeout,
-                );
-                if let Some(w) = warning {
-                    tracing::warn!("{}: {w}", self.def.name);
-                }
-                limit = own;
-                let end = until(began, limit);
-                self.status.send_modify(|s| s.until = end);
-                // The evaluation's variables serve the first start of the boot only.
-                // A service that hands variables on, or is handed some, starts through its
-                // script: the values live in shells.
-                let plain = self.def.reexport.is_empty() && self.reexported_env("start").is_empty();
-                let fast = ev
-                    .fast
-                    .filter(|_| plain && self.ctx.booting.get() && !self.started_before);
+        let evaluated = race(fast.get(), rx, m.deadline(), &mut held, None).await;
+        let mut next = Some(match evaluated {
+            Raced::Done(Err(why)) => starting::Event::Evaluated(Err(why)),
+            Raced::Done(Ok(ev)) => starting::Event::Evaluated(Ok(self.shape_of(&mut way, ev))),
+            other => way.cut(other),
+        });
+        while let Some(e) = next.take() {
+            let acts = m.step(e);
+            self.do_start_actions(acts, &mut way);
+            if std::mem::take(&mut way.run_script) {
+                let fast = way.scriptless.take().filter(|_| way.go_scriptless);
                 self.started_before = true;
-                race(self.start_steps(fast), rx, end, &mut held, None).await
+                let steps = self.start_steps(fast);
+                next = Some(match race(steps, rx, m.deadline(), &mut held, None).await {
+                    Raced::Done(()) => starting::Event::StepsDone,
+                    other => way.cut(other),
+                });
+            } else if std::mem::take(&mut way.clean) {
+                // What the start began: its shell and everything in its session (killed with
+                // the run), a daemon it spawned.
+                self.status.send_modify(|s| {
+                    s.script = None;
+                    s.until = None;
+                });
+                let _ = self.stop_all_of_it(later(Duration::from_secs(5))).await;
+                self.status.send_modify(|s| s.pid = None);
+                next = Some(starting::Event::Cleaned);
             }
-            Raced::Stop(s) => Raced::Stop(s),
-            Raced::Late => Raced::Late,
-            Raced::Down => Raced::Down,
+        }
+        let stop = way.stop.take();
+        self.settle_held(held, stop.is_some());
+        // A run cut short did not get to say it is over.
+        self.status.send_modify(|s| {
+            s.script = None;
+            s.until = None;
+        });
+        stop
+    }
+
+    /// The shape of the start the evaluation reported (its own limit, whether it can go
+    /// without a script run), keeping what a start without the script needs.
+    fn shape_of(&self, way: &mut StartWay, ev: Evaluated) -> starting::Shape {
+        let shape = starting::Shape {
+            own_timeout: ev.start_timeout.clone(),
+            scriptless: ev.fast.is_some(),
+            shares_variables: !self.def.reexport.is_empty()
+                || !self.reexported_env("start").is_empty(),
+            booting: self.ctx.booting.get(),
+            started_before: self.started_before,
         };
-        // A start asked for again meanwhile is over with this one: when a stop ended it, it must
-        // not start the service again after the stop.
-        let stopped = matches!(outcome, Raced::Stop(_));
+        way.scriptless = ev.fast;
+        shape
+    }
+
+    /// Carries out the start machine's state actions; notes in `way` what comes next.
+    fn do_start_actions(&mut self, acts: Vec<starting::Action>, way: &mut StartWay) {
+        for a in acts {
+            match a {
+                starting::Action::Report(state, why) => self.set(state, why),
+                starting::Action::Say(level, text) => say(&self.def.name, level, &text),
+                starting::Action::Limit(end) => self.status.send_modify(|s| s.until = end),
+                starting::Action::Run { scriptless } => {
+                    way.go_scriptless = scriptless;
+                    way.run_script = true;
+                }
+                starting::Action::StopWhatStarted => way.clean = true,
+            }
+        }
+    }
+
+    /// Requests that arrived during the start: a start asked for again is over with this one
+    /// (when a stop ended it, it must not start the service again after the stop); the others
+    /// are answered next.
+    fn settle_held(&mut self, held: Vec<Request>, stopped: bool) {
         for r in held {
             match r {
                 Request::Start(reply) if stopped => {
@@ -60,22 +97,6 @@ impl Svc {
                     }
                 }
                 other => self.deferred.push_back(other),
-            }
-        }
-        // A run cut short did not get to say it is over.
-        self.status.send_modify(|s| {
-            s.script = None;
-            s.until = None;
-        });
-        match outcome {
-            Raced::Done(()) | Raced::Down => None,
-            Raced::Stop(stop) => {
-                tracing::info!("{}: its start ends: a stop was asked for", self.def.name);
-                Some(stop)
-            }
-            Raced::Late => {
-                self.start_took_too_long(limit.unwrap_or_default()).await;
-                None
             }
         }
     }
@@ -417,5 +438,34 @@ impl Svc {
         tracing::error!("{}: {why}", self.def.name);
         self.start_error = Some(why);
         false
+    }
+}
+
+/// What the start machine asked for that the task does next, and what it keeps meanwhile.
+#[derive(Default)]
+pub(super) struct StartWay {
+    /// Run the start's steps; `go_scriptless`: from the evaluation's report.
+    run_script: bool,
+    go_scriptless: bool,
+    /// What a start without a script run needs, from the evaluation.
+    scriptless: Option<ScriptlessStart>,
+    /// Stop what the start began (its limit passed).
+    clean: bool,
+    /// The stop asked for during the start, to be done after it.
+    stop: Option<StopAsk>,
+}
+
+impl StartWay {
+    /// A wait of the start that something other than its own end ended.
+    fn cut<T>(&mut self, r: Raced<T>) -> starting::Event {
+        match r {
+            Raced::Stop(stop) => {
+                self.stop = Some(stop);
+                starting::Event::StopAsked
+            }
+            Raced::Late => starting::Event::Deadline,
+            // Down is the shutdown; each caller takes Done itself.
+            Raced::Done(_) | Raced::Down => starting::Event::ShutdownBegan,
+        }
     }
 }

@@ -136,11 +136,7 @@ impl Svc {
                 Action::Restarts(n) => self.status.send_modify(|s| s.restarts = n),
                 Action::Arm(at) => self.wake = Some(at),
                 Action::Disarm => self.wake = None,
-                Action::Say(level, text) => match level {
-                    lifecycle::Level::Info => tracing::info!("{}: {text}", self.def.name),
-                    lifecycle::Level::Warn => tracing::warn!("{}: {text}", self.def.name),
-                    lifecycle::Level::Error => tracing::error!("{}: {text}", self.def.name),
-                },
+                Action::Say(level, text) => say(&self.def.name, level, &text),
                 Action::Failed => self.on_failed(),
                 other => pending = Some(other),
             }
