@@ -71,6 +71,11 @@ pub fn start_limit(
     }
 }
 
+/// Why a start failed that its limit ended.
+pub fn start_too_long(limit: Duration) -> String {
+    format!("start did not finish in {}", secs(limit))
+}
+
 /// What a stop schedule asks for: its waits up to the first SIGKILL (what follows a SIGKILL
 /// is only the reaping); a schedule without SIGKILL is killed at its end, so all its waits.
 pub fn ask(steps: &[Step]) -> Duration {

@@ -12,7 +12,7 @@
 //! | Waiting/Running | StopAsked        | Say                                                | Over    |
 //! | Waiting/Running | Deadline         | Say, StopWhatStarted                               | Cleaning|
 //! | Cleaning   | Cleaned               | Report(failed: did not finish in …)                | Over    |
-//! | any        | ShutdownBegan         | (the shutdown stops it in turn)                    | Over    |
+//! | Waiting/Running | ShutdownBegan    | (the shutdown stops it in turn; not raced today)   | Over    |
 
 use std::time::{Duration, Instant};
 
@@ -178,10 +178,7 @@ impl Starting {
     }
 
     fn too_long(&self) -> String {
-        format!(
-            "start did not finish in {}",
-            budget::secs(self.limit.unwrap_or_default())
-        )
+        budget::start_too_long(self.limit.unwrap_or_default())
     }
 }
 

@@ -104,10 +104,7 @@ impl Svc {
     /// The start limit passed: what the start began is stopped (its shell and everything in its
     /// session were killed with the run) and the start fails.
     pub(super) async fn start_took_too_long(&mut self, limit: Duration) {
-        let why = format!(
-            "start did not finish in {}",
-            crate::policy::budget::secs(limit)
-        );
+        let why = crate::policy::budget::start_too_long(limit);
         tracing::error!(
             "{}: {why} (rcinit_start_timeout, RCINIT_START_TIMEOUT); stopping what it started",
             self.def.name
