@@ -283,6 +283,10 @@ fn lock_file(path: &std::ffi::CStr) -> Option<Lock> {
     }
     // SAFETY: fd was just opened and is owned by nothing else.
     let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    // A lock is a regular file; anything else there (a FIFO, a device) is not one to hold.
+    if !crate::safepath::fstat(&fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG) {
+        return None;
+    }
     // SAFETY: flock(2) on a descriptor this function owns.
     match unsafe { libc::flock(fd.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } {
         0 => Some(Lock::Held(fd)),
@@ -308,6 +312,8 @@ fn same_file(fd: &std::os::fd::OwnedFd, path: &std::ffi::CStr) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::OpenOptionsExt;
+
     use super::*;
 
     fn tmp(tag: &str) -> PathBuf {
@@ -361,6 +367,30 @@ mod tests {
         // A new start clears failed.
         m.mark("web", "/etc/init.d/web", Mark::Starting);
         assert!(!has(&d, "failed", "web"));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn only_a_regular_file_is_taken_for_a_lock() {
+        let d = tmp("lockkinds");
+        let m = Mirror::new(&d);
+        assert!(
+            matches!(m.exclusive("web"), Lock::Held(_)),
+            "a fresh lock file"
+        );
+        // Something else where the lock file goes (a FIFO with a reader: its open would not
+        // fail) is no lock, and taking it neither blocks nor succeeds.
+        nix::unistd::mkfifo(
+            &d.join("exclusive/db"),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
+        let _reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(d.join("exclusive/db"))
+            .unwrap();
+        assert!(matches!(m.exclusive("db"), Lock::Unavailable));
         let _ = std::fs::remove_dir_all(&d);
     }
 }
