@@ -112,16 +112,19 @@ start() {
 	/bin/start-stop-daemon --start --background --make-pidfile --pidfile "$pidfile" --exec /bin/sleep -- 100120
 }
 "#;
-    // A program of its own name: busybox's start-stop-daemon takes any running busybox applet
-    // of the same name for one already running.
+    // What it starts is neither its command nor named as it, at any moment: a script of another
+    // name (busybox's start-stop-daemon would take a running busybox applet of the same name for
+    // one already running) that execs sleep. Had it been /usr/bin/napper itself, the script
+    // would read "napper" until its exec, and be followed by name or not by a race.
     let untracked = r#"#!/sbin/openrc-run
 command=/usr/bin/napper
 start() {
-	/bin/start-stop-daemon --start --background --exec /usr/bin/napper
+	/bin/start-stop-daemon --start --background --exec /usr/bin/dozer
 }
 "#;
     let root = services("abspath", &[("tracked", tracked), ("untracked", untracked)]);
     root.write_exec("usr/bin/napper", "#!/bin/sh\nexec sleep 100121\n");
+    root.write_exec("usr/bin/dozer", "#!/bin/sh\nexec sleep 100121\n");
     let mut b = boot(&root, &[]);
     b.wait_line("tracked: started (pid");
     b.wait_line("untracked: started, untracked: its start left pid ");
