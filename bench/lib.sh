@@ -5,8 +5,7 @@ DEBIAN_ROOTFS=${RCINIT_DEBIAN_ROOTFS:-/var/cache/rcinit/debian-openrc}
 # The release binary and the static helpers (bench/execwatch.rs, bench/orphans.rs).
 bench_build() {
 	cargo build -q --release --target "$MUSL" --bin rcinit --example execwatch --example orphans >&2
-	# RCINIT_BENCH_BIN: another build of rcinit in its place (an A/B of two commits, run in turns).
-	BIN=${RCINIT_BENCH_BIN:-$PWD/target/$MUSL/release/rcinit}
+	BIN=$PWD/target/$MUSL/release/rcinit
 	EXECWATCH=$PWD/target/$MUSL/release/examples/execwatch
 	ORPHANS=$PWD/target/$MUSL/release/examples/orphans
 }

@@ -57,9 +57,10 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn of(launch: Option<&Launch>) -> Settings {
-        match launch {
-            Some(l) if l.kind == Kind::Supervised => Settings {
+    /// What supervision needs of a plan: respawns and checks for supervise-daemon's kind only.
+    pub fn of(l: &Launch) -> Settings {
+        match l.kind {
+            Kind::Supervised => Settings {
                 respawn: Some(l.respawn),
                 health: l.health,
             },

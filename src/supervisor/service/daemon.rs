@@ -131,3 +131,20 @@ pub(super) fn signal_daemon(d: &Daemon, sig: i32) -> bool {
     };
     r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
+
+impl Svc {
+    /// The daemon the service follows from now on (its pid shown); one it followed already is
+    /// stopped with the service, not dropped.
+    pub(super) fn take_daemon(&mut self, d: Daemon) {
+        let pid = d.pid;
+        if let Some(old) = self.daemon.replace(d) {
+            tracing::warn!(
+                "{}: a second daemon (pid {pid}) for one service; pid {} is stopped with it",
+                self.def.name,
+                old.pid
+            );
+            self.extras.push(old);
+        }
+        self.status.send_modify(|s| s.pid = Some(pid));
+    }
+}

@@ -136,15 +136,7 @@ impl Svc {
         let pgid = own_group(pid);
         let mut found = Daemon::new(pid, pgid, exit);
         found.seen = seen(pid);
-        if let Some(old) = self.daemon.replace(found) {
-            tracing::warn!(
-                "{}: a second daemon (pid {pid}) for one service; pid {} is stopped with it",
-                self.def.name,
-                old.pid
-            );
-            self.extras.push(old);
-        }
-        self.status.send_modify(|s| s.pid = Some(pid));
+        self.take_daemon(found);
     }
 
     /// Another process of the same start, stopped with the service (not supervised).

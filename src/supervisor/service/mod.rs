@@ -52,6 +52,7 @@ use daemon::*;
 pub use evaluation::{Evaluated, PendingEvaluation, ScriptlessStart};
 use interface::StopAsk;
 pub use interface::{Ctx, Def, Request, Status, StopReport};
+use report::say;
 use shim::*;
 use spawning::*;
 pub use stop::{DEFAULT_ASK, own_stop_deadline};

@@ -63,15 +63,7 @@ impl Svc {
         let (d, ready) = self.spawn_process(&l)?;
         self.orphan_rule = None;
         let pid = d.pid;
-        if let Some(old) = self.daemon.replace(d) {
-            tracing::warn!(
-                "{}: a second daemon (pid {pid}) for one service; pid {} is stopped with it",
-                self.def.name,
-                old.pid
-            );
-            self.extras.push(old);
-        }
-        self.status.send_modify(|s| s.pid = Some(pid));
+        self.take_daemon(d);
         tracing::debug!(
             "{}: spawned {} as pid {pid}",
             self.def.name,

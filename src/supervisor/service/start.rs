@@ -8,55 +8,52 @@ impl Svc {
     /// start_pre, start (the daemon, or the script's own), start_post (L-06, L-07), inside the
     /// start limit; a stop request ends it at any point (the stop follows, returned).
     pub(super) async fn start(&mut self, rx: &mut Inbox<Request>) -> Option<StopAsk> {
-        let began = Instant::now();
-        let (mut m, acts) = Starting::new(began, self.def.no_timeout, self.ctx.start_timeout);
+        let (mut m, acts) =
+            Starting::new(Instant::now(), self.def.no_timeout, self.ctx.start_timeout);
+        self.start_actions(acts);
         let mut held = Vec::new();
-        let mut way = StartWay::default();
-        self.do_start_actions(acts, &mut way);
+        let mut stop = None;
         // The run-time pass may still be on its way: that wait is part of the start.
         let fast = Rc::clone(&self.def.fast);
-        let evaluated = race(fast.get(), rx, m.deadline(), &mut held, None).await;
-        let mut next = Some(match evaluated {
+        let mut scriptless = None;
+        let event = match race(fast.get(), rx, m.deadline(), &mut held, None).await {
             Raced::Done(Err(why)) => starting::Event::Evaluated(Err(why)),
-            Raced::Done(Ok(ev)) => starting::Event::Evaluated(Ok(self.shape_of(&mut way, ev))),
-            other => way.cut(other),
-        });
-        while let Some(e) = next.take() {
-            let acts = m.step(e);
-            self.do_start_actions(acts, &mut way);
-            if std::mem::take(&mut way.run_script) {
-                let fast = way.scriptless.take().filter(|_| way.go_scriptless);
-                self.started_before = true;
-                let steps = self.start_steps(fast);
-                next = Some(match race(steps, rx, m.deadline(), &mut held, None).await {
-                    Raced::Done(()) => starting::Event::StepsDone,
-                    other => way.cut(other),
-                });
-            } else if std::mem::take(&mut way.clean) {
-                // What the start began: its shell and everything in its session (killed with
-                // the run), a daemon it spawned.
-                self.status.send_modify(|s| {
-                    s.script = None;
-                    s.until = None;
-                });
-                let _ = self.stop_all_of_it(later(Duration::from_secs(5))).await;
-                self.status.send_modify(|s| s.pid = None);
-                next = Some(starting::Event::Cleaned);
+            Raced::Done(Ok(ev)) => {
+                let (shape, start) = self.shape_of(ev);
+                scriptless = start;
+                starting::Event::Evaluated(Ok(shape))
             }
+            other => cut(other, &mut stop),
+        };
+        let mut next = self.start_actions(m.step(event));
+        if let Some(starting::Action::Run { scriptless: go }) = next {
+            self.started_before = true;
+            let steps = self.start_steps(scriptless.filter(|_| go));
+            let event = match race(steps, rx, m.deadline(), &mut held, None).await {
+                Raced::Done(()) => starting::Event::StepsDone,
+                other => cut(other, &mut stop),
+            };
+            next = self.start_actions(m.step(event));
         }
-        let stop = way.stop.take();
         self.settle_held(held, stop.is_some());
         // A run cut short did not get to say it is over.
         self.status.send_modify(|s| {
             s.script = None;
             s.until = None;
         });
+        if next == Some(starting::Action::StopWhatStarted) {
+            // What the start began: its shell and everything in its session (killed with the
+            // run), a daemon it spawned.
+            let _ = self.stop_all_of_it(later(Duration::from_secs(5))).await;
+            self.status.send_modify(|s| s.pid = None);
+            self.start_actions(m.step(starting::Event::Cleaned));
+        }
         stop
     }
 
     /// The shape of the start the evaluation reported (its own limit, whether it can go
-    /// without a script run), keeping what a start without the script needs.
-    fn shape_of(&self, way: &mut StartWay, ev: Evaluated) -> starting::Shape {
+    /// without a script run), and what a start without the script needs.
+    fn shape_of(&self, ev: Evaluated) -> (starting::Shape, Option<ScriptlessStart>) {
         let shape = starting::Shape {
             own_timeout: ev.start_timeout.clone(),
             scriptless: ev.fast.is_some(),
@@ -65,24 +62,22 @@ impl Svc {
             booting: self.ctx.booting.get(),
             started_before: self.started_before,
         };
-        way.scriptless = ev.fast;
-        shape
+        (shape, ev.fast)
     }
 
-    /// Carries out the start machine's state actions; notes in `way` what comes next.
-    fn do_start_actions(&mut self, acts: Vec<starting::Action>, way: &mut StartWay) {
+    /// Carries out the start machine's state actions; the one with an outcome (run the steps,
+    /// stop what the start began), which the machine puts last, is returned.
+    fn start_actions(&mut self, acts: Vec<starting::Action>) -> Option<starting::Action> {
+        let mut pending = None;
         for a in acts {
             match a {
                 starting::Action::Report(state, why) => self.set(state, why),
                 starting::Action::Say(level, text) => say(&self.def.name, level, &text),
                 starting::Action::Limit(end) => self.status.send_modify(|s| s.until = end),
-                starting::Action::Run { scriptless } => {
-                    way.go_scriptless = scriptless;
-                    way.run_script = true;
-                }
-                starting::Action::StopWhatStarted => way.clean = true,
+                other => pending = Some(other),
             }
         }
+        pending
     }
 
     /// Requests that arrived during the start: a start asked for again is over with this one
@@ -414,7 +409,7 @@ impl Svc {
         let ask = crate::policy::budget::ask(&l.stop);
         self.status.send_modify(|s| s.stop_ask = Some(ask));
         let kind = l.kind;
-        let settings = lifecycle::Settings::of(Some(&l));
+        let settings = lifecycle::Settings::of(&l);
         self.launch = Some(Box::new(l));
         self.feed_now(Event::Planned(settings));
         match kind {
@@ -438,31 +433,16 @@ impl Svc {
     }
 }
 
-/// What the start machine asked for that the task does next, and what it keeps meanwhile.
-#[derive(Default)]
-pub(super) struct StartWay {
-    /// Run the start's steps; `go_scriptless`: from the evaluation's report.
-    run_script: bool,
-    go_scriptless: bool,
-    /// What a start without a script run needs, from the evaluation.
-    scriptless: Option<ScriptlessStart>,
-    /// Stop what the start began (its limit passed).
-    clean: bool,
-    /// The stop asked for during the start, to be done after it.
-    stop: Option<StopAsk>,
-}
-
-impl StartWay {
-    /// A wait of the start that something other than its own end ended.
-    fn cut<T>(&mut self, r: Raced<T>) -> starting::Event {
-        match r {
-            Raced::Stop(stop) => {
-                self.stop = Some(stop);
-                starting::Event::StopAsked
-            }
-            Raced::Late => starting::Event::Deadline,
-            // Down is the shutdown; each caller takes Done itself.
-            Raced::Done(_) | Raced::Down => starting::Event::ShutdownBegan,
+/// A wait of the start that something other than its own end ended: a stop asked for (kept in
+/// `stop`, to be done after the start), or its deadline. Each caller takes `Done` itself, and
+/// the start's waits do not watch the shutdown (`Down`: the shutdown stops it in turn).
+fn cut<T>(r: Raced<T>, stop: &mut Option<StopAsk>) -> starting::Event {
+    match r {
+        Raced::Stop(s) => {
+            *stop = Some(s);
+            starting::Event::StopAsked
         }
+        Raced::Late => starting::Event::Deadline,
+        Raced::Done(_) | Raced::Down => starting::Event::ShutdownBegan,
     }
 }

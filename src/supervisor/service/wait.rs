@@ -68,12 +68,3 @@ pub(super) async fn sleep_opt(at: Option<Instant>) {
         None => std::future::pending().await,
     }
 }
-
-/// A line about the service, as loud as the machine said.
-pub(super) fn say(name: &str, level: lifecycle::Level, text: &str) {
-    match level {
-        lifecycle::Level::Info => tracing::info!("{name}: {text}"),
-        lifecycle::Level::Warn => tracing::warn!("{name}: {text}"),
-        lifecycle::Level::Error => tracing::error!("{name}: {text}"),
-    }
-}
